@@ -1,0 +1,42 @@
+"""The `cmap` command: a LightningCLI whose model and data are any `class_path`."""
+
+from __future__ import annotations
+
+import sys
+
+from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
+
+from cmap.data.errors import DataError
+
+
+class CMapCLI(LightningCLI):
+    """LightningCLI with the model's input and output sizes linked to the data.
+
+    `data.num_bands` sets the bands embedding's `in_bands`, `data.classes` the task's
+    `classes` and `data.num_classes` the head's `num_classes`, so nobody edits layer sizes
+    when pointing a config at other data.
+    """
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.link_arguments(
+            "data.num_bands",
+            "model.init_args.encoder.init_args.bands_encoder.init_args.in_bands",
+            apply_on="instantiate",
+        )
+        parser.link_arguments("data.classes", "model.init_args.classes", apply_on="instantiate")
+        parser.link_arguments(
+            "data.num_classes", "model.init_args.decoder.init_args.num_classes", apply_on="instantiate"
+        )
+
+
+def main(args: list[str] | None = None) -> None:
+    """Entry point of `cmap` and `python -m cmap.main`."""
+    try:
+        CMapCLI(
+            subclass_mode_model=True,
+            subclass_mode_data=True,
+            args=args,
+        )
+    except DataError as err:
+        print(f"cmap: error: {err}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,209 @@
+"""LightningDataModule for labelled point / parcel time series (samples layout)."""
+
+from __future__ import annotations
+
+import logging
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import pyarrow.compute as pc
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader
+
+from cmap.data.dataset import SeriesDataset, collate_batch
+from cmap.data.errors import DataError, preview
+from cmap.data.samples import (
+    SeasonWindow,
+    SeriesTable,
+    feature_bands,
+    load_series,
+    read_labels,
+    read_mapping,
+    read_meta,
+)
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("train", "val", "test")
+
+
+class SITSDataModule(pl.LightningDataModule):
+    """Samples folder (`root/{train,val,test}/features.pq|labels.pq`, optional `meta.yaml`).
+
+    Args:
+        root: the samples folder.
+        bands: band columns to read; default `meta.yaml` `bands`, else every non-key column.
+        classes: class names in model order; default `meta.yaml` `classes`, else the sorted
+            labels of the training split (after mapping).
+        label_mapping: YAML file `class: [codes]` turning raw codes (e.g. RPG) into classes.
+        scale: stored value x scale = reflectance; default `meta.yaml` `scale`, else 1.
+        nodata: stored value meaning "missing"; default `meta.yaml` `nodata`, else none.
+        season_start: `MM-DD` of a season's first day (in year season - 1); default
+            `meta.yaml` `season_start`, else 11-01.
+        season_length: days in a season window.
+        seasons: keep only these seasons (all splits).
+        fraction: keep this fraction of the training samples (seeded, stratified by class).
+        max_per_class: keep at most this many training samples per class (seeded).
+        max_dates: cap on dates per series (the latest are dropped beyond it).
+        predict_split: split served by `predict_dataloader`.
+        batch_size, num_workers, pin_memory: DataLoader settings (pin_memory default: on GPU).
+        seed: seeds shuffling and sub-sampling.
+    """
+
+    def __init__(
+        self,
+        root: str,
+        bands: list[str] | None = None,
+        classes: list[str] | None = None,
+        label_mapping: str | None = None,
+        scale: float | None = None,
+        nodata: float | None = None,
+        season_start: str | None = None,
+        season_length: int = 395,
+        seasons: list[int] | None = None,
+        fraction: float = 1.0,
+        max_per_class: int | None = None,
+        max_dates: int | None = None,
+        predict_split: str = "test",
+        batch_size: int = 256,
+        num_workers: int = 0,
+        pin_memory: bool | None = None,
+        seed: int = 0,
+    ):
+        super().__init__()
+        # The task records the resolved classes; logging both would clash on the key.
+        self.save_hyperparameters(ignore=["classes"])
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise DataError(self.root, "samples folder not found")
+        if not 0 < fraction <= 1:
+            raise DataError(None, f"fraction must be in (0, 1], got {fraction}")
+        self.meta = read_meta(self.root)
+        self.mapping = read_mapping(label_mapping) if label_mapping else None
+        self.scale = float(scale if scale is not None else self.meta.get("scale", 1.0))
+        self.nodata = nodata if nodata is not None else self.meta.get("nodata")
+        self.window = SeasonWindow(
+            str(season_start or self.meta.get("season_start", "11-01")), season_length
+        )
+        self._bands = bands
+        self._classes = classes
+        self.datasets: dict[str, SeriesDataset] = {}
+
+    @cached_property
+    def bands(self) -> list[str]:
+        """Band names read from the features files, in input-channel order."""
+        if self._bands:
+            bands = list(self._bands)
+        elif self.meta.get("bands"):
+            bands = [str(b) for b in self.meta["bands"]]
+        else:
+            bands = feature_bands(self.root / "train" / "features.pq")
+        return bands
+
+    @cached_property
+    def classes(self) -> list[str]:
+        """Class names, index = model output."""
+        if self._classes:
+            classes = list(self._classes)
+        elif self.meta.get("classes"):
+            classes = [str(c) for c in self.meta["classes"]]
+        else:
+            labels = read_labels(self.root / "train" / "labels.pq")["label"]
+            names = pc.unique(labels).to_pylist()
+            if self.mapping is not None:
+                names = {self.mapping.get(n, "other") for n in names}
+            classes = sorted(names)
+        return classes
+
+    @property
+    def num_bands(self) -> int:
+        return len(self.bands)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def load_split(self, split: str) -> SeriesTable:
+        """Read one split folder, failing clearly when it is absent or empty."""
+        folder = self.root / split
+        if not folder.is_dir():
+            raise DataError(folder, f"split folder '{split}' not found in the samples folder")
+        table = load_series(
+            folder,
+            bands=self.bands,
+            classes=self.classes,
+            window=self.window,
+            scale=self.scale,
+            nodata=self.nodata,
+            mapping=self.mapping,
+            seasons=self.hparams.seasons,
+        )
+        if len(table) == 0:
+            raise DataError(folder, "no sample left after reading (check seasons and classes)")
+        if split == "train":
+            table = table.subset(self._subsample(table.labels))
+        log.info("%s: %d samples, classes %s", folder, len(table), self.class_counts(table))
+        return table
+
+    def class_counts(self, table: SeriesTable) -> dict[str, int]:
+        counts = np.bincount(table.labels[table.labels >= 0], minlength=self.num_classes)
+        return dict(zip(self.classes, counts.tolist()))
+
+    def _subsample(self, labels: np.ndarray) -> np.ndarray:
+        """Sorted indices kept after `fraction` and `max_per_class` (seeded, per class)."""
+        fraction, cap = self.hparams.fraction, self.hparams.max_per_class
+        if fraction >= 1 and cap is None:
+            return np.arange(len(labels))
+        rng = np.random.default_rng(self.hparams.seed)
+        kept = []
+        for k in np.unique(labels):
+            members = rng.permutation(np.flatnonzero(labels == k))
+            n = max(1, round(len(members) * fraction))
+            kept.append(members[: n if cap is None else min(n, cap)])
+        return np.sort(np.concatenate(kept))
+
+    def setup(self, stage: str | None = None):
+        needed = {
+            "fit": ["train", "val"],
+            "validate": ["val"],
+            "test": ["test"],
+            "predict": [self.hparams.predict_split],
+        }.get(stage, list(SPLITS))
+        for split in needed:
+            if split not in self.datasets:
+                self.datasets[split] = SeriesDataset(self.load_split(split), self.hparams.max_dates)
+        if "train" in self.datasets:
+            missing = [k for k, n in self.class_counts(self.datasets["train"].table).items() if n == 0]
+            if missing:
+                log.warning("classes without training samples: %s", preview(missing))
+
+    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        generator = torch.Generator().manual_seed(self.hparams.seed) if shuffle else None
+        pin = self.hparams.pin_memory
+        if pin is None:
+            pin = torch.cuda.is_available()
+        workers = self.hparams.num_workers
+        return DataLoader(
+            self.datasets[split],
+            batch_size=self.hparams.batch_size,
+            shuffle=shuffle,
+            generator=generator,
+            collate_fn=collate_batch,
+            num_workers=workers,
+            persistent_workers=workers > 0,
+            pin_memory=pin,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._loader(self.hparams.predict_split, shuffle=False)

@@ -1,0 +1,58 @@
+"""Map-style dataset over a `SeriesTable` with vectorised batch assembly."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from cmap.data.samples import SeriesTable
+
+
+class SeriesDataset(Dataset):
+    """Samples of one split. A batch is built in one vectorised gather (`__getitems__`).
+
+    Batch keys: ts [N, T, C] float32, positions [N, T] int64 (days since season start),
+    days [N, T] int64 (same; kept apart so positions can become thermal time),
+    mask [N, T] bool (True = valid date), class [N] int64 (-1 = unlabelled),
+    season [N] int64, index [N] int64 (sample index in the split). T = longest series of
+    the batch, capped at `max_dates` (the most recent dates are dropped beyond it).
+    """
+
+    def __init__(self, table: SeriesTable, max_dates: int | None = None):
+        self.table = table
+        self.max_dates = max_dates
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        batch = self.__getitems__([index])
+        return {key: value[0] for key, value in batch.items()}
+
+    def __getitems__(self, indices: list[int]) -> dict[str, torch.Tensor]:
+        table = self.table
+        idx = np.asarray(indices, dtype=np.int64)
+        lengths = table.lengths[idx]
+        if self.max_dates is not None:
+            lengths = np.minimum(lengths, self.max_dates)
+        steps = np.arange(max(int(lengths.max(initial=0)), 1))
+        mask = steps[None, :] < lengths[:, None]  # [N, T]
+        rows = np.where(mask, table.starts[idx, None] + steps[None, :], 0)  # [N, T]
+        ts = table.values[rows]  # [N, T, C]
+        ts[~mask] = 0.0
+        days = np.where(mask, table.dates[rows] - table.first_day[idx, None], 0).astype(np.int64)
+        return {
+            "ts": torch.from_numpy(ts),
+            "positions": torch.from_numpy(days),
+            "days": torch.from_numpy(days.copy()),
+            "mask": torch.from_numpy(mask),
+            "class": torch.from_numpy(table.labels[idx]),
+            "season": torch.from_numpy(table.seasons[idx].astype(np.int64)),
+            "index": torch.from_numpy(idx),
+        }
+
+
+def collate_batch(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The dataset already returns a padded batch; the DataLoader's collate step is a no-op."""
+    return batch

@@ -1,0 +1,162 @@
+"""Supervised crop-type classification (training from scratch or fine-tuning)."""
+
+from __future__ import annotations
+
+import pytorch_lightning as pl
+import torch
+from torch import nn
+from torchmetrics import MetricCollection
+from torchmetrics.classification import (
+    MulticlassAccuracy,
+    MulticlassCohenKappa,
+    MulticlassF1Score,
+)
+
+from cmap.reports.metrics import print_metrics
+from cmap.tasks.schedule import warmup_exponential
+from cmap.tasks.weights import load_encoder_weights
+
+STAGES = ("train", "val", "test")
+
+
+def _metrics(num_classes: int) -> MetricCollection:
+    return MetricCollection(
+        {
+            "accuracy": MulticlassAccuracy(num_classes, average="micro"),
+            "f1_macro": MulticlassF1Score(num_classes, average="macro"),
+            "f1_weighted": MulticlassF1Score(num_classes, average="weighted"),
+            "kappa": MulticlassCohenKappa(num_classes),
+        }
+    )
+
+
+class Classifier(pl.LightningModule):
+    """Encoder + classification head trained with `criterion`.
+
+    Args:
+        encoder: maps (ts [N, T, C], positions [N, T], mask [N, T]) to [N, T, D].
+        decoder: maps ([N, T, D], mask) to logits [N, K].
+        criterion: loss on (logits [N, K], target [N]); class weights go to its `weight`.
+        classes: class names, index = logit (the CLI links them from the data).
+        classes_weights: per-class loss weights by class name (missing classes weigh 1).
+        encoder_weights_path: safetensors file of pretrained encoder weights to start from.
+        min_lr, max_lr, warmup_epochs, gamma: linear warm-up from min_lr to max_lr, then
+            exponential decay by gamma per epoch, floored at min_lr.
+        wd: AdamW weight decay.
+    """
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        decoder: nn.Module,
+        criterion: nn.Module,
+        classes: list[str],
+        classes_weights: dict[str, float] | None = None,
+        encoder_weights_path: str | None = None,
+        min_lr: float = 1e-5,
+        max_lr: float = 1e-3,
+        warmup_epochs: int = 5,
+        gamma: float = 0.95,
+        wd: float = 1e-4,
+    ):
+        super().__init__()
+        self.save_hyperparameters()
+        self.encoder = encoder
+        self.decoder = decoder
+        self.criterion = criterion
+        self.classes = list(classes)
+        num_classes = len(self.classes)
+        head_classes = getattr(decoder, "num_classes", num_classes)
+        if head_classes != num_classes:
+            raise ValueError(
+                f"decoder has {head_classes} outputs but {num_classes} classes are given: {classes}"
+            )
+        if classes_weights:
+            self._set_class_weights(classes_weights)
+        if encoder_weights_path:
+            load_encoder_weights(self.encoder, encoder_weights_path)
+        # ModuleDict keys cannot be "train" (nn.Module.train), hence the "_" suffix.
+        self.metrics = nn.ModuleDict({f"{s}_": _metrics(num_classes) for s in STAGES})
+        self.per_class_f1 = nn.ModuleDict(
+            {f"{s}_": MulticlassF1Score(num_classes, average=None) for s in STAGES}
+        )
+
+    def _set_class_weights(self, classes_weights: dict[str, float]):
+        unknown = sorted(set(classes_weights) - set(self.classes))
+        if unknown:
+            raise ValueError(
+                f"classes_weights names unknown class(es) {unknown}; the classes are {self.classes}"
+            )
+        if not hasattr(self.criterion, "weight"):
+            raise ValueError(
+                f"classes_weights given but the criterion {type(self.criterion).__name__} "
+                "takes no class weights"
+            )
+        if getattr(self.criterion, "weight", None) is not None:
+            raise ValueError("give class weights either in classes_weights or in the criterion")
+        weights = torch.tensor([float(classes_weights.get(c, 1.0)) for c in self.classes])
+        self.criterion.weight = weights
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Batch (ts [N, T, C], positions [N, T], mask [N, T]) -> logits [N, K]."""
+        mask = batch["mask"]
+        return self.decoder(self.encoder(batch["ts"], batch["positions"], mask), mask)
+
+    def _step(self, batch: dict[str, torch.Tensor], stage: str) -> torch.Tensor:
+        logits = self(batch)
+        target = batch["class"]
+        loss = self.criterion(logits, target)
+        preds = logits.argmax(dim=-1)
+        self.metrics[f"{stage}_"].update(preds, target)
+        self.per_class_f1[f"{stage}_"].update(preds, target)
+        on_step = stage == "train"
+        self.log(f"{stage}/loss", loss, on_step=on_step, on_epoch=True, batch_size=len(target))
+        return loss
+
+    def training_step(self, batch, batch_idx):
+        return self._step(batch, "train")
+
+    def validation_step(self, batch, batch_idx):
+        self._step(batch, "val")
+
+    def test_step(self, batch, batch_idx):
+        self._step(batch, "test")
+
+    def predict_step(self, batch, batch_idx):
+        probabilities = self(batch).softmax(dim=-1)
+        return {
+            "probabilities": probabilities,
+            "class": probabilities.argmax(dim=-1),
+            "index": batch["index"],
+            "season": batch["season"],
+        }
+
+    def _epoch_end(self, stage: str):
+        scores = {f"{stage}/{k}": v for k, v in self.metrics[f"{stage}_"].compute().items()}
+        per_class = self.per_class_f1[f"{stage}_"].compute()
+        scores.update({f"{stage}/f1/{c}": per_class[i] for i, c in enumerate(self.classes)})
+        self.log_dict(scores)
+        self.metrics[f"{stage}_"].reset()
+        self.per_class_f1[f"{stage}_"].reset()
+        fn = self.trainer.state.fn
+        if fn in ("validate", "test") and not self.trainer.sanity_checking and self.trainer.is_global_zero:
+            print_metrics({k: float(scores[f"{stage}/{k}"]) for k in ("accuracy", "f1_macro", "kappa")}
+                          | {"f1_weighted": float(scores[f"{stage}/f1_weighted"])})
+
+    def on_train_epoch_end(self):
+        self._epoch_end("train")
+
+    def on_validation_epoch_end(self):
+        self._epoch_end("val")
+
+    def on_test_epoch_end(self):
+        self._epoch_end("test")
+
+    def configure_optimizers(self):
+        hp = self.hparams
+        optimizer = torch.optim.AdamW(self.parameters(), lr=hp.max_lr, weight_decay=hp.wd)
+        schedule = torch.optim.lr_scheduler.LambdaLR(
+            optimizer,
+            lambda e: warmup_exponential(e, hp.min_lr, hp.max_lr, hp.warmup_epochs, hp.gamma) / hp.max_lr,
+        )
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "epoch"}}

@@ -1,0 +1,36 @@
+"""Loading encoder weights saved as safetensors, with checks users can act on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from safetensors import SafetensorError
+from safetensors.torch import load_file
+from torch import nn
+
+from cmap.data.errors import preview
+
+
+def load_encoder_weights(encoder: nn.Module, path: str | Path) -> None:
+    """Load `path` into `encoder`; every key must exist with the same shape, both ways."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: encoder weights file not found")
+    try:
+        weights = load_file(str(path))
+    except (SafetensorError, OSError) as err:
+        raise ValueError(f"{path}: cannot be read as safetensors ({err})") from err
+    expected = encoder.state_dict()
+    problems = [f"missing {k}" for k in expected if k not in weights]
+    problems += [f"unexpected {k}" for k in weights if k not in expected]
+    problems += [
+        f"{k}: file {tuple(weights[k].shape)} vs model {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in weights and weights[k].shape != v.shape
+    ]
+    if problems:
+        raise ValueError(
+            f"{path}: weights do not fit the configured encoder ({len(problems)} problem(s)): "
+            f"{preview(problems, 8)}"
+        )
+    encoder.load_state_dict(weights)
