@@ -25,7 +25,9 @@ class CMapCLI(LightningCLI):
         )
         parser.link_arguments("data.classes", "model.init_args.classes", apply_on="instantiate")
         parser.link_arguments(
-            "data.num_classes", "model.init_args.decoder.init_args.num_classes", apply_on="instantiate"
+            "data.num_classes",
+            "model.init_args.decoder.init_args.num_classes",
+            apply_on="instantiate",
         )
 
 
@@ -37,6 +39,18 @@ def main(args: list[str] | None = None) -> None:
             subclass_mode_data=True,
             args=args,
         )
-    except DataError as err:
-        print(f"cmap: error: {err}", file=sys.stderr)
+    except Exception as err:
+        cause = data_error(err)
+        if cause is None:
+            raise
+        print(f"cmap: error: {cause}", file=sys.stderr)
         sys.exit(2)
+
+
+def data_error(err: BaseException | None) -> DataError | None:
+    """The DataError behind `err`, if any (jsonargparse wraps errors raised at instantiation)."""
+    while err is not None:
+        if isinstance(err, DataError):
+            return err
+        err = err.__cause__ or err.__context__
+    return None

@@ -37,7 +37,8 @@ class SITSDataModule(pl.LightningDataModule):
         bands: band columns to read; default `meta.yaml` `bands`, else every non-key column.
         classes: class names in model order; default `meta.yaml` `classes`, else the sorted
             labels of the training split (after mapping).
-        label_mapping: YAML file `class: [codes]` turning raw codes (e.g. RPG) into classes.
+        label_mapping: YAML file `class: [codes]` turning raw codes (e.g. RPG) into classes;
+            default `meta.yaml` `label_mapping` (relative to root), else labels are classes.
         scale: stored value x scale = reflectance; default `meta.yaml` `scale`, else 1.
         nodata: stored value meaning "missing"; default `meta.yaml` `nodata`, else none.
         season_start: `MM-DD` of a season's first day (in year season - 1); default
@@ -81,6 +82,8 @@ class SITSDataModule(pl.LightningDataModule):
         if not 0 < fraction <= 1:
             raise DataError(None, f"fraction must be in (0, 1], got {fraction}")
         self.meta = read_meta(self.root)
+        if label_mapping is None and self.meta.get("label_mapping"):
+            label_mapping = str(self.root / self.meta["label_mapping"])
         self.mapping = read_mapping(label_mapping) if label_mapping else None
         self.scale = float(scale if scale is not None else self.meta.get("scale", 1.0))
         self.nodata = nodata if nodata is not None else self.meta.get("nodata")
@@ -175,7 +178,9 @@ class SITSDataModule(pl.LightningDataModule):
             if split not in self.datasets:
                 self.datasets[split] = SeriesDataset(self.load_split(split), self.hparams.max_dates)
         if "train" in self.datasets:
-            missing = [k for k, n in self.class_counts(self.datasets["train"].table).items() if n == 0]
+            missing = [
+                k for k, n in self.class_counts(self.datasets["train"].table).items() if n == 0
+            ]
             if missing:
                 log.warning("classes without training samples: %s", preview(missing))
 

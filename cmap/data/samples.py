@@ -135,9 +135,11 @@ def _day_numbers(column: pa.ChunkedArray, path: Path) -> np.ndarray:
     """A date32/date64/timestamp column -> days since 1970-01-01 [R] int32."""
     kind = column.type
     if pa.types.is_timestamp(kind) or pa.types.is_date64(kind):
-        column = pc.cast(pc.floor_temporal(column, unit="day"), pa.date32()) if pa.types.is_timestamp(
-            kind
-        ) else pc.cast(column, pa.date32())
+        column = (
+            pc.cast(pc.floor_temporal(column, unit="day"), pa.date32())
+            if pa.types.is_timestamp(kind)
+            else pc.cast(column, pa.date32())
+        )
     elif not pa.types.is_date32(kind):
         raise DataError(path, f"column 'date' must be a date or timestamp, found {kind}")
     if column.null_count:
@@ -154,15 +156,22 @@ def read_labels(path: Path) -> pa.Table:
     table = read_parquet(path)
     _require_columns(table, path, LABEL_COLUMNS)
     if not _poi_type_ok(table["poi_id"].type):
-        raise DataError(path, f"column 'poi_id' must be string or integer, found {table['poi_id'].type}")
+        raise DataError(
+            path, f"column 'poi_id' must be string or integer, found {table['poi_id'].type}"
+        )
     if not pa.types.is_integer(table["season"].type):
         raise DataError(
             path, f"column 'season' must be an integer year, found {table['season'].type}"
         )
     label = table["label"]
-    if not (pa.types.is_string(label.type) or pa.types.is_large_string(label.type)
-            or pa.types.is_integer(label.type)):
-        raise DataError(path, f"column 'label' must be a string or integer code, found {label.type}")
+    if not (
+        pa.types.is_string(label.type)
+        or pa.types.is_large_string(label.type)
+        or pa.types.is_integer(label.type)
+    ):
+        raise DataError(
+            path, f"column 'label' must be a string or integer code, found {label.type}"
+        )
     for name in LABEL_COLUMNS:
         if table[name].null_count:
             raise DataError(path, f"column '{name}' has {table[name].null_count} empty value(s)")
@@ -175,11 +184,14 @@ def read_labels(path: Path) -> pa.Table:
     )
 
 
-def _check_unique_pairs(codes: np.ndarray, second: np.ndarray, ids: np.ndarray, path: Path, what: str):
+def _check_unique_pairs(
+    codes: np.ndarray, second: np.ndarray, ids: np.ndarray, path: Path, what: str, as_date: bool
+):
     """Fail when a (code, second) pair appears twice; arrays must be sorted by (code, second)."""
     dup = np.flatnonzero((codes[1:] == codes[:-1]) & (second[1:] == second[:-1]))
     if len(dup):
-        examples = [f"({ids[codes[i]]}, {second[i]})" for i in dup[:5]]
+        shown = second[dup[:5]].astype("datetime64[D]") if as_date else second[dup[:5]]
+        examples = [f"({ids[codes[i]]}, {v})" for i, v in zip(dup[:5], shown)]
         raise DataError(path, f"{len(dup)} duplicate {what} row(s), e.g. {preview(examples)}")
 
 
@@ -218,7 +230,8 @@ def load_series(
         labels_path = split_dir / "labels.pq"
         labels = read_labels(labels_path)
         if features["poi_id"].type != labels["poi_id"].type and not (
-            pa.types.is_integer(features["poi_id"].type) and pa.types.is_integer(labels["poi_id"].type)
+            pa.types.is_integer(features["poi_id"].type)
+            and pa.types.is_integer(labels["poi_id"].type)
         ):
             raise DataError(
                 labels_path,
@@ -236,9 +249,16 @@ def load_series(
     codes = pc.index_in(features["poi_id"], value_set=point_ids).fill_null(-1)
     codes = codes.to_numpy().astype(np.int64)
     dates = _day_numbers(features["date"], features_path)
-    raw = np.column_stack(
-        [features[b].to_numpy(zero_copy_only=False).astype(np.float64, copy=False) for b in bands]
-    ) if len(features) else np.zeros((0, len(bands)))
+    raw = (
+        np.column_stack(
+            [
+                features[b].to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+                for b in bands
+            ]
+        )
+        if len(features)
+        else np.zeros((0, len(bands)))
+    )
     if np.isinf(raw).any():
         rows, cols = np.nonzero(np.isinf(raw))
         raise DataError(
@@ -250,7 +270,7 @@ def load_series(
     codes, dates, raw = codes[order], dates[order], raw[order]
     ids = point_ids.to_numpy(zero_copy_only=False)
     keep = codes >= 0
-    _check_unique_pairs(codes[keep], dates[keep], ids, features_path, "(poi_id, date)")
+    _check_unique_pairs(codes[keep], dates[keep], ids, features_path, "(poi_id, date)", True)
     missing = np.isnan(raw).any(axis=1)
     if nodata is not None:
         missing |= (raw == nodata).any(axis=1)
@@ -259,9 +279,11 @@ def load_series(
     values = (raw[keep] * scale).astype(np.float32)
 
     if labelled:
-        label_codes = pc.index_in(
-            labels["poi_id"].cast(features["poi_id"].type), value_set=point_ids
-        ).to_numpy(zero_copy_only=False).astype(np.int64)
+        label_codes = (
+            pc.index_in(labels["poi_id"].cast(features["poi_id"].type), value_set=point_ids)
+            .to_numpy(zero_copy_only=False)
+            .astype(np.int64)
+        )
         label_seasons = labels["season"].to_numpy().astype(np.int32)
         names = np.asarray(labels["label"].to_numpy(zero_copy_only=False), dtype=object)
         if mapping is not None:
@@ -273,11 +295,14 @@ def load_series(
         if dropped.any():
             log.warning(
                 "%s: %d sample(s) with labels outside the classes %s dropped: %s",
-                labels_path, int(dropped.sum()), classes, preview(sorted(set(names[dropped]))),
+                labels_path,
+                int(dropped.sum()),
+                classes,
+                preview(sorted(set(names[dropped]))),
             )
         order = np.lexsort((label_seasons, label_codes))
         _check_unique_pairs(
-            label_codes[order], label_seasons[order], ids, labels_path, "(poi_id, season)"
+            label_codes[order], label_seasons[order], ids, labels_path, "(poi_id, season)", False
         )
         absent = np.setdiff1d(np.unique(label_codes), np.unique(codes[codes >= 0]))
         if len(absent):
@@ -294,14 +319,22 @@ def load_series(
     first = window.first_day(label_seasons)
     key = (codes << 32) + (dates.astype(np.int64) + _DATE_OFFSET)
     lo = np.searchsorted(key, (label_codes << 32) + (first.astype(np.int64) + _DATE_OFFSET))
-    hi = np.searchsorted(key, (label_codes << 32) + (first.astype(np.int64) + window.length + _DATE_OFFSET))
+    hi = np.searchsorted(
+        key, (label_codes << 32) + (first.astype(np.int64) + window.length + _DATE_OFFSET)
+    )
     lengths = hi - lo
     empty = lengths == 0
-    if empty.any():
+    if empty.any() and labelled:
         log.warning(
-            "%s: %d sample(s) have no valid date inside their season window and are skipped, e.g. %s",
-            labels_path, int(empty.sum()),
-            preview([f"({ids[c]}, {s})" for c, s in zip(label_codes[empty][:5], label_seasons[empty][:5])]),
+            "%s: %d sample(s) without a valid date in their season window skipped, e.g. %s",
+            labels_path,
+            int(empty.sum()),
+            preview(
+                [
+                    f"({ids[c]}, {s})"
+                    for c, s in zip(label_codes[empty][:5], label_seasons[empty][:5])
+                ]
+            ),
         )
     full = ~empty
     return SeriesTable(
@@ -349,6 +382,8 @@ def read_mapping(path: str | Path) -> dict[str, str]:
         for code in codes:
             code = str(code)
             if code in mapping and mapping[code] != name:
-                raise DataError(path, f"code {code!r} is listed under both {mapping[code]!r} and {name!r}")
+                raise DataError(
+                    path, f"code {code!r} is listed under both {mapping[code]!r} and {name!r}"
+                )
             mapping[code] = str(name)
     return mapping

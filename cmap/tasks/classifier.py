@@ -139,9 +139,15 @@ class Classifier(pl.LightningModule):
         self.metrics[f"{stage}_"].reset()
         self.per_class_f1[f"{stage}_"].reset()
         fn = self.trainer.state.fn
-        if fn in ("validate", "test") and not self.trainer.sanity_checking and self.trainer.is_global_zero:
-            print_metrics({k: float(scores[f"{stage}/{k}"]) for k in ("accuracy", "f1_macro", "kappa")}
-                          | {"f1_weighted": float(scores[f"{stage}/f1_weighted"])})
+        if (
+            fn in ("validate", "test")
+            and not self.trainer.sanity_checking
+            and self.trainer.is_global_zero
+        ):
+            print_metrics(
+                {k: float(scores[f"{stage}/{k}"]) for k in ("accuracy", "f1_macro", "kappa")}
+                | {"f1_weighted": float(scores[f"{stage}/f1_weighted"])}
+            )
 
     def on_train_epoch_end(self):
         self._epoch_end("train")
@@ -157,6 +163,11 @@ class Classifier(pl.LightningModule):
         optimizer = torch.optim.AdamW(self.parameters(), lr=hp.max_lr, weight_decay=hp.wd)
         schedule = torch.optim.lr_scheduler.LambdaLR(
             optimizer,
-            lambda e: warmup_exponential(e, hp.min_lr, hp.max_lr, hp.warmup_epochs, hp.gamma) / hp.max_lr,
+            lambda e: (
+                warmup_exponential(e, hp.min_lr, hp.max_lr, hp.warmup_epochs, hp.gamma) / hp.max_lr
+            ),
         )
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "epoch"}}
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": schedule, "interval": "epoch"},
+        }

@@ -21,13 +21,13 @@ def load_encoder_weights(encoder: nn.Module, path: str | Path) -> None:
     except (SafetensorError, OSError) as err:
         raise ValueError(f"{path}: cannot be read as safetensors ({err})") from err
     expected = encoder.state_dict()
-    problems = [f"missing {k}" for k in expected if k not in weights]
-    problems += [f"unexpected {k}" for k in weights if k not in expected]
-    problems += [
+    problems = [
         f"{k}: file {tuple(weights[k].shape)} vs model {tuple(v.shape)}"
         for k, v in expected.items()
         if k in weights and weights[k].shape != v.shape
     ]
+    problems += [f"missing {k}" for k in expected if k not in weights]
+    problems += [f"unexpected {k}" for k in weights if k not in expected]
     if problems:
         raise ValueError(
             f"{path}: weights do not fit the configured encoder ({len(problems)} problem(s)): "

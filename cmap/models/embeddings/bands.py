@@ -9,7 +9,9 @@ from torch import nn
 
 
 def _norm(kind: str, width: int) -> nn.Module:
-    return {"batch": nn.BatchNorm1d, "layer": nn.LayerNorm}.get(kind, lambda _: nn.Identity())(width)
+    return {"batch": nn.BatchNorm1d, "layer": nn.LayerNorm}.get(kind, lambda _: nn.Identity())(
+        width
+    )
 
 
 class PixelEncoding(nn.Module):

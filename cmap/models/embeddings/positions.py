@@ -11,7 +11,9 @@ from torch import nn
 def sinusoid_table(length: int, d_model: int, tau: float) -> torch.Tensor:
     """[length, D] sine/cosine table (Vaswani et al., 2017), frequencies tau^(-2i/D)."""
     position = torch.arange(length, dtype=torch.float64)[:, None]
-    frequencies = torch.exp(-math.log(tau) * torch.arange(0, d_model, 2, dtype=torch.float64) / d_model)
+    frequencies = torch.exp(
+        -math.log(tau) * torch.arange(0, d_model, 2, dtype=torch.float64) / d_model
+    )
     table = torch.zeros(length, d_model, dtype=torch.float64)
     table[:, 0::2] = torch.sin(position * frequencies)
     table[:, 1::2] = torch.cos(position * frequencies[: d_model // 2])

@@ -25,7 +25,10 @@ class TransformerEncoder(nn.Module):
         norm_first: bool = False,
     ):
         super().__init__()
-        for name, block in (("bands_encoder", bands_encoder), ("position_encoder", position_encoder)):
+        for name, block in (
+            ("bands_encoder", bands_encoder),
+            ("position_encoder", position_encoder),
+        ):
             width = getattr(block, "out_dim", getattr(block, "d_model", None))
             if width is not None and width != d_model:
                 raise ValueError(
@@ -57,7 +60,9 @@ class TransformerEncoder(nn.Module):
         """ts [N, T, C], positions [N, T], mask [N, T] -> [N, T, D]."""
         return self.dropout(self.bands_encoder(ts, mask) + self.position_encoder(positions, mask))
 
-    def forward(self, ts: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, ts: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor
+    ) -> torch.Tensor:
         """ts [N, T, C], positions [N, T], mask [N, T] (True = valid) -> [N, T, D]."""
         x = self.encoder(self.embed(ts, positions, mask), src_key_padding_mask=~mask)
         return x.masked_fill(~mask[..., None], 0.0)

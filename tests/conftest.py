@@ -1,0 +1,67 @@
+"""Shared fixtures: tiny datasets written on the fly."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from cmap.data.synthetic import generate
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def synthetic_root(tmp_path_factory) -> Path:
+    """A small synthetic samples folder with a 16 x 16 cube (seed 3)."""
+    root = tmp_path_factory.mktemp("synthetic")
+    generate(root, points=120, seasons=[2020, 2021], warm_season=2021, cube_size=16, seed=3)
+    return root
+
+
+def write_split(folder: Path, features: dict, labels: dict | None) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.table(features), folder / "features.pq")
+    if labels is not None:
+        pq.write_table(pa.table(labels), folder / "labels.pq")
+
+
+def day(text: str) -> dt.date:
+    return dt.date.fromisoformat(text)
+
+
+@pytest.fixture
+def tiny_root(tmp_path) -> Path:
+    """Hand-made samples: 3 points, 2 bands, season 2021 starting 2020-11-01.
+
+    p1: 3 dates (one NaN row, one outside the season); p2: 2 dates (one nodata); p3: 1 date.
+    """
+    features = {
+        "poi_id": ["p1", "p1", "p1", "p1", "p2", "p2", "p3"],
+        "date": [
+            day("2021-03-01"),
+            day("2020-11-01"),
+            day("2021-01-10"),
+            day("2022-01-01"),
+            day("2021-05-05"),
+            day("2021-06-01"),
+            day("2021-02-02"),
+        ],
+        "B04": [300.0, 100.0, np.nan, 900.0, 500.0, 0.0, 700.0],
+        "B08": [3000.0, 1000.0, 2000.0, 9000.0, 5000.0, 0.0, 7000.0],
+    }
+    labels = {
+        "poi_id": ["p1", "p2", "p3"],
+        "season": [2021, 2021, 2021],
+        "label": ["BTH", "MIS", "XXX"],
+    }
+    for split in ("train", "val", "test"):
+        write_split(tmp_path / split, features, labels)
+    (tmp_path / "meta.yaml").write_text("scale: 0.0001\nnodata: 0\nseason_start: '11-01'\n")
+    (tmp_path / "mapping.yaml").write_text("ble_tendre: [BTH, BTP]\nmais: [MIS]\n")
+    return tmp_path

@@ -1,0 +1,81 @@
+"""Classifier task: metrics, class weights, schedule, encoder weights."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from cmap.models.decoders import MulticlassClassification
+from cmap.models.losses import FocalLoss
+from cmap.tasks.classifier import Classifier, _metrics
+from cmap.tasks.schedule import warmup_exponential
+from tests.test_models import batch, encoder
+
+
+def classifier(**kwargs):
+    return Classifier(
+        encoder(),
+        MulticlassClassification(16, 3),
+        FocalLoss(2.0),
+        classes=["other", "wheat", "maize"],
+        **kwargs,
+    )
+
+
+def test_metrics_match_a_hand_computed_example():
+    preds = torch.tensor([0, 0, 1, 1, 2, 2])
+    target = torch.tensor([0, 1, 1, 1, 2, 0])
+    # Confusion (true x pred): [[1, 0, 1], [1, 2, 0], [0, 0, 1]]; F1 per class 1/2, 4/5, 2/3.
+    scores = {k: float(v) for k, v in _metrics(3)(preds, target).items()}
+    assert scores["accuracy"] == pytest.approx(4 / 6)
+    assert scores["f1_macro"] == pytest.approx((1 / 2 + 4 / 5 + 2 / 3) / 3)
+    assert scores["f1_weighted"] == pytest.approx((2 * 1 / 2 + 3 * 4 / 5 + 1 * 2 / 3) / 6)
+    # kappa = (po - pe) / (1 - pe), po = 4/6, pe = (2*2 + 3*2 + 1*2) / 36
+    assert scores["kappa"] == pytest.approx((4 / 6 - 1 / 3) / (1 - 1 / 3))
+
+
+def test_class_weights_by_name_reach_the_criterion():
+    model = classifier(classes_weights={"maize": 3.0, "other": 0.5})
+    assert model.criterion.weight.tolist() == [0.5, 1.0, 3.0]
+    with pytest.raises(ValueError, match=r"unknown class\(es\) \['rye'\]"):
+        classifier(classes_weights={"rye": 2.0})
+    with pytest.raises(ValueError, match="decoder has 4 outputs but 3 classes"):
+        Classifier(encoder(), MulticlassClassification(16, 4), FocalLoss(), ["a", "b", "c"])
+
+
+def test_forward_and_predict_step_shapes():
+    model = classifier().eval()
+    ts, positions, mask = batch()
+    data = {
+        "ts": ts,
+        "positions": positions,
+        "mask": mask,
+        "index": torch.arange(4),
+        "season": torch.full((4,), 2021),
+    }
+    out = model.predict_step(data, 0)
+    assert out["probabilities"].shape == (4, 3)
+    torch.testing.assert_close(out["probabilities"].sum(-1), torch.ones(4))
+    assert out["class"].tolist() == out["probabilities"].argmax(-1).tolist()
+
+
+def test_learning_rate_schedule():
+    lrs = [warmup_exponential(e, 1e-5, 1e-3, 3, 0.5) for e in range(6)]
+    assert lrs[:3] == pytest.approx([1e-5 + 0.99e-3 / 3, 1e-5 + 2 * 0.99e-3 / 3, 1e-3])
+    assert lrs[3:] == pytest.approx([1e-3, 5e-4, 2.5e-4])
+    assert warmup_exponential(100, 1e-5, 1e-3, 3, 0.5) == 1e-5
+
+
+def test_encoder_weights_are_loaded_and_checked(tmp_path):
+    source = classifier()
+    path = tmp_path / "encoder.safetensors"
+    save_file({k: v.contiguous() for k, v in source.encoder.state_dict().items()}, str(path))
+    model = classifier(encoder_weights_path=str(path))
+    for key, value in source.encoder.state_dict().items():
+        torch.testing.assert_close(model.encoder.state_dict()[key], value)
+    save_file({"bands_encoder.mlp.0.weight": torch.zeros(2, 2)}, str(path))
+    with pytest.raises(
+        ValueError, match=r"do not fit the configured encoder .*file \(2, 2\) vs model \(8, 3\)"
+    ):
+        classifier(encoder_weights_path=str(path))

@@ -1,0 +1,156 @@
+"""The `cmap` command end to end, in subprocesses as a user runs it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from tests.conftest import REPO, SHARED
+
+DEMO = REPO / "configs" / "demo.yaml"
+TINY = [
+    "--trainer.max_epochs",
+    "2",
+    "--trainer.enable_progress_bar",
+    "false",
+    "--model.init_args.encoder.init_args.n_att_layers",
+    "1",
+    "--data.init_args.batch_size",
+    "128",
+]
+
+
+def cmap(*args, cwd):
+    result = subprocess.run(
+        [sys.executable, "-m", "cmap.main", *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    return result
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, synthetic_root):
+    """A 2-epoch `cmap fit` of the demo config on the small synthetic folder."""
+    work = tmp_path_factory.mktemp("run")
+    result = cmap("fit", "--config", DEMO, "--data.init_args.root", synthetic_root, *TINY, cwd=work)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return work
+
+
+def test_fit_writes_checkpoints_logs_and_config(trained, synthetic_root):
+    version = trained / "lightning_logs" / "version_0"
+    checkpoints = sorted(p.name for p in (version / "checkpoints").iterdir())
+    assert "last.ckpt" in checkpoints and any(p.startswith("epoch=") for p in checkpoints)
+    assert list(version.glob("events.out.tfevents.*"))
+    assert (version / "config.yaml").exists()
+    hparams = yaml.safe_load((version / "hparams.yaml").read_text())
+    assert hparams["encoder"]["init_args"]["bands_encoder"]["init_args"]["in_bands"] == 10
+    assert hparams["classes"][:2] == ["other", "ble_tendre"]  # linked from the data
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(version)).Reload()
+    tags = set(events.Tags()["scalars"])
+    assert {
+        "train/loss_epoch",
+        "val/loss",
+        "val/f1_macro",
+        "val/kappa",
+        "val/accuracy",
+        "val/f1/ble_dur",
+        "lr-AdamW",
+    } <= tags
+    assert len(events.Scalars("val/f1_macro")) == 2
+
+
+def test_validate_from_checkpoint_prints_metrics(trained, synthetic_root):
+    ckpt = trained / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt"
+    result = cmap(
+        "validate",
+        "--config",
+        DEMO,
+        "--data.init_args.root",
+        synthetic_root,
+        "--ckpt_path",
+        ckpt,
+        "--trainer.enable_progress_bar",
+        "false",
+        cwd=trained,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = dict(
+        line.split()
+        for line in result.stdout.splitlines()
+        if line.split()[:1] in (["accuracy"], ["f1_macro"], ["kappa"])
+    )
+    assert set(lines) == {"accuracy", "f1_macro", "kappa"}
+    assert all(0 <= float(v) <= 1 for v in lines.values())
+
+
+def test_checkpoint_hyperparameters_override_the_config_model(trained, synthetic_root, tmp_path):
+    """`--ckpt_path` restores the trained architecture whatever the config's model says."""
+    ckpt = trained / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt"
+    result = cmap(
+        "test",
+        "--config",
+        DEMO,
+        "--data.init_args.root",
+        synthetic_root,
+        "--model.init_args.encoder.init_args.n_att_layers",
+        "3",
+        "--ckpt_path",
+        ckpt,
+        "--trainer.enable_progress_bar",
+        "false",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "f1_macro" in result.stdout
+
+
+def test_bands_and_classes_follow_other_data(tmp_path):
+    """The demo config runs unchanged on a real 2-band, 2-class dataset."""
+    result = cmap(
+        "fit",
+        "--config",
+        DEMO,
+        "--data.init_args.root",
+        SHARED / "cerrado_2classes",
+        "--model.init_args.classes_weights",
+        "null",
+        *TINY,
+        "--trainer.max_epochs",
+        "1",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    hparams = yaml.safe_load(
+        (tmp_path / "lightning_logs" / "version_0" / "hparams.yaml").read_text()
+    )
+    assert hparams["classes"] == ["Cerrado", "Pasture"]
+    assert hparams["decoder"]["init_args"]["num_classes"] == 2
+    assert hparams["encoder"]["init_args"]["bands_encoder"]["init_args"]["in_bands"] == 2
+
+
+def test_print_config_is_complete(tmp_path):
+    result = cmap("fit", "--config", DEMO, "--print_config", cwd=REPO)
+    assert result.returncode == 0, result.stderr[-3000:]
+    config = yaml.safe_load(result.stdout)
+    assert config["model"]["class_path"] == "cmap.tasks.classifier.Classifier"
+    assert config["data"]["init_args"]["season_length"] == 395
+    assert config["trainer"]["max_epochs"] == 30
+
+
+def test_bad_data_ends_with_a_clear_error(tmp_path):
+    result = cmap(
+        "fit", "--config", DEMO, "--data.init_args.root", tmp_path / "missing", cwd=tmp_path
+    )
+    assert result.returncode == 2
+    assert f"cmap: error: {tmp_path / 'missing'}: samples folder not found" in result.stderr
+    assert "Traceback" not in result.stderr

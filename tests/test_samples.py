@@ -1,0 +1,187 @@
+"""Samples layout reading, validation and the dataset's batches."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import torch
+
+from cmap.data.datamodule import SITSDataModule
+from cmap.data.errors import DataError
+from tests.conftest import SHARED, day, write_split
+
+
+def module(root, **kwargs):
+    return SITSDataModule(
+        str(root),
+        label_mapping=str(root / "mapping.yaml"),
+        classes=["other", "ble_tendre", "mais"],
+        **kwargs,
+    )
+
+
+def test_items_have_positions_masks_and_scaled_values(tiny_root):
+    dm = module(tiny_root, batch_size=8)
+    dm.setup("fit")
+    ds = dm.datasets["train"]
+    assert len(ds) == 3
+    batch = ds.__getitems__([0, 1, 2])
+    # p1: the NaN row and the date outside season 2021 are dropped; rows sorted by date.
+    assert batch["ts"].shape == (3, 2, 2)
+    assert batch["mask"].tolist() == [[True, True], [True, False], [True, False]]
+    assert batch["positions"][0].tolist() == [0, 120]  # 2020-11-01 and 2021-03-01
+    torch.testing.assert_close(batch["ts"][0], torch.tensor([[0.01, 0.1], [0.03, 0.3]]))
+    # p2's second date holds the nodata value 0 and is masked out; padding is zero.
+    assert batch["positions"][1].tolist() == [185, 0]
+    assert batch["ts"][1, 1].tolist() == [0.0, 0.0]
+    # Codes go through the mapping; the unmapped code XXX becomes `other`.
+    assert batch["class"].tolist() == [1, 2, 0]
+    assert batch["season"].tolist() == [2021, 2021, 2021]
+    item = ds[2]
+    assert item["ts"].shape == (1, 2) and item["class"] == 0
+
+
+def test_loader_batches_and_seeded_shuffle(synthetic_root):
+    def first_indices():
+        dm = SITSDataModule(str(synthetic_root), batch_size=16, seed=5)
+        dm.setup("fit")
+        return next(iter(dm.train_dataloader()))["index"].tolist()
+
+    dm = SITSDataModule(str(synthetic_root), batch_size=16)
+    dm.setup("fit")
+    batch = next(iter(dm.train_dataloader()))
+    assert batch["ts"].shape[0] == 16 and batch["ts"].shape[2] == 10
+    assert batch["ts"].shape[1] == int(batch["mask"].sum(1).max())
+    assert (batch["positions"] < 395).all() and (batch["positions"] >= 0).all()
+    assert first_indices() == first_indices()
+
+
+def test_bands_and_classes_come_from_meta_or_files(tiny_root, synthetic_root):
+    dm = SITSDataModule(str(tiny_root), label_mapping=str(tiny_root / "mapping.yaml"))
+    assert dm.bands == ["B04", "B08"]  # every non-key column
+    assert dm.classes == ["ble_tendre", "mais", "other"]  # inferred from train, unmapped -> other
+    dm = SITSDataModule(str(synthetic_root))
+    assert dm.num_bands == 10 and dm.classes[0] == "other" and dm.num_classes == 7
+    assert dm.scale == 0.0001 and dm.window.start == "11-01"
+
+
+def test_unknown_labels_are_dropped_without_other(tiny_root):
+    dm = SITSDataModule(
+        str(tiny_root),
+        label_mapping=str(tiny_root / "mapping.yaml"),
+        classes=["ble_tendre", "mais"],
+    )
+    assert len(dm.load_split("train")) == 2
+
+
+def test_fraction_and_cap_are_seeded_per_class(synthetic_root):
+    full = SITSDataModule(str(synthetic_root)).load_split("train")
+    dm = SITSDataModule(str(synthetic_root), max_per_class=5)
+    capped = dm.load_split("train")
+    assert max(dm.class_counts(capped).values()) == 5
+    assert set(capped.poi_ids) <= set(full.poi_ids)
+    half = SITSDataModule(str(synthetic_root), fraction=0.5).load_split("train")
+    assert abs(len(half) - len(full) / 2) <= 7
+
+
+def test_season_filter(synthetic_root):
+    table = SITSDataModule(str(synthetic_root), seasons=[2021]).load_split("val")
+    assert set(table.seasons.tolist()) == {2021}
+
+
+def test_real_dataset_reads(tmp_path):
+    dm = SITSDataModule(str(SHARED / "cerrado_2classes"))
+    table = dm.load_split("test")
+    assert len(table) == 137 and dm.bands == ["NDVI", "EVI"]
+    assert set(table.lengths.tolist()) == {23}
+
+
+# ---- bad input: a clear message naming the file and the problem ----------------------------
+
+
+def rewrite(root, split, name, **columns):
+    path = root / split / name
+    table = pq.read_table(path)
+    for key, value in columns.items():
+        if value is None:
+            table = table.drop_columns([key])
+        else:
+            table = table.set_column(table.column_names.index(key), key, value)
+    pq.write_table(table, path)
+    return path
+
+
+def test_missing_band_column(tiny_root):
+    path = rewrite(tiny_root, "train", "features.pq", B08=None)
+    with pytest.raises(
+        DataError, match=r"missing column\(s\) B08; the file has poi_id, date, B04"
+    ) as err:
+        module(tiny_root, bands=["B04", "B08"]).load_split("train")
+    assert err.value.path == path
+
+
+def test_wrong_dtypes(tiny_root):
+    rewrite(tiny_root, "train", "features.pq", B04=pa.array(["a"] * 7))
+    with pytest.raises(DataError, match="band column 'B04' must be numeric, found string"):
+        module(tiny_root).load_split("train")
+
+
+def test_string_dates_are_refused(tiny_root):
+    rewrite(tiny_root, "val", "features.pq", date=pa.array(["2021-01-01"] * 7))
+    with pytest.raises(DataError, match="column 'date' must be a date or timestamp"):
+        module(tiny_root).load_split("val")
+
+
+def test_infinite_values(tiny_root):
+    rewrite(tiny_root, "train", "features.pq", B08=pa.array([1.0, np.inf, 1, 1, 1, 1, 1]))
+    with pytest.raises(DataError, match="1 infinite value"):
+        module(tiny_root).load_split("train")
+
+
+def test_duplicate_rows(tiny_root):
+    write_split(
+        tiny_root / "train",
+        {"poi_id": ["p1", "p1"], "date": [day("2021-01-01")] * 2, "B04": [1, 2], "B08": [1, 2]},
+        None,
+    )
+    with pytest.raises(
+        DataError, match=r"1 duplicate \(poi_id, date\) row\(s\), e.g. \(p1, 2021-01-01\)"
+    ):
+        module(tiny_root).load_split("train")
+
+
+def test_labels_without_features(tiny_root):
+    write_split(
+        tiny_root / "train",
+        {"poi_id": ["p1"], "date": [day("2021-01-01")], "B04": [1.0], "B08": [2.0]},
+        {"poi_id": ["p1", "p9"], "season": [2021, 2021], "label": ["BTH", "BTH"]},
+    )
+    with pytest.raises(DataError, match=r"labels\.pq: 1 labelled point\(s\) have no valid row.*p9"):
+        module(tiny_root).load_split("train")
+
+
+def test_missing_and_corrupted_files(tiny_root):
+    (tiny_root / "val" / "labels.pq").unlink()
+    with pytest.raises(DataError, match=r"val/labels\.pq: file not found"):
+        module(tiny_root).load_split("val")
+    (tiny_root / "test" / "features.pq").write_bytes(b"PAR1 not really")
+    with pytest.raises(DataError, match="cannot be read as parquet"):
+        module(tiny_root).load_split("test")
+    with pytest.raises(DataError, match="samples folder not found"):
+        SITSDataModule(str(tiny_root / "nowhere"))
+
+
+def test_bad_label_columns_and_mapping(tiny_root):
+    rewrite(tiny_root, "train", "labels.pq", season=pa.array(["2021"] * 3))
+    with pytest.raises(DataError, match="column 'season' must be an integer year, found string"):
+        module(tiny_root).load_split("train")
+    (tiny_root / "mapping.yaml").write_text("ble_tendre: [BTH]\nmais: [BTH]\n")
+    with pytest.raises(DataError, match="code 'BTH' is listed under both 'ble_tendre' and 'mais'"):
+        module(tiny_root)
+
+
+def test_bad_season_start(tiny_root):
+    with pytest.raises(DataError, match="season_start must be 'MM-DD'"):
+        module(tiny_root, season_start="November")
