@@ -154,3 +154,35 @@ def test_bad_data_ends_with_a_clear_error(tmp_path):
     assert result.returncode == 2
     assert f"cmap: error: {tmp_path / 'missing'}: samples folder not found" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_predict_writes_one_row_per_sample(trained, synthetic_root):
+    import pyarrow.parquet as pq
+
+    from cmap.data.datamodule import SITSDataModule
+
+    ckpt = trained / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt"
+    result = cmap(
+        "predict",
+        "--config",
+        DEMO,
+        "--data.init_args.root",
+        synthetic_root,
+        "--ckpt_path",
+        ckpt,
+        "--trainer.enable_progress_bar",
+        "false",
+        cwd=trained,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    written = sorted((trained / "lightning_logs").glob("version_*/predictions.parquet"))
+    assert len(written) == 1
+    table = pq.read_table(written[0])
+    expected = SITSDataModule(str(synthetic_root)).load_split("test")
+    assert table.num_rows == len(expected)
+    assert table.column("poi_id").to_pylist() == expected.poi_ids.tolist()
+    assert table.column_names[:4] == ["poi_id", "season", "label", "confidence"]
+    probabilities = table.select([c for c in table.column_names if c.startswith("p_")])
+    assert probabilities.num_columns == 7
+    total = sum(probabilities.column(i).to_numpy() for i in range(7))
+    assert abs(total - 1).max() < 1e-4
