@@ -186,3 +186,16 @@ def test_predict_writes_one_row_per_sample(trained, synthetic_root):
     assert probabilities.num_columns == 7
     total = sum(probabilities.column(i).to_numpy() for i in range(7))
     assert abs(total - 1).max() < 1e-4
+
+
+def test_trainer_model_and_data_configs_can_be_separate_files(tmp_path):
+    demo = yaml.safe_load(DEMO.read_text())
+    for section in ("trainer", "model", "data"):
+        (tmp_path / f"{section}.yaml").write_text(yaml.safe_dump(demo[section]))
+    args = [f"--{s}={tmp_path / s}.yaml" for s in ("trainer", "model", "data")]
+    result = cmap("fit", *args, "--print_config", cwd=REPO)
+    assert result.returncode == 0, result.stderr[-3000:]
+    config = yaml.safe_load(result.stdout)
+    assert config["model"]["init_args"]["encoder"]["init_args"]["d_model"] == 64
+    assert config["data"]["init_args"]["root"] == "data/demo"
+    assert config["trainer"]["max_epochs"] == 30
