@@ -185,3 +185,22 @@ def test_bad_label_columns_and_mapping(tiny_root):
 def test_bad_season_start(tiny_root):
     with pytest.raises(DataError, match="season_start must be 'MM-DD'"):
         module(tiny_root, season_start="November")
+
+
+def test_unlabelled_folders_yield_every_point_season(tiny_root):
+    from cmap.data.samples import SeasonWindow, load_series
+
+    (tiny_root / "train" / "labels.pq").unlink()
+    table = load_series(
+        tiny_root / "train",
+        ["B04", "B08"],
+        [],
+        SeasonWindow("11-01", 395),
+        nodata=0,
+        labelled=False,
+    )
+    pairs = sorted(zip(table.poi_ids.tolist(), table.seasons.tolist()))
+    # Windows overlap by 30 days: 2020-11-01 lies in seasons 2020 and 2021 of p1.
+    assert pairs == [("p1", 2020), ("p1", 2021), ("p1", 2022), ("p2", 2021), ("p3", 2021)]
+    assert (table.labels == -1).all()
+    assert table.lengths.tolist() == [1, 2, 1, 1, 1]
