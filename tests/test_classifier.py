@@ -39,7 +39,8 @@ def test_class_weights_by_name_reach_the_criterion():
     model = classifier(classes_weights={"maize": 3.0, "other": 0.5})
     assert model.criterion.weight.tolist() == [0.5, 1.0, 3.0]
     with pytest.raises(ValueError, match=r"unknown class\(es\) \['rye'\]"):
-        classifier(classes_weights={"rye": 2.0})
+        classifier(classes_weights={"rye": 2.0, "maize": 3.0})
+    assert classifier(classes_weights={"rye": 2.0, "oats": 1.0}).criterion.weight is None
     with pytest.raises(ValueError, match="decoder has 4 outputs but 3 classes"):
         Classifier(encoder(), MulticlassClassification(16, 4), FocalLoss(), ["a", "b", "c"])
 

@@ -122,8 +122,6 @@ def test_bands_and_classes_follow_other_data(tmp_path):
         DEMO,
         "--data.init_args.root",
         SHARED / "cerrado_2classes",
-        "--model.init_args.classes_weights",
-        "null",
         *TINY,
         "--trainer.max_epochs",
         "1",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytorch_lightning as pl
 import torch
 from torch import nn
@@ -15,6 +17,8 @@ from torchmetrics.classification import (
 from cmap.reports.metrics import print_metrics
 from cmap.tasks.schedule import warmup_exponential
 from cmap.tasks.weights import load_encoder_weights
+
+log = logging.getLogger(__name__)
 
 STAGES = ("train", "val", "test")
 
@@ -38,7 +42,9 @@ class Classifier(pl.LightningModule):
         decoder: maps ([N, T, D], mask) to logits [N, K].
         criterion: loss on (logits [N, K], target [N]); class weights go to its `weight`.
         classes: class names, index = logit (the CLI links them from the data).
-        classes_weights: per-class loss weights by class name (missing classes weigh 1).
+        classes_weights: per-class loss weights by class name (missing classes weigh 1). If
+            no name is a class, the weights were meant for other data: a warning is logged and
+            none is applied; if only some names are unknown, that is an error (a typo).
         encoder_weights_path: safetensors file of pretrained encoder weights to start from.
         min_lr, max_lr, warmup_epochs, gamma: linear warm-up from min_lr to max_lr, then
             exponential decay by gamma per epoch, floored at min_lr.
@@ -83,6 +89,13 @@ class Classifier(pl.LightningModule):
 
     def _set_class_weights(self, classes_weights: dict[str, float]):
         unknown = sorted(set(classes_weights) - set(self.classes))
+        if len(unknown) == len(classes_weights):
+            # Weights written for another dataset (e.g. the reference config on new data).
+            log.warning(
+                "classes_weights name none of the classes %s; training without class weights",
+                self.classes,
+            )
+            return
         if unknown:
             raise ValueError(
                 f"classes_weights names unknown class(es) {unknown}; the classes are {self.classes}"
