@@ -40,6 +40,7 @@ def tiny_root(tmp_path) -> Path:
     """Hand-made samples: 3 points, 2 bands, season 2021 starting 2020-11-01.
 
     p1: 3 dates (one NaN row, one outside the season); p2: 2 dates (one nodata); p3: 1 date.
+    p3 carries PPH (meadow), a code the mapping does not list.
     """
     features = {
         "poi_id": ["p1", "p1", "p1", "p1", "p2", "p2", "p3"],
@@ -58,7 +59,7 @@ def tiny_root(tmp_path) -> Path:
     labels = {
         "poi_id": ["p1", "p2", "p3"],
         "season": [2021, 2021, 2021],
-        "label": ["BTH", "MIS", "XXX"],
+        "label": ["BTH", "MIS", "PPH"],
     }
     for split in ("train", "val", "test"):
         write_split(tmp_path / split, features, labels)

@@ -34,6 +34,10 @@ def cmap(*args, cwd):
     return result
 
 
+def last_checkpoint(work):
+    return work / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt"
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, synthetic_root):
     """A 2-epoch `cmap fit` of the demo config on the small synthetic folder."""
@@ -70,7 +74,7 @@ def test_fit_writes_checkpoints_logs_and_config(trained, synthetic_root):
 
 
 def test_validate_from_checkpoint_prints_metrics(trained, synthetic_root):
-    ckpt = trained / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt"
+    ckpt = last_checkpoint(trained)
     result = cmap(
         "validate",
         "--config",
@@ -95,7 +99,7 @@ def test_validate_from_checkpoint_prints_metrics(trained, synthetic_root):
 
 def test_checkpoint_hyperparameters_override_the_config_model(trained, synthetic_root, tmp_path):
     """`--ckpt_path` restores the trained architecture whatever the config's model says."""
-    ckpt = trained / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt"
+    ckpt = last_checkpoint(trained)
     result = cmap(
         "test",
         "--config",
@@ -159,7 +163,7 @@ def test_predict_writes_one_row_per_sample(trained, synthetic_root):
 
     from cmap.data.datamodule import SITSDataModule
 
-    ckpt = trained / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt"
+    ckpt = last_checkpoint(trained)
     result = cmap(
         "predict",
         "--config",

@@ -36,7 +36,7 @@ def test_items_have_positions_masks_and_scaled_values(tiny_root):
     # p2's second date holds the nodata value 0 and is masked out; padding is zero.
     assert batch["positions"][1].tolist() == [185, 0]
     assert batch["ts"][1, 1].tolist() == [0.0, 0.0]
-    # Codes go through the mapping; the unmapped code XXX becomes `other`.
+    # Codes go through the mapping; the unmapped code PPH becomes `other`.
     assert batch["class"].tolist() == [1, 2, 0]
     assert batch["season"].tolist() == [2021, 2021, 2021]
     item = ds[2]

@@ -134,12 +134,10 @@ def _require_columns(table: pa.Table, path: Path, required: tuple[str, ...] | li
 def _day_numbers(column: pa.ChunkedArray, path: Path) -> np.ndarray:
     """A date32/date64/timestamp column -> days since 1970-01-01 [R] int32."""
     kind = column.type
+    if pa.types.is_timestamp(kind):
+        column = pc.floor_temporal(column, unit="day")
     if pa.types.is_timestamp(kind) or pa.types.is_date64(kind):
-        column = (
-            pc.cast(pc.floor_temporal(column, unit="day"), pa.date32())
-            if pa.types.is_timestamp(kind)
-            else pc.cast(column, pa.date32())
-        )
+        column = pc.cast(column, pa.date32())
     elif not pa.types.is_date32(kind):
         raise DataError(path, f"column 'date' must be a date or timestamp, found {kind}")
     if column.null_count:
