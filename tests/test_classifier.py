@@ -75,8 +75,15 @@ def test_encoder_weights_are_loaded_and_checked(tmp_path):
     model = classifier(encoder_weights_path=str(path))
     for key, value in source.encoder.state_dict().items():
         torch.testing.assert_close(model.encoder.state_dict()[key], value)
-    save_file({"bands_encoder.mlp.0.weight": torch.zeros(2, 2)}, str(path))
+    save_file({"embedding.bands_encoder.mlp.0.weight": torch.zeros(2, 2)}, str(path))
     with pytest.raises(
         ValueError, match=r"do not fit the configured encoder .*file \(2, 2\) vs model \(8, 3\)"
     ):
         classifier(encoder_weights_path=str(path))
+
+
+def test_head_width_must_match_the_encoder():
+    with pytest.raises(
+        ValueError, match=r"expects hidden=32 features but the encoder .* produces 16"
+    ):
+        Classifier(encoder(), MulticlassClassification(32, 3), FocalLoss(), ["a", "b", "c"])

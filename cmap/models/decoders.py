@@ -1,6 +1,13 @@
-"""Decoders (heads) on top of encoded series."""
+"""Decoders (heads) on top of encoded series.
+
+Encoders return per-date features [N, T, D] (Transformer, Exchanger) or features already
+pooled over dates [N, D] (L-TAE). Classification heads accept both: they pool the first kind
+over valid dates and use the second as it is.
+"""
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import nn
@@ -16,14 +23,70 @@ class MulticlassClassification(nn.Module):
 
     def __init__(self, hidden: int, num_classes: int, dropout_p: float = 0.0):
         super().__init__()
+        self.hidden = hidden
         self.num_classes = num_classes
         self.dropout = nn.Dropout(dropout_p)
         self.linear = nn.Linear(hidden, num_classes)
 
     def pool(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """x [N, T, D], mask [N, T] -> pooled features [N, D]."""
-        return masked_max(x, mask)
+        """x [N, T, D] or [N, D], mask [N, T] -> pooled features [N, D]."""
+        return x if x.dim() == 2 else masked_max(x, mask)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """x [N, T, D], mask [N, T] (True = valid) -> logits [N, K]."""
+        """x [N, T, D] or [N, D], mask [N, T] (True = valid) -> logits [N, K]."""
         return self.linear(self.dropout(self.pool(x, mask)))
+
+
+class AttentionClassification(MulticlassClassification):
+    """Attention pooling: a learned query scores each valid date, the softmax-weighted mean of
+    the dates' features goes through a linear layer to K logits.
+
+    The query starts at zero, so training starts from the plain mean over valid dates.
+    """
+
+    def __init__(self, hidden: int, num_classes: int, dropout_p: float = 0.0):
+        super().__init__(hidden, num_classes, dropout_p)
+        self.query = nn.Parameter(torch.zeros(hidden))
+
+    def attention(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """x [N, T, D], mask [N, T] -> weights [N, T], summing to 1 over valid dates."""
+        scores = x @ self.query / math.sqrt(self.hidden)
+        return scores.masked_fill(~mask, float("-inf")).softmax(dim=-1)
+
+    def pool(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """x [N, T, D] or [N, D], mask [N, T] -> pooled features [N, D]."""
+        if x.dim() == 2:
+            return x
+        return torch.einsum("nt,ntd->nd", self.attention(x, mask), x)
+
+
+class Reconstruction(nn.Module):
+    """Per-date head back to the C bands: an MLP (hidden `sizes`, GELU) then a linear layer.
+
+    With `sizes` empty it is a single linear layer. Output is zero at padded dates.
+    """
+
+    def __init__(
+        self,
+        hidden: int,
+        out_bands: int,
+        sizes: list[int] = [],  # noqa: B006
+        dropout_p: float = 0.0,
+    ):
+        super().__init__()
+        layers: list[nn.Module] = []
+        for w_in, w_out in zip([hidden, *sizes[:-1]], sizes):
+            layers += [nn.Linear(w_in, w_out), nn.GELU(), nn.Dropout(dropout_p)]
+        layers.append(nn.Linear(sizes[-1] if sizes else hidden, out_bands))
+        self.mlp = nn.Sequential(*layers)
+        self.hidden = hidden
+        self.out_bands = out_bands
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """x [N, T, D], mask [N, T] (True = valid) -> reconstructed bands [N, T, C]."""
+        if x.dim() != 3:
+            raise ValueError(
+                "Reconstruction needs per-date features [N, T, D]; this encoder pools the dates "
+                f"(output shape {tuple(x.shape)}), use a Transformer or Exchanger encoder"
+            )
+        return self.mlp(x).masked_fill(~mask[..., None], 0.0)

@@ -1,30 +1,76 @@
-"""Classification losses."""
+"""Losses: focal loss for classification, masked MSE for reconstruction."""
 
 from __future__ import annotations
+
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+Reduction = Literal["mean", "sum", "none"]
+
 
 class FocalLoss(nn.Module):
     """Focal loss (Lin et al., 2017): cross-entropy scaled by (1 - p_t)^gamma.
 
-    `alpha` holds optional per-class weights (the paper's alpha_t), stored in the `weight`
-    buffer, which the Classifier fills from `classes_weights`. With weights, the mean is
-    taken over the weights as in `nn.CrossEntropyLoss`; gamma = 0 gives cross-entropy.
+    `alpha` weighs the classes: a list gives one weight per class (the paper's alpha_t, kept
+    in the `weight` buffer, which the Classifier fills from `classes_weights`), a float scales
+    every sample alike. With per-class weights the mean is taken over the weights, as in
+    `nn.CrossEntropyLoss`, so gamma = 0 gives exactly cross-entropy.
     """
 
-    def __init__(self, gamma: float = 2.0, alpha: list[float] | None = None):
+    def __init__(
+        self,
+        gamma: float = 2.0,
+        alpha: float | list[float] | None = None,
+        reduction: Reduction = "mean",
+    ):
         super().__init__()
+        if gamma < 0:
+            raise ValueError(f"FocalLoss needs gamma >= 0, got {gamma}")
         self.gamma = gamma
-        self.register_buffer("weight", None if alpha is None else torch.tensor(alpha))
+        self.scale = float(alpha) if isinstance(alpha, (int, float)) else 1.0
+        per_class = torch.tensor(alpha, dtype=torch.float32) if isinstance(alpha, list) else None
+        self.register_buffer("weight", per_class)
+        self.reduction = reduction
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """logits [N, K], target [N] int -> scalar."""
+        """logits [N, K], target [N] int -> scalar ([N] with reduction "none")."""
+        if self.weight is not None and len(self.weight) != logits.shape[-1]:
+            raise ValueError(
+                f"FocalLoss has {len(self.weight)} class weights but the model has "
+                f"{logits.shape[-1]} classes"
+            )
         log_p = F.log_softmax(logits.float(), dim=-1).gather(1, target[:, None])[:, 0]
-        loss = -((1 - log_p.exp()) ** self.gamma) * log_p
-        if self.weight is None:
-            return loss.mean()
-        w = self.weight.to(loss.dtype)[target]
-        return (w * loss).sum() / w.sum()
+        loss = -self.scale * (1 - log_p.exp()) ** self.gamma * log_p
+        w = None if self.weight is None else self.weight.to(loss.dtype)[target]
+        if w is not None:
+            loss = w * loss
+        if self.reduction == "none":
+            return loss
+        if self.reduction == "sum":
+            return loss.sum()
+        return loss.mean() if w is None else loss.sum() / w.sum()
+
+
+class MaskedMSE(nn.Module):
+    """Mean squared error over the selected dates only (e.g. the dates hidden from the model).
+
+    `reduction="none"` returns the mean error per band [C], for per-band reports.
+    """
+
+    def __init__(self, reduction: Reduction = "mean"):
+        super().__init__()
+        self.reduction = reduction
+
+    def forward(
+        self, prediction: torch.Tensor, target: torch.Tensor, selected: torch.Tensor
+    ) -> torch.Tensor:
+        """prediction [N, T, C], target [N, T, C], selected [N, T] bool -> scalar ([C] if none)."""
+        if not selected.any():
+            raise ValueError("MaskedMSE: no date is selected, the loss is undefined")
+        errors = (prediction[selected].float() - target[selected].float()) ** 2  # [M, C]
+        if self.reduction == "none":
+            return errors.mean(dim=0)
+        return errors.sum() if self.reduction == "sum" else errors.mean()

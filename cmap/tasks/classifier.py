@@ -16,7 +16,7 @@ from torchmetrics.classification import (
 
 from cmap.reports.metrics import print_metrics
 from cmap.tasks.schedule import warmup_exponential
-from cmap.tasks.weights import load_encoder_weights
+from cmap.tasks.weights import check_widths, load_encoder_weights
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +72,7 @@ class Classifier(pl.LightningModule):
         self.criterion = criterion
         self.classes = list(classes)
         num_classes = len(self.classes)
+        check_widths(encoder, decoder)
         head_classes = getattr(decoder, "num_classes", num_classes)
         if head_classes != num_classes:
             raise ValueError(

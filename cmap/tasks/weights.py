@@ -1,4 +1,4 @@
-"""Loading encoder weights saved as safetensors, with checks users can act on."""
+"""How an encoder fits its head and its pretrained weights, with errors users can act on."""
 
 from __future__ import annotations
 
@@ -34,3 +34,15 @@ def load_encoder_weights(encoder: nn.Module, path: str | Path) -> None:
             f"{preview(problems, 8)}"
         )
     encoder.load_state_dict(weights)
+
+
+def check_widths(encoder: nn.Module, decoder: nn.Module) -> None:
+    """The head must expect as many features as the encoder produces."""
+    produced = getattr(encoder, "out_dim", None)
+    expected = getattr(decoder, "hidden", None)
+    if produced is not None and expected is not None and produced != expected:
+        raise ValueError(
+            f"the decoder ({type(decoder).__name__}) expects hidden={expected} features but the "
+            f"encoder ({type(encoder).__name__}) produces {produced}; set the decoder's hidden "
+            f"to {produced}"
+        )

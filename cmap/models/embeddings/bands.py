@@ -1,4 +1,4 @@
-"""Bands embeddings: per-date spectral vectors -> model width."""
+"""Bands embeddings: the C band values of each date -> a D-wide vector."""
 
 from __future__ import annotations
 
@@ -7,11 +7,40 @@ from typing import Literal
 import torch
 from torch import nn
 
+Norm = Literal["batch", "layer", "none"]
+Activation = Literal["relu", "gelu", "silu"]
 
-def _norm(kind: str, width: int) -> nn.Module:
-    return {"batch": nn.BatchNorm1d, "layer": nn.LayerNorm}.get(kind, lambda _: nn.Identity())(
-        width
-    )
+_ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU}
+
+
+def make_norm(kind: Norm, width: int) -> nn.Module:
+    """Normalisation of [M, width] features."""
+    if kind == "batch":
+        return nn.BatchNorm1d(width)
+    if kind == "layer":
+        return nn.LayerNorm(width)
+    return nn.Identity()
+
+
+def make_activation(kind: Activation) -> nn.Module:
+    return _ACTIVATIONS[kind]()
+
+
+def check_bands(owner: nn.Module, ts: torch.Tensor, in_bands: int) -> None:
+    if ts.shape[-1] != in_bands:
+        raise ValueError(
+            f"{type(owner).__name__} expects {in_bands} bands per date, the data has {ts.shape[-1]}"
+        )
+
+
+def scatter_valid(fn, ts: torch.Tensor, mask: torch.Tensor, out_dim: int) -> torch.Tensor:
+    """Apply `fn` ([M, C] -> [M, D]) to valid dates only -> [N, T, D], zeros at padding.
+
+    Padded dates never reach `fn`, so their values cannot leak into batch statistics.
+    """
+    out = ts.new_zeros(*ts.shape[:-1], out_dim)
+    out[mask] = fn(ts[mask]).to(out.dtype)
+    return out
 
 
 class PixelEncoding(nn.Module):
@@ -19,15 +48,15 @@ class PixelEncoding(nn.Module):
 
     `in_bands` is the number of bands C (the CLI sets it from the data); `sizes` are the
     widths of the successive layers, the last one being the embedding width D. Hidden layers
-    are Linear -> norm -> ReLU; the last layer is linear. Only valid dates go through the
-    MLP, so padded dates never reach the batch-norm statistics and cost nothing.
+    are Linear -> norm -> activation -> dropout; the last layer is linear.
     """
 
     def __init__(
         self,
         in_bands: int,
         sizes: list[int] = [32, 64, 128, 256],  # noqa: B006 (jsonargparse needs a literal)
-        norm: Literal["batch", "layer", "none"] = "batch",
+        norm: Norm = "batch",
+        activation: Activation = "relu",
         dropout_p: float = 0.0,
     ):
         super().__init__()
@@ -38,17 +67,69 @@ class PixelEncoding(nn.Module):
         for i, (w_in, w_out) in enumerate(zip(widths[:-1], widths[1:])):
             layers.append(nn.Linear(w_in, w_out))
             if i < len(sizes) - 1:
-                layers += [_norm(norm, w_out), nn.ReLU(), nn.Dropout(dropout_p)]
+                layers += [
+                    make_norm(norm, w_out),
+                    make_activation(activation),
+                    nn.Dropout(dropout_p),
+                ]
         self.mlp = nn.Sequential(*layers)
         self.in_bands = in_bands
         self.out_dim = sizes[-1]
 
     def forward(self, ts: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """ts [N, T, C], mask [N, T] (True = valid) -> [N, T, D], zeros at padded dates."""
-        if ts.shape[-1] != self.in_bands:
+        check_bands(self, ts, self.in_bands)
+        return scatter_valid(self.mlp, ts, mask, self.out_dim)
+
+
+class PatchBandsEncoding(nn.Module):
+    """1-D convolutions along the band axis of each date, then a linear projection.
+
+    The C band values of a date are read as a 1-channel signal of length C (bands in spectral
+    order, so neighbouring bands are neighbouring wavelengths). Each convolution (no padding)
+    is followed by the activation and the norm; the feature map [channels[-1], C'] is
+    flattened and projected to `out_dim`. This is the convolutional bands embedding of the
+    seed project, with the flattened size computed from `in_bands`.
+    """
+
+    def __init__(
+        self,
+        in_bands: int,
+        channels: list[int] = [32, 64],  # noqa: B006
+        kernels: list[int] = [3, 3],  # noqa: B006
+        out_dim: int = 256,
+        norm: Literal["batch", "none"] = "batch",
+        activation: Activation = "relu",
+    ):
+        super().__init__()
+        if len(channels) != len(kernels) or not channels:
             raise ValueError(
-                f"PixelEncoding expects {self.in_bands} bands per date, the data has {ts.shape[-1]}"
+                f"PatchBandsEncoding needs one kernel per conv layer, got channels {channels} "
+                f"and kernels {kernels}"
             )
-        out = ts.new_zeros(*ts.shape[:-1], self.out_dim)
-        out[mask] = self.mlp(ts[mask]).to(out.dtype)
-        return out
+        length = in_bands - sum(k - 1 for k in kernels)
+        if length < 1:
+            raise ValueError(
+                f"PatchBandsEncoding: kernels {kernels} are too wide for {in_bands} bands "
+                "(each kernel k shortens the band axis by k - 1); use smaller kernels"
+            )
+        layers: list[nn.Module] = []
+        for c_in, c_out, k in zip([1, *channels[:-1]], channels, kernels):
+            layers += [
+                nn.Conv1d(c_in, c_out, k),
+                make_activation(activation),
+                nn.BatchNorm1d(c_out) if norm == "batch" else nn.Identity(),
+            ]
+        self.convs = nn.Sequential(*layers)
+        self.project = nn.Linear(channels[-1] * length, out_dim)
+        self.in_bands = in_bands
+        self.out_dim = out_dim
+
+    def _encode(self, x: torch.Tensor) -> torch.Tensor:
+        """x [M, C] -> [M, D]."""
+        return self.project(self.convs(x[:, None, :]).flatten(1))
+
+    def forward(self, ts: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """ts [N, T, C], mask [N, T] (True = valid) -> [N, T, D], zeros at padded dates."""
+        check_bands(self, ts, self.in_bands)
+        return scatter_valid(self._encode, ts, mask, self.out_dim)

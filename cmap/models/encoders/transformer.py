@@ -5,12 +5,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from cmap.models.encoders.base import DateEmbedding
+
 
 class TransformerEncoder(nn.Module):
     """Bands embedding + position embedding, then `n_att_layers` self-attention layers.
 
-    Uses PyTorch's `nn.TransformerEncoder` (batch first, key padding mask), so training goes
-    through scaled-dot-product attention and inference through the fused fast path.
+    Built on PyTorch's `nn.TransformerEncoder` (batch first, key padding mask), so training
+    runs scaled-dot-product attention and inference the fused fast path; recording attention
+    is a separate method and costs nothing during training.
     """
 
     def __init__(
@@ -25,21 +28,12 @@ class TransformerEncoder(nn.Module):
         norm_first: bool = False,
     ):
         super().__init__()
-        for name, block in (
-            ("bands_encoder", bands_encoder),
-            ("position_encoder", position_encoder),
-        ):
-            width = getattr(block, "out_dim", getattr(block, "d_model", None))
-            if width is not None and width != d_model:
-                raise ValueError(
-                    f"TransformerEncoder: {name} ({type(block).__name__}) produces width {width} "
-                    f"but d_model is {d_model}; make them equal"
-                )
         if d_model % n_att_head:
             raise ValueError(f"d_model ({d_model}) must be divisible by n_att_head ({n_att_head})")
-        self.position_encoder = position_encoder
-        self.bands_encoder = bands_encoder
-        self.d_model = d_model
+        self.embedding = DateEmbedding(
+            position_encoder, bands_encoder, d_model, dropout_p, "TransformerEncoder"
+        )
+        self.d_model = self.out_dim = d_model
         layer = nn.TransformerEncoderLayer(
             d_model,
             n_att_head,
@@ -52,19 +46,14 @@ class TransformerEncoder(nn.Module):
             layer,
             n_att_layers,
             norm=nn.LayerNorm(d_model) if norm_first else None,
-            enable_nested_tensor=not norm_first,
+            enable_nested_tensor=False,
         )
-        self.dropout = nn.Dropout(dropout_p)
-
-    def embed(self, ts: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """ts [N, T, C], positions [N, T], mask [N, T] -> [N, T, D]."""
-        return self.dropout(self.bands_encoder(ts, mask) + self.position_encoder(positions, mask))
 
     def forward(
         self, ts: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor
     ) -> torch.Tensor:
         """ts [N, T, C], positions [N, T], mask [N, T] (True = valid) -> [N, T, D]."""
-        x = self.encoder(self.embed(ts, positions, mask), src_key_padding_mask=~mask)
+        x = self.encoder(self.embedding(ts, positions, mask), src_key_padding_mask=~mask)
         return x.masked_fill(~mask[..., None], 0.0)
 
     @torch.no_grad()
@@ -73,9 +62,10 @@ class TransformerEncoder(nn.Module):
     ) -> torch.Tensor:
         """Attention of each layer averaged over heads -> [N, L, T, T] (query, key).
 
-        Padded keys get exactly 0; rows of padded queries are 0.
+        Recomputed layer by layer with `need_weights`; padded keys get exactly 0, and so do
+        the rows of padded queries.
         """
-        x = self.embed(ts, positions, mask)
+        x = self.embedding(ts, positions, mask)
         pad = ~mask
         maps = []
         for layer in self.encoder.layers:
@@ -83,6 +73,6 @@ class TransformerEncoder(nn.Module):
             _, weights = layer.self_attn(
                 h, h, h, key_padding_mask=pad, need_weights=True, average_attn_weights=True
             )
-            maps.append(weights.masked_fill(pad[:, :, None], 0.0))
+            maps.append(weights.masked_fill(pad[:, :, None] | pad[:, None, :], 0.0))
             x = layer(x, src_key_padding_mask=pad)
         return torch.stack(maps, dim=1)

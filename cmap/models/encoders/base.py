@@ -1,0 +1,54 @@
+"""What every date encoder shares: embedding the valid dates and checking the inputs."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def require_valid_dates(mask: torch.Tensor) -> None:
+    """mask [N, T]: every sample needs at least one valid date."""
+    empty = ~mask.any(dim=1)
+    if empty.any():
+        rows = empty.nonzero()[:, 0].tolist()
+        raise ValueError(
+            f"{len(rows)} sample(s) of the batch have no valid date (batch rows {rows[:10]}); "
+            "series with every date masked cannot be encoded, drop them from the data"
+        )
+
+
+class DateEmbedding(nn.Module):
+    """bands embedding + position embedding of each valid date -> [N, T, D], zeros at padding.
+
+    Both embeddings must produce `d_model` features (checked here, with a message naming the
+    block, rather than as a shape error deep inside the first layer).
+    """
+
+    def __init__(
+        self,
+        position_encoder: nn.Module,
+        bands_encoder: nn.Module,
+        d_model: int,
+        dropout_p: float = 0.0,
+        owner: str = "encoder",
+    ):
+        super().__init__()
+        for name, block in (
+            ("bands_encoder", bands_encoder),
+            ("position_encoder", position_encoder),
+        ):
+            width = getattr(block, "out_dim", getattr(block, "d_model", None))
+            if width is not None and width != d_model:
+                raise ValueError(
+                    f"{owner}: {name} ({type(block).__name__}) produces width {width} "
+                    f"but d_model is {d_model}; make them equal"
+                )
+        self.position_encoder = position_encoder
+        self.bands_encoder = bands_encoder
+        self.dropout = nn.Dropout(dropout_p)
+
+    def forward(self, ts: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor):
+        """ts [N, T, C], positions [N, T], mask [N, T] (True = valid) -> [N, T, D]."""
+        require_valid_dates(mask)
+        x = self.bands_encoder(ts, mask) + self.position_encoder(positions, mask)
+        return self.dropout(x)

@@ -1,0 +1,84 @@
+"""Lightweight temporal attention encoder (L-TAE): the fast option for very large maps.
+
+After Garnot & Landrieu, 2020, "Lightweight Temporal Self-Attention for Classifying
+Satellite Images Time Series": each head has one learned *master query* and a small key
+dimension; it attends over the valid dates and returns the attention-weighted sum of its
+own slice of the channels. The heads' outputs are concatenated and passed through an MLP.
+Cost is O(T D) per series, and the output is already pooled over dates.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from cmap.models.encoders.base import DateEmbedding
+
+
+class LTAEEncoder(nn.Module):
+    """Bands + position embeddings, then master-query attention pooling -> [N, D_out].
+
+    Args:
+        d_model: width of the date embeddings, split into `n_head` slices of values.
+        n_head: number of heads (master queries).
+        d_k: key and query dimension per head (small: 8 in the paper).
+        mlp: widths of the output MLP (Linear -> BatchNorm -> ReLU each); the last is out_dim.
+    """
+
+    def __init__(
+        self,
+        position_encoder: nn.Module,
+        bands_encoder: nn.Module,
+        d_model: int = 128,
+        n_head: int = 16,
+        d_k: int = 8,
+        mlp: list[int] = [128],  # noqa: B006
+        dropout_p: float = 0.1,
+    ):
+        super().__init__()
+        if d_model % n_head:
+            raise ValueError(f"d_model ({d_model}) must be divisible by n_head ({n_head})")
+        self.embedding = DateEmbedding(
+            position_encoder, bands_encoder, d_model, dropout_p, "LTAEEncoder"
+        )
+        self.norm = nn.LayerNorm(d_model)
+        self.keys = nn.Linear(d_model, n_head * d_k)
+        self.queries = nn.Parameter(torch.randn(n_head, d_k) * math.sqrt(2.0 / d_k))
+        layers: list[nn.Module] = []
+        for w_in, w_out in zip([d_model, *mlp[:-1]], mlp):
+            layers += [nn.Linear(w_in, w_out), nn.BatchNorm1d(w_out), nn.ReLU()]
+        self.mlp = nn.Sequential(*layers, nn.Dropout(dropout_p))
+        self.n_head, self.d_k = n_head, d_k
+        self.d_model = d_model
+        self.out_dim = mlp[-1] if mlp else d_model
+
+    def _attention(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """x [N, T, D], mask [N, T] -> attention of each head over dates [N, H, T]."""
+        n, t, _ = x.shape
+        keys = self.keys(x).view(n, t, self.n_head, self.d_k)
+        scores = torch.einsum("nthk,hk->nht", keys, self.queries) / math.sqrt(self.d_k)
+        return scores.masked_fill(~mask[:, None, :], float("-inf")).softmax(dim=-1)
+
+    def forward(
+        self, ts: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor
+    ) -> torch.Tensor:
+        """ts [N, T, C], positions [N, T], mask [N, T] (True = valid) -> pooled [N, D_out]."""
+        x = self.norm(self.embedding(ts, positions, mask))
+        attention = self._attention(x, mask)  # [N, H, T]
+        n, t, d = x.shape
+        values = x.view(n, t, self.n_head, d // self.n_head)
+        pooled = torch.einsum("nht,nthv->nhv", attention, values).reshape(n, d)
+        return self.mlp(pooled)
+
+    @torch.no_grad()
+    def get_attention_maps(
+        self, ts: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor
+    ) -> torch.Tensor:
+        """Master-query attention averaged over heads -> [N, 1, 1, T] (one layer, one query).
+
+        Sums to 1 over valid dates; padded dates are exactly 0.
+        """
+        x = self.norm(self.embedding(ts, positions, mask))
+        return self._attention(x, mask).mean(dim=1)[:, None, None, :]
