@@ -10,14 +10,13 @@ Prints the numbers and writes them to benchmarks/results/data_pipeline.json.
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import resource
 import tempfile
 import time
 from pathlib import Path
 
 import torch
+from _common import RESULTS, machine, write_results
 
 from cmap.data.datamodule import SITSDataModule
 from cmap.data.synthetic import generate
@@ -55,9 +54,7 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=4000)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--epochs", type=int, default=3, help="passes; the fastest is reported")
-    parser.add_argument(
-        "--out", type=Path, default=Path(__file__).parent / "results" / "data_pipeline.json"
-    )
+    parser.add_argument("--out", type=Path, default=RESULTS / "data_pipeline.json")
     args = parser.parse_args()
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:
@@ -66,16 +63,8 @@ def main() -> None:
             root = Path(tmp) / "samples"
             generate(root, points=args.points, seasons=[2019, 2020, 2021], cube_size=0, seed=0)
         result = run(root, args.batch_size, args.epochs)
-    result |= {
-        "machine": platform.machine(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "root": str(args.root or f"synthetic --points {args.points}"),
-    }
-    for key, value in result.items():
-        print(f"{key} {value}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    result["root"] = str(args.root or f"synthetic --points {args.points}")
+    write_results(result | {"machine": machine()}, args.out)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,40 @@
+"""Each benchmark script runs end to end at a tiny size and writes its results file."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO
+
+TINY = {
+    "data_pipeline.py": ["--points", "60", "--batch-size", "32", "--epochs", "1"],
+    "encoders.py": ["--batch-size", "8", "--dates", "12", "--steps", "1"],
+}
+
+
+@pytest.mark.parametrize("script", sorted(TINY))
+def test_benchmark_runs_and_writes_json(script, tmp_path):
+    out = tmp_path / "result.json"
+    result = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / script), *TINY[script], "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    numbers = json.loads(out.read_text())
+    assert numbers["machine"]["torch"]
+    rates = [v for k, v in _flatten(numbers) if k.endswith("samples_per_s")]
+    assert rates and all(rate > 0 for rate in rates)
+
+
+def _flatten(d, prefix=""):
+    for key, value in d.items():
+        if isinstance(value, dict):
+            yield from _flatten(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
