@@ -12,6 +12,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
 
+from cmap.data.cache import cached_split
 from cmap.data.dataset import SeriesDataset, collate_batch
 from cmap.data.errors import DataError, preview
 from cmap.data.samples import (
@@ -48,6 +49,9 @@ class SITSDataModule(pl.LightningDataModule):
         fraction: keep this fraction of the training samples (seeded, stratified by class).
         max_per_class: keep at most this many training samples per class (seeded).
         max_dates: cap on dates per series (the latest are dropped beyond it).
+        cache_dir: folder for prepared splits (see `cmap.data.cache`): the first run writes
+            them, later runs memory-map them instead of re-reading the parquet files, so
+            splits larger than RAM can be iterated. Default: no cache, all in memory.
         predict_split: split served by `predict_dataloader`.
         batch_size, num_workers, pin_memory: DataLoader settings (pin_memory default: on GPU).
         seed: seeds shuffling and sub-sampling.
@@ -67,6 +71,7 @@ class SITSDataModule(pl.LightningDataModule):
         fraction: float = 1.0,
         max_per_class: int | None = None,
         max_dates: int | None = None,
+        cache_dir: str | None = None,
         predict_split: str = "test",
         batch_size: int = 256,
         num_workers: int = 0,
@@ -133,15 +138,22 @@ class SITSDataModule(pl.LightningDataModule):
         folder = self.root / split
         if not folder.is_dir():
             raise DataError(folder, f"split folder '{split}' not found in the samples folder")
-        table = load_series(
-            folder,
-            bands=self.bands,
-            classes=self.classes,
-            window=self.window,
-            scale=self.scale,
-            nodata=self.nodata,
-            mapping=self.mapping,
-            seasons=self.hparams.seasons,
+        settings = {
+            "bands": self.bands,
+            "classes": self.classes,
+            "window": self.window,
+            "scale": self.scale,
+            "nodata": self.nodata,
+            "mapping": self.mapping,
+            "seasons": self.hparams.seasons,
+        }
+
+        def build() -> SeriesTable:
+            return load_series(folder, **settings)
+
+        cache_dir = self.hparams.cache_dir
+        table = (
+            build() if cache_dir is None else cached_split(Path(cache_dir), folder, settings, build)
         )
         if len(table) == 0:
             raise DataError(folder, "no sample left after reading (check seasons and classes)")

@@ -6,7 +6,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from cmap.data.cache import release
 from cmap.data.samples import SeriesTable
+
+RELEASE_EVERY = 32  # batches between dropping memory-mapped pages from resident memory
 
 
 class SeriesDataset(Dataset):
@@ -17,11 +20,14 @@ class SeriesDataset(Dataset):
     mask [N, T] bool (True = valid date), class [N] int64 (-1 = unlabelled),
     season [N] int64, index [N] int64 (sample index in the split). T = longest series of
     the batch, capped at `max_dates` (the most recent dates are dropped beyond it).
+    When the table is memory-mapped (cache), the pages read are released every
+    `RELEASE_EVERY` batches so resident memory stays bounded on splits larger than RAM.
     """
 
     def __init__(self, table: SeriesTable, max_dates: int | None = None):
         self.table = table
         self.max_dates = max_dates
+        self._batches = 0
 
     def __len__(self) -> int:
         return len(self.table)
@@ -32,6 +38,9 @@ class SeriesDataset(Dataset):
 
     def __getitems__(self, indices: list[int]) -> dict[str, torch.Tensor]:
         table = self.table
+        self._batches += 1
+        if table.maps and self._batches % RELEASE_EVERY == 0:
+            release(table.maps)
         idx = np.asarray(indices, dtype=np.int64)
         lengths = table.lengths[idx]
         if self.max_dates is not None:
