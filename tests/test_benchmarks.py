@@ -12,6 +12,10 @@ from tests.conftest import REPO
 
 TINY = {
     "data_pipeline.py": ["--points", "60", "--batch-size", "32", "--epochs", "1"],
+    "data_loading.py": [
+        *["--series", "300", "--dates", "12", "--batch-size", "32"],
+        *["--train-steps", "1", "--large", "500"],
+    ],
     "encoders.py": ["--batch-size", "8", "--dates", "12", "--steps", "1"],
 }
 

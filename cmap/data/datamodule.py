@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow.compute as pc
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, DistributedSampler
 
 from cmap.data.cache import cached_split
 from cmap.data.dataset import SeriesDataset, collate_batch
@@ -49,12 +49,17 @@ class SITSDataModule(pl.LightningDataModule):
         fraction: keep this fraction of the training samples (seeded, stratified by class).
         max_per_class: keep at most this many training samples per class (seeded).
         max_dates: cap on dates per series (the latest are dropped beyond it).
+        date_dropout, noise_std: training augmentation (see `SeriesDataset`): probability of
+            hiding each valid date, std of Gaussian noise added to the (scaled) values.
         cache_dir: folder for prepared splits (see `cmap.data.cache`): the first run writes
             them, later runs memory-map them instead of re-reading the parquet files, so
             splits larger than RAM can be iterated. Default: no cache, all in memory.
         predict_split: split served by `predict_dataloader`.
         batch_size, num_workers, pin_memory: DataLoader settings (pin_memory default: on GPU).
-        seed: seeds shuffling and sub-sampling.
+        seed: seeds shuffling, sub-sampling and augmentation. The training order of epoch e
+            is a permutation drawn from (seed, e), sharded across processes under DDP, so runs
+            are reproducible whatever the number of workers, and a resumed run continues
+            with the order the interrupted one would have used.
     """
 
     def __init__(
@@ -71,6 +76,8 @@ class SITSDataModule(pl.LightningDataModule):
         fraction: float = 1.0,
         max_per_class: int | None = None,
         max_dates: int | None = None,
+        date_dropout: float = 0.0,
+        noise_std: float = 0.0,
         cache_dir: str | None = None,
         predict_split: str = "test",
         batch_size: int = 256,
@@ -188,7 +195,15 @@ class SITSDataModule(pl.LightningDataModule):
         }.get(stage, list(SPLITS))
         for split in needed:
             if split not in self.datasets:
-                self.datasets[split] = SeriesDataset(self.load_split(split), self.hparams.max_dates)
+                augment = {}
+                if split == "train":
+                    augment = {
+                        "date_dropout": self.hparams.date_dropout,
+                        "noise_std": self.hparams.noise_std,
+                        "seed": self.hparams.seed,
+                    }
+                table = self.load_split(split)
+                self.datasets[split] = SeriesDataset(table, self.hparams.max_dates, **augment)
         if "train" in self.datasets:
             missing = [
                 k for k, n in self.class_counts(self.datasets["train"].table).items() if n == 0
@@ -197,7 +212,16 @@ class SITSDataModule(pl.LightningDataModule):
                 log.warning("classes without training samples: %s", preview(missing))
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        generator = torch.Generator().manual_seed(self.hparams.seed) if shuffle else None
+        sampler = None
+        if shuffle:
+            trainer = self.trainer
+            sampler = DistributedSampler(
+                self.datasets[split],
+                num_replicas=trainer.world_size if trainer else 1,
+                rank=trainer.global_rank if trainer else 0,
+                shuffle=True,
+                seed=self.hparams.seed,
+            )
         pin = self.hparams.pin_memory
         if pin is None:
             pin = torch.cuda.is_available()
@@ -205,8 +229,7 @@ class SITSDataModule(pl.LightningDataModule):
         return DataLoader(
             self.datasets[split],
             batch_size=self.hparams.batch_size,
-            shuffle=shuffle,
-            generator=generator,
+            sampler=sampler,
             collate_fn=collate_batch,
             num_workers=workers,
             persistent_workers=workers > 0,

@@ -22,11 +22,28 @@ class SeriesDataset(Dataset):
     the batch, capped at `max_dates` (the most recent dates are dropped beyond it).
     When the table is memory-mapped (cache), the pages read are released every
     `RELEASE_EVERY` batches so resident memory stays bounded on splits larger than RAM.
+
+    Augmentation (training): each valid date is dropped with probability `date_dropout`
+    (at least one date is kept) and Gaussian noise of std `noise_std` is added to the valid
+    values. Its randomness is drawn from (`seed`, the batch's sample indices), so it does not
+    depend on which worker builds the batch, and a resumed run draws what the original drew.
     """
 
-    def __init__(self, table: SeriesTable, max_dates: int | None = None):
+    def __init__(
+        self,
+        table: SeriesTable,
+        max_dates: int | None = None,
+        date_dropout: float = 0.0,
+        noise_std: float = 0.0,
+        seed: int = 0,
+    ):
+        if not 0 <= date_dropout < 1:
+            raise ValueError(f"date_dropout must be in [0, 1), got {date_dropout}")
         self.table = table
         self.max_dates = max_dates
+        self.date_dropout = date_dropout
+        self.noise_std = noise_std
+        self.seed = seed
         self._batches = 0
 
     def __len__(self) -> int:
@@ -49,8 +66,11 @@ class SeriesDataset(Dataset):
         mask = steps[None, :] < lengths[:, None]  # [N, T]
         rows = np.where(mask, table.starts[idx, None] + steps[None, :], 0)  # [N, T]
         ts = table.values[rows]  # [N, T, C]
-        ts[~mask] = 0.0
         days = np.where(mask, table.dates[rows] - table.first_day[idx, None], 0).astype(np.int64)
+        if self.date_dropout or self.noise_std:
+            mask = self._augment(ts, mask, idx)
+            days[~mask] = 0
+        ts[~mask] = 0.0
         return {
             "ts": torch.from_numpy(ts),
             "positions": torch.from_numpy(days),
@@ -60,6 +80,18 @@ class SeriesDataset(Dataset):
             "season": torch.from_numpy(table.seasons[idx].astype(np.int64)),
             "index": torch.from_numpy(idx),
         }
+
+    def _augment(self, ts: np.ndarray, mask: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        """Add noise to ts [N, T, C] in place; return the mask [N, T] after date dropout."""
+        rng = np.random.default_rng([self.seed, len(idx), *idx[:8].tolist()])
+        if self.date_dropout:
+            keep = rng.random(mask.shape) >= self.date_dropout
+            emptied = ~(mask & keep).any(axis=1)
+            keep[emptied, 0] = True  # date 0 is valid in every series: never leave none
+            mask = mask & keep
+        if self.noise_std:
+            ts += rng.normal(0.0, self.noise_std, ts.shape).astype(ts.dtype)
+        return mask
 
 
 def collate_batch(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
