@@ -87,3 +87,14 @@ def test_head_width_must_match_the_encoder():
         ValueError, match=r"expects hidden=32 features but the encoder .* produces 16"
     ):
         Classifier(encoder(), MulticlassClassification(32, 3), FocalLoss(), ["a", "b", "c"])
+
+
+def test_compile_option_compiles_the_encoder_in_place():
+    model = classifier(compile=True)
+    keys = list(model.state_dict())
+    model.configure_model()
+    assert model.encoder._compiled_call_impl is not None
+    assert list(model.state_dict()) == keys  # checkpoints keep their keys
+    plain = classifier()
+    plain.configure_model()
+    assert plain.encoder._compiled_call_impl is None

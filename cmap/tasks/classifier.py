@@ -49,6 +49,9 @@ class Classifier(pl.LightningModule):
         min_lr, max_lr, warmup_epochs, gamma: linear warm-up from min_lr to max_lr, then
             exponential decay by gamma per epoch, floored at min_lr.
         wd: AdamW weight decay.
+        compile: compile the encoder with `torch.compile` (dynamic shapes, as T changes from
+            batch to batch) when the run starts; worth it on GPUs for long runs. Weights and
+            checkpoints are unchanged.
     """
 
     def __init__(
@@ -64,6 +67,7 @@ class Classifier(pl.LightningModule):
         warmup_epochs: int = 5,
         gamma: float = 0.95,
         wd: float = 1e-4,
+        compile: bool = False,
     ):
         super().__init__()
         self.save_hyperparameters()
@@ -110,6 +114,10 @@ class Classifier(pl.LightningModule):
             raise ValueError("give class weights either in classes_weights or in the criterion")
         weights = torch.tensor([float(classes_weights.get(c, 1.0)) for c in self.classes])
         self.criterion.weight = weights
+
+    def configure_model(self):
+        if self.hparams.compile:
+            self.encoder.compile(dynamic=True)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Batch (ts [N, T, C], positions [N, T], mask [N, T]) -> logits [N, K]."""
