@@ -11,9 +11,13 @@ from torchmetrics import MetricCollection
 from torchmetrics.classification import (
     MulticlassAccuracy,
     MulticlassCohenKappa,
+    MulticlassConfusionMatrix,
     MulticlassF1Score,
+    MulticlassPrecision,
+    MulticlassRecall,
 )
 
+from cmap.reports.classification import ClassificationReports
 from cmap.reports.metrics import print_metrics
 from cmap.tasks.schedule import warmup_exponential
 from cmap.tasks.weights import check_widths, load_encoder_weights
@@ -52,6 +56,11 @@ class Classifier(pl.LightningModule):
         compile: compile the encoder with `torch.compile` (dynamic shapes, as T changes from
             batch to batch) when the run starts; worth it on GPUs for long runs. Weights and
             checkpoints are unchanged.
+        attention_every_n_epochs, max_attention_samples: log attention maps per class (from
+            up to that many validation samples) at epochs 1, 1 + n, ... (0: never).
+        embeddings_every_n_epochs, max_embeddings: log the pooled features of up to that
+            many validation samples for TensorBoard's projector on the same schedule.
+        figures_dir: also save every figure there as PNG.
     """
 
     def __init__(
@@ -68,6 +77,11 @@ class Classifier(pl.LightningModule):
         gamma: float = 0.95,
         wd: float = 1e-4,
         compile: bool = False,
+        attention_every_n_epochs: int = 10,
+        max_attention_samples: int = 2048,
+        embeddings_every_n_epochs: int = 10,
+        max_embeddings: int = 2000,
+        figures_dir: str | None = None,
     ):
         super().__init__()
         self.save_hyperparameters()
@@ -88,8 +102,28 @@ class Classifier(pl.LightningModule):
             load_encoder_weights(self.encoder, encoder_weights_path)
         # ModuleDict keys cannot be "train" (nn.Module.train), hence the "_" suffix.
         self.metrics = nn.ModuleDict({f"{s}_": _metrics(num_classes) for s in STAGES})
-        self.per_class_f1 = nn.ModuleDict(
-            {f"{s}_": MulticlassF1Score(num_classes, average=None) for s in STAGES}
+        self.per_class = nn.ModuleDict(
+            {
+                f"{s}_": MetricCollection(
+                    {
+                        "f1": MulticlassF1Score(num_classes, average=None),
+                        "precision": MulticlassPrecision(num_classes, average=None),
+                        "recall": MulticlassRecall(num_classes, average=None),
+                    }
+                )
+                for s in STAGES
+            }
+        )
+        self.confusion = nn.ModuleDict(
+            {f"{s}_": MulticlassConfusionMatrix(num_classes) for s in STAGES}
+        )
+        self.reports = ClassificationReports(
+            self.classes,
+            attention_every_n_epochs,
+            embeddings_every_n_epochs,
+            max_attention_samples,
+            max_embeddings,
+            figures_dir,
         )
 
     def _set_class_weights(self, classes_weights: dict[str, float]):
@@ -125,12 +159,16 @@ class Classifier(pl.LightningModule):
         return self.decoder(self.encoder(batch["ts"], batch["positions"], mask), mask)
 
     def _step(self, batch: dict[str, torch.Tensor], stage: str) -> torch.Tensor:
-        logits = self(batch)
+        mask = batch["mask"]
+        features = self.encoder(batch["ts"], batch["positions"], mask)
+        logits = self.decoder(features, mask)
         target = batch["class"]
         loss = self.criterion(logits, target)
         preds = logits.argmax(dim=-1)
-        self.metrics[f"{stage}_"].update(preds, target)
-        self.per_class_f1[f"{stage}_"].update(preds, target)
+        for metrics in (self.metrics, self.per_class, self.confusion):
+            metrics[f"{stage}_"].update(preds, target)
+        if stage == "val":
+            self.reports.collect(self, batch, features, preds)
         on_step = stage == "train"
         self.log(f"{stage}/loss", loss, on_step=on_step, on_epoch=True, batch_size=len(target))
         return loss
@@ -155,11 +193,13 @@ class Classifier(pl.LightningModule):
 
     def _epoch_end(self, stage: str):
         scores = {f"{stage}/{k}": v for k, v in self.metrics[f"{stage}_"].compute().items()}
-        per_class = self.per_class_f1[f"{stage}_"].compute()
-        scores.update({f"{stage}/f1/{c}": per_class[i] for i, c in enumerate(self.classes)})
+        for name, values in self.per_class[f"{stage}_"].compute().items():
+            scores.update({f"{stage}/{name}/{c}": values[i] for i, c in enumerate(self.classes)})
         self.log_dict(scores)
-        self.metrics[f"{stage}_"].reset()
-        self.per_class_f1[f"{stage}_"].reset()
+        confusion = self.confusion[f"{stage}_"].compute().cpu().numpy()
+        for metrics in (self.metrics, self.per_class, self.confusion):
+            metrics[f"{stage}_"].reset()
+        self.reports.epoch_end(self, stage, confusion)
         fn = self.trainer.state.fn
         if (
             fn in ("validate", "test")

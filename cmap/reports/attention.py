@@ -1,0 +1,104 @@
+"""Attention maps summarised per class on calendar months (or equal bins) of the season."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import torch
+
+MONTHS = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()
+
+
+def month_bins(season_start: str, season_length: int) -> tuple[np.ndarray, list[str]]:
+    """Bin index of every day of the season (calendar month) and the bins' labels.
+
+    Months are counted from the season start: a season starting 11-01 has bins Nov, Dec,
+    Jan, ..., and a second November is labelled `Nov+1`.
+    """
+    month, day = (int(part) for part in season_start.split("-"))
+    start = dt.date(2001, month, day)  # any non-leap year: only months matter
+    months = [(start + dt.timedelta(days=d)) for d in range(season_length)]
+    keys = [(m.year - 2001) * 12 + m.month - 1 for m in months]
+    first = keys[0]
+    index = np.asarray([k - first for k in keys], dtype=np.int64)
+    labels = []
+    for k in range(first, keys[-1] + 1):
+        name = MONTHS[k % 12]
+        labels.append(name if k - first < 12 else f"{name}+1")
+    return index, labels
+
+
+def equal_bins(season_length: int, n_bins: int = 12) -> tuple[np.ndarray, list[str]]:
+    """Bin index of every day for `n_bins` equal parts of the season, labelled by first day."""
+    index = np.minimum(np.arange(season_length) * n_bins // season_length, n_bins - 1)
+    labels = [f"d{int(np.flatnonzero(index == b)[0])}" for b in range(n_bins)]
+    return index, labels
+
+
+def received_attention(maps: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """maps [N, L, Q, T] (query, key), mask [N, T] -> [N, L, T]: the attention each date
+    receives, averaged over the valid queries (Q = 1: the single query's attention)."""
+    if maps.shape[2] == 1:
+        return maps[:, :, 0, :]
+    queries = mask[:, None, :, None].to(maps.dtype)  # [N, 1, Q, 1]
+    return (maps * queries).sum(dim=2) / queries.sum(dim=2).clamp(min=1)
+
+
+def binned(
+    received: torch.Tensor, days: torch.Tensor, mask: torch.Tensor, bins: torch.Tensor, n_bins: int
+) -> torch.Tensor:
+    """received [N, L, T], days [N, T] (days since season start), mask [N, T],
+    bins [season days] (bin of each day) -> [N, L, B] attention per bin (sums to 1 per row)."""
+    index = bins[days.clamp(0, len(bins) - 1)]  # [N, T]
+    index = index[:, None, :].expand_as(received)
+    out = received.new_zeros(*received.shape[:2], n_bins)
+    return out.scatter_add_(2, index, received * mask[:, None, :].to(received.dtype))
+
+
+class AttentionByClass:
+    """Sums of binned attention per true class over one epoch, capped at `max_samples`.
+
+    State: sums [K, L, B] and counts [K] as tensors, so processes can add theirs together.
+    """
+
+    def __init__(self, num_classes: int, bins: np.ndarray, labels: list[str], max_samples: int):
+        self.bins = torch.as_tensor(bins)
+        self.labels = labels
+        self.num_classes = num_classes
+        self.max_samples = max_samples
+        self.sums: torch.Tensor | None = None
+        self.counts = torch.zeros(num_classes)
+
+    @property
+    def full(self) -> bool:
+        return int(self.counts.sum()) >= self.max_samples
+
+    def update(self, maps, days, mask, target) -> None:
+        """maps [N, L, Q, T], days [N, T], mask [N, T], target [N] (class index)."""
+        room = self.max_samples - int(self.counts.sum())
+        if room <= 0:
+            return
+        maps, days, mask, target = maps[:room], days[:room], mask[:room], target[:room]
+        per_bin = binned(
+            received_attention(maps.float(), mask),
+            days,
+            mask,
+            self.bins.to(days.device),
+            len(self.labels),
+        ).cpu()
+        if self.sums is None:
+            self.sums = torch.zeros(self.num_classes, *per_bin.shape[1:])
+        target = target.cpu()
+        self.sums.index_add_(0, target, per_bin)
+        self.counts += torch.bincount(target, minlength=self.num_classes).float()
+
+    def means(self) -> dict[int, np.ndarray]:
+        """Class index -> mean attention [L, B], for classes seen this epoch."""
+        if self.sums is None:
+            return {}
+        return {
+            k: (self.sums[k] / self.counts[k]).numpy()
+            for k in range(self.num_classes)
+            if self.counts[k] > 0
+        }

@@ -1,0 +1,76 @@
+"""Matplotlib figures of a run (Agg backend, no display needed)."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+
+def confusion_figure(counts: np.ndarray, classes: list[str], title: str) -> Figure:
+    """Row-normalised confusion matrix (true x predicted) with the share in every cell.
+
+    Rows of classes absent from the data stay at 0 rather than dividing by zero.
+    """
+    counts = np.asarray(counts, dtype=np.float64)
+    totals = counts.sum(axis=1, keepdims=True)
+    shares = np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
+    k = len(classes)
+    size = 1.6 + 0.55 * k
+    fig, ax = plt.subplots(figsize=(size + 1.2, size))
+    image = ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+    for i in range(k):
+        for j in range(k):
+            ax.text(
+                j,
+                i,
+                f"{shares[i, j]:.2f}",
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="white" if shares[i, j] > 0.5 else "black",
+            )
+    ax.set_xticks(range(k), classes, rotation=45, ha="right")
+    ax.set_yticks(range(k), [f"{c} ({int(n)})" for c, n in zip(classes, totals[:, 0])])
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true (samples)")
+    ax.set_title(title)
+    fig.colorbar(image, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    return fig
+
+
+def distribution_figure(counts: dict[str, int], title: str) -> Figure:
+    """Bar chart of samples per class, with the count on each bar."""
+    names, values = list(counts), list(counts.values())
+    fig, ax = plt.subplots(figsize=(1.5 + 0.6 * len(names), 3.5))
+    bars = ax.bar(names, values, color="tab:green")
+    ax.bar_label(bars, fontsize=8)
+    ax.set_ylabel("samples")
+    ax.set_title(title)
+    ax.tick_params(axis="x", rotation=45)
+    fig.tight_layout()
+    return fig
+
+
+def attention_figure(attention: np.ndarray, bins: list[str], title: str) -> Figure:
+    """Attention received per season bin, one panel per layer.
+
+    attention [L, B]: mean share of attention that valid dates give to dates of each bin.
+    """
+    layers = len(attention)
+    fig, axes = plt.subplots(
+        layers, 1, figsize=(1.5 + 0.45 * len(bins), 1.2 + 1.4 * layers), sharex=True, squeeze=False
+    )
+    for layer, ax in enumerate(axes[:, 0]):
+        ax.bar(range(len(bins)), attention[layer], color="tab:orange")
+        ax.set_ylabel(f"layer {layer + 1}")
+        ax.set_ylim(0, max(float(attention.max()), 1e-6) * 1.1)
+    axes[-1, 0].set_xticks(range(len(bins)), bins, rotation=45, ha="right")
+    axes[0, 0].set_title(title)
+    fig.tight_layout()
+    return fig
