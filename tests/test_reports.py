@@ -1,0 +1,149 @@
+"""Training reports: figures and projector files in the logs, per-class tables."""
+
+from __future__ import annotations
+
+import csv
+import sys
+
+import numpy as np
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from cmap.cli import CMapCLI
+from cmap.reports.attention import binned, month_bins, received_attention
+from cmap.reports.classification import scheduled
+from cmap.reports.tables import per_class_scores, write_csv
+from tests.conftest import REPO
+
+
+def test_per_class_scores_match_a_hand_computed_example(tmp_path):
+    # true x predicted; class "c" is never predicted, class "d" is absent from the data.
+    confusion = np.array([[3, 1, 0, 0], [2, 4, 0, 0], [1, 1, 0, 0], [0, 0, 0, 0]])
+    rows = per_class_scores(confusion, ["a", "b", "c", "d"])
+    assert [r["support"] for r in rows] == [4, 6, 2, 0]
+    assert rows[0]["precision"] == pytest.approx(3 / 6) and rows[0]["recall"] == pytest.approx(
+        3 / 4
+    )
+    assert rows[0]["f1"] == pytest.approx(2 * 0.5 * 0.75 / 1.25)
+    assert rows[1]["precision"] == pytest.approx(4 / 6) and rows[1]["recall"] == pytest.approx(
+        4 / 6
+    )
+    assert rows[2] == {"class": "c", "precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 2}
+    assert rows[3]["f1"] == 0.0
+    write_csv(rows, tmp_path / "t.csv")
+    with open(tmp_path / "t.csv") as f:
+        read = list(csv.DictReader(f))
+    assert read[0]["class"] == "a" and float(read[0]["f1"]) == pytest.approx(0.6)
+    assert list(read[0]) == ["class", "precision", "recall", "f1", "support"]
+
+
+def test_month_bins_follow_the_calendar_from_the_season_start():
+    index, labels = month_bins("11-01", 395)
+    assert labels[:3] == ["Nov", "Dec", "Jan"] and labels[-1] == "Nov+1" and len(labels) == 13
+    assert index[0] == 0 and index[29] == 0 and index[30] == 1  # Nov has 30 days
+    assert index[61] == 2  # Jan 1st
+    _, labels = month_bins("09-01", 365)
+    assert labels[0] == "Sep" and labels[-1] == "Aug"
+
+
+def test_binned_attention_sums_to_one_and_lands_in_the_right_month():
+    # One sample, 3 valid dates (days 0, 40, 70) + 1 padded; every query attends as given.
+    maps = torch.tensor([[0.5, 0.25, 0.25, 0.0]]).repeat(4, 1)[None, None]  # [1, 1, 4, 4]
+    mask = torch.tensor([[True, True, True, False]])
+    days = torch.tensor([[0, 40, 70, 0]])
+    received = received_attention(maps, mask)
+    torch.testing.assert_close(received, torch.tensor([[[0.5, 0.25, 0.25, 0.0]]]))
+    bins, labels = month_bins("11-01", 395)
+    out = binned(received, days, mask, torch.as_tensor(bins), len(labels))
+    assert out.shape == (1, 1, 13)
+    torch.testing.assert_close(out[0, 0, :3], torch.tensor([0.5, 0.25, 0.25]))  # Nov Dec Jan
+    assert float(out.sum()) == pytest.approx(1.0)
+
+
+def test_schedule_starts_at_epoch_one():
+    assert [e for e in range(25) if scheduled(e, 10)] == [1, 11, 21]
+    assert [e for e in range(4) if scheduled(e, 1)] == [1, 2, 3]
+    assert not any(scheduled(e, 0) for e in range(5))
+
+
+@pytest.fixture(scope="module")
+def run(synthetic_root, tmp_path_factory):
+    """Two epochs with attention and embeddings logged every epoch, then `validate`."""
+    work = tmp_path_factory.mktemp("reports")
+    common = [
+        "--config",
+        str(REPO / "configs" / "demo.yaml"),
+        "--data.init_args.root",
+        str(synthetic_root),
+        "--trainer.enable_progress_bar",
+        "false",
+        "--trainer.logger.init_args.save_dir",
+        str(work),
+        "--model.init_args.encoder.init_args.n_att_layers",
+        "1",
+        "--model.init_args.attention_every_n_epochs",
+        "1",
+        "--model.init_args.embeddings_every_n_epochs",
+        "1",
+        "--model.init_args.max_embeddings",
+        "30",
+        "--model.init_args.figures_dir",
+        str(work / "figures"),
+    ]
+    argv, sys.argv = sys.argv, ["cmap"]
+    try:
+        cli = CMapCLI(
+            subclass_mode_model=True,
+            subclass_mode_data=True,
+            run=False,
+            args=[*common, "--trainer.max_epochs", "3"],
+        )
+        cli.trainer.fit(cli.model, cli.datamodule)
+        cli.trainer.validate(cli.model, cli.datamodule)
+    finally:
+        sys.argv = argv
+    return work / "lightning_logs" / "version_0", cli
+
+
+def test_figures_are_logged_at_the_right_epochs(run):
+    version, cli = run
+    events = EventAccumulator(str(version), size_guidance={"images": 0}).Reload()
+    tags = events.Tags()["images"]
+    steps = {tag: [e.step for e in events.Images(tag)] for tag in tags}
+    assert steps["train/confusion_matrix"] == [0, 1, 2]
+    assert steps["val/confusion_matrix"][:3] == [0, 1, 2]  # + the validate run's
+    assert steps["train/label_distribution"] == [0] and steps["val/label_distribution"] == [0]
+    attention = [t for t in tags if t.startswith("val/attention/")]
+    present = {cli.model.classes[k] for k in set(cli.datamodule.datasets["val"].table.labels)}
+    assert {t.rsplit("/", 1)[1] for t in attention} == present
+    assert all(steps[t] == [1, 2] for t in attention)  # not at epoch 0
+    figures = sorted(p.name for p in (version.parent.parent / "figures").iterdir())
+    assert "val_confusion_matrix_epoch000.png" in figures
+
+
+def test_projector_files_hold_spherized_embeddings_with_metadata(run):
+    version, cli = run
+    for step in ("00001", "00002"):
+        folder = version / step / "val_embeddings"
+        vectors = np.loadtxt(folder / "tensors.tsv", delimiter="\t")
+        assert vectors.shape == (30, cli.model.encoder.out_dim)
+        np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
+        lines = (folder / "metadata.tsv").read_text().splitlines()
+        assert lines[0].split("\t") == ["label", "predicted", "season", "poi_id"]
+        assert len(lines) == 31
+        label, predicted, season, _ = lines[1].split("\t")
+        assert label in cli.model.classes and predicted in cli.model.classes
+        assert season in {"2020", "2021"}
+    assert not (version / "00000").exists()  # nothing at epoch 0
+    assert "val_embeddings" in (version / "projector_config.pbtxt").read_text()
+
+
+def test_validate_writes_the_per_class_table(run):
+    version, cli = run
+    with open(version / "per_class_val.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["class"] for r in rows] == cli.model.classes
+    val = cli.datamodule.datasets["val"].table
+    counts = np.bincount(val.labels, minlength=len(rows))
+    assert [int(r["support"]) for r in rows] == counts.tolist()
