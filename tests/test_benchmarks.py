@@ -16,6 +16,7 @@ TINY = {
         *["--series", "300", "--dates", "12", "--batch-size", "32"],
         *["--train-steps", "1", "--large", "500"],
     ],
+    "reporting.py": ["--epochs", "2", "--every", "1"],
     "encoders.py": ["--batch-size", "8", "--dates", "12", "--steps", "1"],
 }
 
@@ -32,6 +33,10 @@ def test_benchmark_runs_and_writes_json(script, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     numbers = json.loads(out.read_text())
     assert numbers["machine"]["torch"]
+    if script == "reporting.py":
+        assert len(numbers["reports_epoch_s"]) == 2
+        assert isinstance(numbers["overhead_attention_embeddings_epochs"], float)
+        return
     rates = [v for k, v in _flatten(numbers) if k.endswith("samples_per_s")]
     assert rates and all(rate > 0 for rate in rates)
 

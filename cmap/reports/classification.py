@@ -36,6 +36,7 @@ class ClassificationReports:
         max_attention_samples: int = 2048,
         max_embeddings: int = 2000,
         figures_dir: str | None = None,
+        log_figures: bool = True,
     ):
         self.classes = classes
         self.attention_every = attention_every_n_epochs
@@ -43,6 +44,7 @@ class ClassificationReports:
         self.max_attention = max_attention_samples
         self.max_embeddings = max_embeddings
         self.figures_dir = figures_dir
+        self.log_figures = log_figures
         self._attention: AttentionByClass | None = None
         self._embeddings: list[torch.Tensor] = []
         self._metadata: list[list[str]] = []
@@ -53,7 +55,11 @@ class ClassificationReports:
         if trainer.sanity_checking or trainer.state.fn != "fit":
             return
         epoch = module.current_epoch
-        if scheduled(epoch, self.attention_every) and hasattr(module.encoder, "get_attention_maps"):
+        if (
+            self.log_figures
+            and scheduled(epoch, self.attention_every)
+            and hasattr(module.encoder, "get_attention_maps")
+        ):
             self._collect_attention(module, batch)
         if scheduled(epoch, self.embeddings_every):
             self._collect_embeddings(module, batch, features, preds)
@@ -116,6 +122,15 @@ class ClassificationReports:
         epoch, logger, out = module.current_epoch, module.logger, self.figures_dir
         fn = trainer.state.fn
         title = f"{stage}, epoch {epoch}"
+        if fn in ("validate", "test"):
+            rows = per_class_scores(confusion, self.classes)
+            print_table(rows)
+            write_csv(rows, Path(trainer.log_dir or ".") / f"per_class_{stage}.csv")
+        if embeddings:
+            features = torch.cat(embeddings)
+            log_embeddings(logger, f"{stage}_embeddings", features, metadata, HEADER, epoch)
+        if not self.log_figures:
+            return
         log_figure(
             logger,
             f"{stage}/confusion_matrix",
@@ -139,12 +154,3 @@ class ClassificationReports:
                     mean, attention.labels, f"{name}: attention received, epoch {epoch}"
                 )
                 log_figure(logger, f"{stage}/attention/{name}", fig, epoch, out)
-        if embeddings:
-            log_embeddings(
-                logger, f"{stage}_embeddings", torch.cat(embeddings), metadata, HEADER, epoch
-            )
-        if fn in ("validate", "test"):
-            rows = per_class_scores(confusion, self.classes)
-            print_table(rows)
-            folder = Path(trainer.log_dir or ".")
-            write_csv(rows, folder / f"per_class_{stage}.csv")

@@ -61,6 +61,7 @@ class Classifier(pl.LightningModule):
         embeddings_every_n_epochs, max_embeddings: log the pooled features of up to that
             many validation samples for TensorBoard's projector on the same schedule.
         figures_dir: also save every figure there as PNG.
+        log_figures: log confusion matrices, label distributions and attention figures.
     """
 
     def __init__(
@@ -82,6 +83,7 @@ class Classifier(pl.LightningModule):
         embeddings_every_n_epochs: int = 10,
         max_embeddings: int = 2000,
         figures_dir: str | None = None,
+        log_figures: bool = True,
     ):
         super().__init__()
         self.save_hyperparameters()
@@ -124,6 +126,7 @@ class Classifier(pl.LightningModule):
             max_attention_samples,
             max_embeddings,
             figures_dir,
+            log_figures,
         )
 
     def _set_class_weights(self, classes_weights: dict[str, float]):

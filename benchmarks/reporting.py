@@ -1,0 +1,123 @@
+"""What the training reports cost: epoch times of the demo config with and without them.
+
+    python benchmarks/reporting.py [--epochs 6] [--every 2]
+
+Trains the demo config twice for `--epochs` epochs: bare (no figures, attention or
+embeddings) and with every report on (confusion matrices and label distributions each
+epoch; attention per class and projector embeddings every `--every` epochs). An epoch's time
+runs from its start to the next epoch's start (training, validation and every epoch-end
+hook). Reports the overhead on epochs with attention and embeddings and on the others
+(targets: < 10 % and < 3 %). Writes benchmarks/results/reporting.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytorch_lightning as pl
+from _common import RESULTS, machine, write_results
+
+from cmap.cli import CMapCLI
+from cmap.reports.classification import scheduled
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+class EpochClock(pl.Callback):
+    def __init__(self):
+        self.starts: list[float] = []
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        self.starts.append(time.perf_counter())
+
+    def on_fit_end(self, trainer, pl_module):
+        self.starts.append(time.perf_counter())
+
+    def durations(self) -> list[float]:
+        return [b - a for a, b in zip(self.starts[:-1], self.starts[1:])]
+
+
+def run(epochs: int, reports: bool, every: int, folder: Path) -> list[float]:
+    options = (
+        [
+            "--model.init_args.attention_every_n_epochs",
+            str(every),
+            "--model.init_args.embeddings_every_n_epochs",
+            str(every),
+        ]
+        if reports
+        else [
+            "--model.init_args.log_figures",
+            "false",
+            "--model.init_args.attention_every_n_epochs",
+            "0",
+            "--model.init_args.embeddings_every_n_epochs",
+            "0",
+        ]
+    )
+    argv, sys.argv = sys.argv, ["cmap"]
+    try:
+        cli = CMapCLI(
+            subclass_mode_model=True,
+            subclass_mode_data=True,
+            run=False,
+            args=[
+                "--config",
+                str(REPO / "configs" / "demo.yaml"),
+                "--data.init_args.root",
+                str(REPO / "data" / "demo"),
+                "--trainer.max_epochs",
+                str(epochs),
+                "--trainer.enable_progress_bar",
+                "false",
+                "--trainer.logger.init_args.save_dir",
+                str(folder),
+                *options,
+            ],
+        )
+    finally:
+        sys.argv = argv
+    clock = EpochClock()
+    cli.trainer.callbacks.append(clock)
+    cli.trainer.fit(cli.model, cli.datamodule)
+    return clock.durations()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--every", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=RESULTS / "reporting.json")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        bare = run(args.epochs, False, args.every, Path(tmp) / "bare")
+        full = run(args.epochs, True, args.every, Path(tmp) / "full")
+    heavy = [e for e in range(1, args.epochs) if scheduled(e, args.every)]
+    light = [e for e in range(1, args.epochs) if e not in heavy]  # epoch 0 warms up
+
+    def overhead(epochs: list[int]) -> float | None:
+        if not epochs:
+            return None
+        with_reports = statistics.median(full[e] for e in epochs)
+        without = statistics.median(bare[e] for e in epochs)
+        return round(with_reports / without - 1, 4)
+
+    result = {
+        "config": "configs/demo.yaml on data/demo",
+        "epochs": args.epochs,
+        "attention_and_embeddings_epochs": heavy,
+        "bare_epoch_s": [round(t, 2) for t in bare],
+        "reports_epoch_s": [round(t, 2) for t in full],
+        "overhead_attention_embeddings_epochs": overhead(heavy),
+        "overhead_other_epochs": overhead(light),
+    }
+    write_results(result | {"machine": machine()}, args.out)
+
+
+if __name__ == "__main__":
+    main()
