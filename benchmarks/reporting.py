@@ -42,7 +42,7 @@ class EpochClock(pl.Callback):
         return [b - a for a, b in zip(self.starts[:-1], self.starts[1:])]
 
 
-def run(epochs: int, reports: bool, every: int, folder: Path) -> list[float]:
+def run(root: Path, epochs: int, reports: bool, every: int, folder: Path) -> list[float]:
     options = (
         [
             "--model.init_args.attention_every_n_epochs",
@@ -92,11 +92,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--every", type=int, default=2)
+    parser.add_argument("--root", type=Path, default=REPO / "data" / "demo")
     parser.add_argument("--out", type=Path, default=RESULTS / "reporting.json")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        bare = run(args.epochs, False, args.every, Path(tmp) / "bare")
-        full = run(args.epochs, True, args.every, Path(tmp) / "full")
+        bare = run(args.root, args.epochs, False, args.every, Path(tmp) / "bare")
+        full = run(args.root, args.epochs, True, args.every, Path(tmp) / "full")
     heavy = [e for e in range(1, args.epochs) if scheduled(e, args.every)]
     light = [e for e in range(1, args.epochs) if e not in heavy]  # epoch 0 warms up
 
@@ -108,7 +109,7 @@ def main() -> None:
         return round(with_reports / without - 1, 4)
 
     result = {
-        "config": "configs/demo.yaml on data/demo",
+        "config": f"configs/demo.yaml on {args.root}",
         "epochs": args.epochs,
         "attention_and_embeddings_epochs": heavy,
         "bare_epoch_s": [round(t, 2) for t in bare],

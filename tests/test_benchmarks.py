@@ -22,10 +22,18 @@ TINY = {
 
 
 @pytest.mark.parametrize("script", sorted(TINY))
-def test_benchmark_runs_and_writes_json(script, tmp_path):
+def test_benchmark_runs_and_writes_json(script, tmp_path, synthetic_root):
     out = tmp_path / "result.json"
+    extra = ["--root", str(synthetic_root)] if script == "reporting.py" else []
     result = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / script), *TINY[script], "--out", str(out)],
+        [
+            sys.executable,
+            str(REPO / "benchmarks" / script),
+            *TINY[script],
+            *extra,
+            "--out",
+            str(out),
+        ],
         capture_output=True,
         text=True,
         timeout=300,
