@@ -230,6 +230,9 @@ class SITSDataModule(pl.LightningDataModule):
             self.datasets[split],
             batch_size=self.hparams.batch_size,
             sampler=sampler,
+            # Iterators draw their workers' base seed from here, not from the global RNG that
+            # dropout uses: loading data leaves the model's random stream untouched.
+            generator=torch.Generator().manual_seed(self.hparams.seed),
             collate_fn=collate_batch,
             num_workers=workers,
             persistent_workers=workers > 0,

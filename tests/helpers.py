@@ -1,0 +1,19 @@
+"""Callbacks the tests inject into `cmap` runs."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytorch_lightning as pl
+
+
+class KillAtStep(pl.Callback):
+    """SIGKILL the process when training reaches global step `step` (a pre-empted job)."""
+
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if trainer.global_step == self.step:
+            os.kill(os.getpid(), signal.SIGKILL)

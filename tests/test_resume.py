@@ -1,0 +1,63 @@
+"""A `cmap fit` killed with SIGKILL, resumed with --ckpt_path last, ends as an uninterrupted run."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+import torch
+
+from tests.conftest import REPO
+from tests.test_cli import DEMO
+
+RUN = [
+    "--trainer.max_epochs",
+    "4",
+    "--trainer.enable_progress_bar",
+    "false",
+    "--model.init_args.encoder.init_args.n_att_layers",
+    "1",
+    "--data.init_args.batch_size",
+    "64",
+    "--data.init_args.date_dropout",
+    "0.1",
+]
+
+
+def fit(work, root, *extra):
+    args = ["fit", "--config", DEMO, "--data.init_args.root", root, *RUN, *extra]
+    env = os.environ | {"PYTHONPATH": str(REPO)}  # the KillAtStep callback lives in tests/
+    return subprocess.run(
+        [sys.executable, "-m", "cmap.main", *map(str, args)],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def final_state(version):
+    checkpoint = torch.load(version / "checkpoints" / "last.ckpt", weights_only=False)
+    return checkpoint["state_dict"], checkpoint["epoch"], checkpoint["global_step"]
+
+
+def test_killed_run_resumes_to_the_same_result(tmp_path, synthetic_root):
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    straight.mkdir(), killed.mkdir()
+    assert fit(straight, synthetic_root).returncode == 0
+    # 3 training batches per epoch: step 7 is in the middle of the third epoch.
+    kill = ["--trainer.callbacks+=tests.helpers.KillAtStep", "--trainer.callbacks.step=7"]
+    result = fit(killed, synthetic_root, *kill)
+    assert result.returncode == -signal.SIGKILL
+    last = killed / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt"
+    assert torch.load(last, weights_only=False)["epoch"] == 1  # end of the second epoch
+    resumed = fit(killed, synthetic_root, "--ckpt_path", last)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    expected, epoch, step = final_state(straight / "lightning_logs" / "version_0")
+    got, got_epoch, got_step = final_state(killed / "lightning_logs" / "version_1")
+    assert (got_epoch, got_step) == (epoch, step)
+    for key, value in expected.items():
+        torch.testing.assert_close(got[key], value, msg=key)
