@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import cmap.data.datamodule as datamodule_module
-from cmap.data.cache import COMPLETE, release
+from cmap.data.cache import COMPLETE, DiskArray
 from cmap.data.datamodule import SITSDataModule
 from cmap.data.errors import DataError
 
@@ -51,9 +51,14 @@ def test_cached_split_gives_the_same_batches_and_is_reused(root, tmp_path, monke
     again = first_batches(dm)
     torch.testing.assert_close(again[0]["ts"], plain[0]["ts"])
     table = dm.datasets["train"].table
-    assert table.maps and not table.values.flags.writeable  # memory-mapped, read-only
-    release(table.maps)  # pages dropped from memory are read back on the next access
-    np.testing.assert_array_equal(table.values[:5], reference.datasets["train"].table.values[:5])
+    assert isinstance(table.values, DiskArray)  # observation rows stay on disk
+    reference_values = reference.datasets["train"].table.values
+    assert table.values.shape == reference_values.shape
+    starts, lengths = np.array([0, 7, 40]), np.array([3, 0, 5])
+    runs = table.values.read_runs(starts, lengths, 6)
+    np.testing.assert_array_equal(runs[0, :3], reference_values[0:3])
+    np.testing.assert_array_equal(runs[2, :5], reference_values[40:45])
+    assert (runs[1] == 0).all() and (runs[0, 3:] == 0).all()
     assert dm.datasets["val"].table.poi_ids.tolist() == plain_ids
 
 

@@ -5,9 +5,10 @@ A split read from parquet (sorted, windowed, validated: see `load_series`) is sa
 hash covers the source files (path, size, modification time), every reading setting and the
 cache format version, so the cache is reused while nothing changed and rebuilt when anything
 did; entries left by older states of the same source are deleted on rebuild. The observation
-arrays (values, dates) are memory-mapped read-only; `release` drops their pages from the
-process's resident memory (they stay in the OS page cache), which keeps the memory of a long
-pass over a huge split bounded.
+arrays (values, dates) stay on disk: a batch reads each sample's rows with one positioned
+read (`DiskArray.read_runs`), so resident memory does not grow with the split. (Memory maps
+were tried first: on recent Linux kernels a random access maps a whole large folio of the file,
+and 256 samples pulled 400 MB into resident memory.)
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import mmap
+import os
 import shutil
 from collections.abc import Callable
 from dataclasses import fields
@@ -29,7 +30,7 @@ from cmap.data.samples import SeriesTable
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
-MAPPED = ("values", "dates")  # observation rows: large, memory-mapped
+ON_DISK = ("values", "dates")  # observation rows: large, read from disk batch by batch
 COMPLETE = "complete"  # written last: an entry without it is a crashed build
 
 
@@ -49,31 +50,51 @@ def state_hash(sources: list[Path], settings: dict) -> str:
     return _digest({"version": FORMAT_VERSION, "sources": stamps, "settings": settings})
 
 
-def map_npy(path: Path) -> tuple[np.ndarray, mmap.mmap]:
-    """Read-only array over a memory map of an `.npy` file, and the map (for `release`)."""
-    with open(path, "rb") as f:
-        version = np.lib.format.read_magic(f)
-        read_header = {
-            (1, 0): np.lib.format.read_array_header_1_0,
-            (2, 0): np.lib.format.read_array_header_2_0,
-        }.get(version)
-        if read_header is None:
-            raise ValueError(f"unsupported .npy format version {version}")
-        shape, fortran, dtype = read_header(f)
-        offset = f.tell()
-        mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-    if fortran:
-        raise DataError(path, "cache array is in Fortran order; delete the cache folder")
-    count = int(np.prod(shape))
-    array = np.frombuffer(mapped, dtype=dtype, count=count, offset=offset).reshape(shape)
-    return array, mapped
+class DiskArray:
+    """A read-only `.npy` array left on disk; rows are read on demand with `os.preadv`.
 
+    `shape` and `dtype` are those of the array. The file is opened lazily in each process, so
+    the object can be sent to DataLoader workers.
+    """
 
-def release(maps: tuple[mmap.mmap, ...]) -> None:
-    """Drop the pages of memory-mapped arrays from resident memory (re-read on next access)."""
-    for mapped in maps:
-        if hasattr(mmap, "MADV_DONTNEED"):
-            mapped.madvise(mmap.MADV_DONTNEED)
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        with open(self.path, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            read_header = {
+                (1, 0): np.lib.format.read_array_header_1_0,
+                (2, 0): np.lib.format.read_array_header_2_0,
+            }.get(version)
+            if read_header is None:
+                raise ValueError(f"unsupported .npy format version {version}")
+            shape, fortran, dtype = read_header(f)
+            self.offset = f.tell()
+        if fortran:
+            raise ValueError("array is in Fortran order")
+        self.shape, self.dtype = tuple(shape), np.dtype(dtype)
+        self.row_bytes = int(np.prod(self.shape[1:], dtype=np.int64)) * self.dtype.itemsize
+        self._fd: int | None = None
+        self._pid: int | None = None
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_fd": None, "_pid": None}
+
+    def _descriptor(self) -> int:
+        if self._fd is None or self._pid != os.getpid():
+            self._fd, self._pid = os.open(self.path, os.O_RDONLY), os.getpid()
+        return self._fd
+
+    def read_runs(self, starts: np.ndarray, lengths: np.ndarray, width: int) -> np.ndarray:
+        """Rows starts[i] .. starts[i] + lengths[i] of every i -> [N, width, ...], zero-padded."""
+        out = np.zeros((len(starts), width, *self.shape[1:]), dtype=self.dtype)
+        fd = self._descriptor()
+        for i, (start, length) in enumerate(zip(starts.tolist(), lengths.tolist())):
+            if length:
+                os.preadv(fd, [out[i, :length]], self.offset + start * self.row_bytes)
+        return out
 
 
 def save(table: SeriesTable, folder: Path) -> None:
@@ -82,8 +103,6 @@ def save(table: SeriesTable, folder: Path) -> None:
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
     for field in fields(SeriesTable):
-        if field.name == "maps":
-            continue
         array = np.asarray(getattr(table, field.name))
         if array.dtype == object:
             array = array.astype(str)
@@ -93,28 +112,25 @@ def save(table: SeriesTable, folder: Path) -> None:
 
 
 def load(folder: Path) -> SeriesTable:
-    """A cached split: per-sample arrays in memory, observation rows memory-mapped."""
-    arrays, maps = {}, []
+    """A cached split: per-sample arrays in memory, observation rows left on disk."""
+    arrays = {}
     for field in fields(SeriesTable):
-        if field.name == "maps":
-            continue
         path = folder / f"{field.name}.npy"
         try:
-            if field.name in MAPPED:
-                arrays[field.name], mapped = map_npy(path)
-                maps.append(mapped)
+            if field.name in ON_DISK:
+                arrays[field.name] = DiskArray(path)
             else:
                 arrays[field.name] = np.load(path, allow_pickle=False)
         except (OSError, ValueError) as err:
             raise DataError(path, f"cache file cannot be read ({err}); delete {folder}") from err
-    return SeriesTable(**arrays, maps=tuple(maps))
+    return SeriesTable(**arrays)
 
 
 def cached_split(
     cache_dir: Path, split_dir: Path, settings: dict, build: Callable[[], SeriesTable]
 ) -> SeriesTable:
     """The split from the cache when its sources and settings are unchanged, else built,
-    saved and then read back memory-mapped."""
+    saved and then read back from the cache."""
     source = _digest(str(split_dir.resolve()))
     sources = sorted(split_dir.glob("*.pq")) + sorted(split_dir.parent.glob("*.yaml"))
     name = f"{split_dir.name}-{source}-{state_hash(sources, settings)}"

@@ -6,10 +6,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from cmap.data.cache import release
 from cmap.data.samples import SeriesTable
-
-RELEASE_EVERY = 32  # batches between dropping memory-mapped pages from resident memory
 
 
 class SeriesDataset(Dataset):
@@ -20,8 +17,8 @@ class SeriesDataset(Dataset):
     mask [N, T] bool (True = valid date), class [N] int64 (-1 = unlabelled),
     season [N] int64, index [N] int64 (sample index in the split). T = longest series of
     the batch, capped at `max_dates` (the most recent dates are dropped beyond it).
-    When the table is memory-mapped (cache), the pages read are released every
-    `RELEASE_EVERY` batches so resident memory stays bounded on splits larger than RAM.
+    When the observation rows are on disk (cache), each sample's rows are read with one
+    positioned read, so resident memory stays bounded on splits larger than RAM.
 
     Augmentation (training): each valid date is dropped with probability `date_dropout`
     (at least one date is kept) and Gaussian noise of std `noise_std` is added to the valid
@@ -44,7 +41,6 @@ class SeriesDataset(Dataset):
         self.date_dropout = date_dropout
         self.noise_std = noise_std
         self.seed = seed
-        self._batches = 0
 
     def __len__(self) -> int:
         return len(self.table)
@@ -55,18 +51,20 @@ class SeriesDataset(Dataset):
 
     def __getitems__(self, indices: list[int]) -> dict[str, torch.Tensor]:
         table = self.table
-        self._batches += 1
-        if table.maps and self._batches % RELEASE_EVERY == 0:
-            release(table.maps)
         idx = np.asarray(indices, dtype=np.int64)
         lengths = table.lengths[idx]
         if self.max_dates is not None:
             lengths = np.minimum(lengths, self.max_dates)
         steps = np.arange(max(int(lengths.max(initial=0)), 1))
         mask = steps[None, :] < lengths[:, None]  # [N, T]
-        rows = np.where(mask, table.starts[idx, None] + steps[None, :], 0)  # [N, T]
-        ts = table.values[rows]  # [N, T, C]
-        days = np.where(mask, table.dates[rows] - table.first_day[idx, None], 0).astype(np.int64)
+        if isinstance(table.values, np.ndarray):
+            rows = np.where(mask, table.starts[idx, None] + steps[None, :], 0)  # [N, T]
+            ts, dates = table.values[rows], table.dates[rows]  # [N, T, C], [N, T]
+        else:  # rows left on disk
+            starts = table.starts[idx]
+            ts = table.values.read_runs(starts, lengths, len(steps))
+            dates = table.dates.read_runs(starts, lengths, len(steps))
+        days = np.where(mask, dates - table.first_day[idx, None], 0).astype(np.int64)
         if self.date_dropout or self.noise_std:
             mask = self._augment(ts, mask, idx)
             days[~mask] = 0

@@ -59,7 +59,7 @@ class SeriesTable:
     values [R, C] float32 (scaled), dates [R] int32 (days since 1970-01-01),
     starts/lengths [S] int64 (slice of rows of each sample), first_day [S] int32 (season's
     first day), seasons [S] int32, labels [S] int64 (-1 = unlabelled), poi_ids [S].
-    maps: memory maps behind the arrays when read from the cache (see `cmap.data.cache`).
+    values and dates may also be `DiskArray`s left on disk (see `cmap.data.cache`).
     """
 
     values: np.ndarray
@@ -70,7 +70,6 @@ class SeriesTable:
     seasons: np.ndarray
     labels: np.ndarray
     poi_ids: np.ndarray
-    maps: tuple = ()
 
     def __len__(self) -> int:
         return len(self.starts)
@@ -86,7 +85,6 @@ class SeriesTable:
             self.seasons[keep],
             self.labels[keep],
             self.poi_ids[keep],
-            self.maps,
         )
 
 
