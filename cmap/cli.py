@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+import traceback
+from pathlib import Path
 
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 
@@ -40,17 +42,27 @@ def main(args: list[str] | None = None) -> None:
             args=args,
         )
     except Exception as err:
-        cause = data_error(err)
+        cause = user_error(err)
         if cause is None:
             raise
         print(f"cmap: error: {cause}", file=sys.stderr)
         sys.exit(2)
 
 
-def data_error(err: BaseException | None) -> DataError | None:
-    """The DataError behind `err`, if any (jsonargparse wraps errors raised at instantiation)."""
+PACKAGE = Path(__file__).resolve().parent
+USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError)
+
+
+def user_error(err: BaseException | None) -> BaseException | None:
+    """The error behind `err` that a user can act on, if any: a `DataError`, or a ValueError /
+    missing or existing file raised by cmap's own checks (a model block refusing its settings).
+    jsonargparse and Lightning wrap errors raised at instantiation, hence the walk."""
     while err is not None:
         if isinstance(err, DataError):
             return err
+        if isinstance(err, USER_ERRORS) and err.__traceback__ is not None:
+            origin = Path(traceback.extract_tb(err.__traceback__)[-1].filename).resolve()
+            if PACKAGE in origin.parents:
+                return err
         err = err.__cause__ or err.__context__
     return None

@@ -158,6 +158,39 @@ def test_bad_data_ends_with_a_clear_error(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        (
+            ["--model.init_args.decoder.init_args.hidden", "32"],
+            "expects hidden=32 features but the encoder (TransformerEncoder) produces 64",
+        ),
+        (
+            ["--model.init_args.encoder.init_args.d_model", "48"],
+            "bands_encoder (PixelEncoding) produces width 64 but d_model is 48",
+        ),
+        (
+            ["--model.init_args.encoder.init_args.position_encoder.init_args.max_len", "100"],
+            "PositionalEncoding got positions in [",
+        ),
+    ],
+)
+def test_bad_model_settings_end_with_a_clear_error(override, message, tmp_path, synthetic_root):
+    result = cmap(
+        "fit",
+        "--config",
+        DEMO,
+        "--data.init_args.root",
+        synthetic_root,
+        *TINY,
+        *override,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "cmap: error: " in result.stderr and message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_predict_writes_one_row_per_sample(trained, synthetic_root):
     import pyarrow.parquet as pq
 
