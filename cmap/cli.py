@@ -54,11 +54,12 @@ USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError)
 
 
 def user_error(err: BaseException | None) -> BaseException | None:
-    """The error behind `err` that a user can act on, if any: a `DataError`, or a ValueError /
-    missing or existing file raised by cmap's own checks (a model block refusing its settings).
-    jsonargparse and Lightning wrap errors raised at instantiation, hence the walk."""
+    """The error behind `err` that a user can act on, if any: a `DataError`, a missing file
+    (from any library: the message names it), or a ValueError / existing file raised by cmap's
+    own checks (a model block refusing its settings). jsonargparse and Lightning wrap errors
+    raised at instantiation, hence the walk."""
     while err is not None:
-        if isinstance(err, DataError):
+        if isinstance(err, (DataError, FileNotFoundError)):
             return err
         if isinstance(err, USER_ERRORS) and err.__traceback__ is not None:
             origin = Path(traceback.extract_tb(err.__traceback__)[-1].filename).resolve()

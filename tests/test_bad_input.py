@@ -1,0 +1,268 @@
+"""Catalogue of malformed inputs: each ends as one `cmap: error:` line naming the file or key
+and the problem, with a non-zero exit code, never a traceback.
+
+Runs `cmap.cli.main` in-process (as the `cmap` command does) on a small synthetic folder
+copied per test and broken in one way.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from cmap.cli import main
+from tests.conftest import REPO
+
+DEMO = str(REPO / "configs" / "demo.yaml")
+FAST = ["--trainer.max_epochs", "1", "--trainer.enable_progress_bar", "false"]
+
+
+@pytest.fixture
+def root(synthetic_root, tmp_path):
+    copy = tmp_path / "samples"
+    shutil.copytree(synthetic_root, copy)
+    return copy
+
+
+def edit(root, split, name, **columns):
+    """Rewrite one parquet file with columns dropped (None), replaced or renamed ((new, arr))."""
+    path = root / split / name
+    table = pq.read_table(path)
+    for key, value in columns.items():
+        if value is None:
+            table = table.drop_columns([key])
+        elif isinstance(value, tuple):
+            new, array = value
+            table = table.drop_columns([key]).append_column(new, array)
+        else:
+            table = table.set_column(table.column_names.index(key), key, value(table[key]))
+    pq.write_table(table, path)
+
+
+def first_row_set(value):
+    def change(column):
+        values = column.to_numpy(zero_copy_only=False).astype(np.float64)
+        values[0] = value
+        return pa.array(values)
+
+    return change
+
+
+def duplicate_first_row(root, split, name):
+    path = root / split / name
+    table = pq.read_table(path)
+    pq.write_table(pa.concat_tables([table, table.slice(0, 1)]), path)
+
+
+def run(args, tmp_path, monkeypatch, capsys) -> str:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.argv", ["cmap"])
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(a) for a in args])
+    assert exit_info.value.code not in (0, None)
+    return capsys.readouterr().err
+
+
+def break_samples(kind, root):  # noqa: C901 (one branch per malformed input)
+    """Break `root` in one way; return extra command-line arguments."""
+    if kind == "no_folder":
+        shutil.rmtree(root)
+    elif kind == "no_split":
+        shutil.rmtree(root / "val")
+    elif kind == "no_features":
+        (root / "train" / "features.pq").unlink()
+    elif kind == "no_labels":
+        (root / "train" / "labels.pq").unlink()
+    elif kind == "corrupted":
+        (root / "val" / "features.pq").write_bytes(b"PAR1 truncated")
+    elif kind == "missing_band":
+        edit(root, "train", "features.pq", B8A=None)
+    elif kind == "renamed_key":
+        edit(
+            root,
+            "train",
+            "features.pq",
+            poi_id=("id", pq.read_table(root / "train" / "features.pq")["poi_id"]),
+        )
+    elif kind == "string_band":
+        edit(root, "train", "features.pq", B04=lambda c: pa.array(["x"] * len(c)))
+    elif kind == "string_dates":
+        edit(root, "train", "features.pq", date=lambda c: pa.array(["2021-01-01"] * len(c)))
+    elif kind == "infinite":
+        edit(root, "train", "features.pq", B08=first_row_set(np.inf))
+    elif kind == "duplicate_dates":
+        duplicate_first_row(root, "train", "features.pq")
+    elif kind == "duplicate_labels":
+        duplicate_first_row(root, "train", "labels.pq")
+    elif kind == "string_season":
+        edit(root, "train", "labels.pq", season=lambda c: pa.array([str(v) for v in c.to_pylist()]))
+    elif kind == "labels_without_features":
+        labels = pq.read_table(root / "val" / "labels.pq")
+        extra = pa.table(
+            {
+                "poi_id": pa.array(["nowhere"], labels["poi_id"].type)
+                if pa.types.is_string(labels["poi_id"].type)
+                else pa.array([10**9]),
+                "season": pa.array([2021], labels["season"].type),
+                "label": pa.array(["BTH"], labels["label"].type),
+            }
+        )
+        pq.write_table(pa.concat_tables([labels, extra]), root / "val" / "labels.pq")
+    elif kind == "mapping_duplicate_code":
+        (root / "label_mapping.yaml").write_text("ble_tendre: [BTH]\nmais: [BTH]\n")
+    elif kind == "mapping_not_yaml":
+        (root / "label_mapping.yaml").write_text("ble_tendre: [BTH\n")
+    elif kind == "mapping_not_a_mapping":
+        (root / "label_mapping.yaml").write_text("- BTH\n- MIS\n")
+    elif kind == "meta_not_yaml":
+        (root / "meta.yaml").write_text("bands: [B02\n")
+    elif kind == "meta_not_a_mapping":
+        (root / "meta.yaml").write_text("- B02\n")
+    elif kind == "no_season_left":
+        return ["--data.init_args.seasons", "[1999]"]
+    elif kind == "bad_season_start":
+        return ["--data.init_args.season_start", "November"]
+    elif kind == "bad_fraction":
+        return ["--data.init_args.fraction", "1.5"]
+    return []
+
+
+SAMPLES = {
+    "no_folder": "samples folder not found",
+    "no_split": "split folder 'val' not found",
+    "no_features": "features.pq: file not found",
+    "no_labels": "labels.pq: file not found",
+    "corrupted": "cannot be read as parquet",
+    "missing_band": "missing column(s) B8A",
+    "renamed_key": "missing column(s) poi_id",
+    "string_band": "band column 'B04' must be numeric, found string",
+    "string_dates": "column 'date' must be a date or timestamp",
+    "infinite": "infinite value",
+    "duplicate_dates": "duplicate (poi_id, date) row(s)",
+    "duplicate_labels": "duplicate (poi_id, season) row(s)",
+    "string_season": "column 'season' must be an integer year",
+    "labels_without_features": "have no valid row",
+    "mapping_duplicate_code": "code 'BTH' is listed under both 'ble_tendre' and 'mais'",
+    "mapping_not_yaml": "label_mapping.yaml: is not valid YAML",
+    "mapping_not_a_mapping": "must map each class name to a list of codes",
+    "meta_not_yaml": "meta.yaml: is not valid YAML",
+    "meta_not_a_mapping": "meta.yaml: must be a mapping",
+    "no_season_left": "no sample left after reading",
+    "bad_season_start": "season_start must be 'MM-DD'",
+    "bad_fraction": "fraction must be in (0, 1]",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(SAMPLES))
+def test_malformed_samples(kind, root, tmp_path, monkeypatch, capsys):
+    extra = break_samples(kind, root)
+    err = run(
+        ["fit", "--config", DEMO, "--data.init_args.root", root, *FAST, *extra],
+        tmp_path,
+        monkeypatch,
+        capsys,
+    )
+    assert err.startswith("cmap: error: ") and SAMPLES[kind] in err, err[-2000:]
+    assert "Traceback" not in err
+
+
+MODEL = {
+    "hidden_mismatch": (
+        ["--model.init_args.decoder.init_args.hidden", "32"],
+        "expects hidden=32 features but the encoder (TransformerEncoder) produces 64",
+    ),
+    "d_model_mismatch": (
+        ["--model.init_args.encoder.init_args.d_model", "48"],
+        "bands_encoder (PixelEncoding) produces width 64 but d_model is 48",
+    ),
+    "heads_do_not_divide": (
+        ["--model.init_args.encoder.init_args.n_att_head", "5"],
+        "d_model (64) must be divisible by n_att_head (5)",
+    ),
+    "positions_beyond_max_len": (
+        ["--model.init_args.encoder.init_args.position_encoder.init_args.max_len", "100"],
+        "PositionalEncoding got positions in [",
+    ),
+    "class_weights_typo": (
+        ["--model.init_args.classes_weights", "{ble_tendre: 1.0, maize: 2.0}"],
+        "classes_weights names unknown class(es) ['maize']",
+    ),
+    "missing_encoder_weights": (
+        ["--model.init_args.encoder_weights_path", "nowhere.safetensors"],
+        "nowhere.safetensors: encoder weights file not found",
+    ),
+    "missing_checkpoint": (["--ckpt_path", "nowhere.ckpt"], "nowhere.ckpt"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(MODEL))
+def test_bad_model_settings(kind, root, tmp_path, monkeypatch, capsys):
+    extra, message = MODEL[kind]
+    err = run(
+        ["fit", "--config", DEMO, "--data.init_args.root", root, *FAST, *extra],
+        tmp_path,
+        monkeypatch,
+        capsys,
+    )
+    assert message in err, err[-2000:]
+    assert "Traceback" not in err
+
+
+def test_encoder_weights_of_another_shape(root, tmp_path, monkeypatch, capsys):
+    path = tmp_path / "encoder.safetensors"
+    save_file({"embedding.bands_encoder.mlp.0.weight": torch.zeros(2, 2)}, str(path))
+    err = run(
+        [
+            "fit",
+            "--config",
+            DEMO,
+            "--data.init_args.root",
+            root,
+            *FAST,
+            "--model.init_args.encoder_weights_path",
+            path,
+        ],
+        tmp_path,
+        monkeypatch,
+        capsys,
+    )
+    assert "do not fit the configured encoder" in err and "file (2, 2) vs model" in err
+
+
+def test_unknown_class_path_and_wrong_type(root, tmp_path, monkeypatch, capsys):
+    err = run(
+        [
+            "fit",
+            "--config",
+            DEMO,
+            "--data.init_args.root",
+            root,
+            "--model.init_args.criterion",
+            "cmap.models.losses.NoSuchLoss",
+        ],
+        tmp_path,
+        monkeypatch,
+        capsys,
+    )
+    assert "NoSuchLoss" in err
+    err = run(
+        [
+            "fit",
+            "--config",
+            DEMO,
+            "--data.init_args.root",
+            root,
+            "--data.init_args.batch_size",
+            "many",
+        ],
+        tmp_path,
+        monkeypatch,
+        capsys,
+    )
+    assert "batch_size" in err
