@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import sys
 import traceback
+import zipfile
 from pathlib import Path
 
+import torch
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 
 from cmap.data.errors import DataError
@@ -31,6 +33,27 @@ class CMapCLI(LightningCLI):
             "model.init_args.decoder.init_args.num_classes",
             apply_on="instantiate",
         )
+
+    def _parse_ckpt_path(self) -> None:
+        # LightningCLI reads the checkpoint's hyper-parameters here; check the file first so a
+        # truncated or foreign file gets a message instead of a traceback from torch.
+        subcommand = self.config.get("subcommand")
+        path = self.config[subcommand].get("ckpt_path") if subcommand else None
+        if path and Path(path).is_file():
+            check_checkpoint(Path(path))
+        super()._parse_ckpt_path()
+
+
+def check_checkpoint(path: Path) -> None:
+    """Refuse files that are not complete Lightning checkpoints, saying why."""
+    if not zipfile.is_zipfile(path):
+        raise DataError(path, "is not a readable checkpoint (truncated, or not saved by PyTorch)")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as err:
+        raise DataError(path, f"cannot be read as a checkpoint ({err})") from err
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise DataError(path, "is not a Lightning checkpoint (it has no state_dict)")
 
 
 def main(args: list[str] | None = None) -> None:

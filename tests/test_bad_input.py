@@ -266,3 +266,27 @@ def test_unknown_class_path_and_wrong_type(root, tmp_path, monkeypatch, capsys):
         capsys,
     )
     assert "batch_size" in err
+
+
+@pytest.mark.parametrize("kind", ["truncated", "not_lightning", "not_pytorch"])
+def test_unreadable_checkpoints(kind, root, tmp_path, monkeypatch, capsys):
+    path = tmp_path / f"{kind}.ckpt"
+    torch.save({"state_dict": {"w": torch.zeros(1000)}, "epoch": 3}, path)
+    if kind == "truncated":
+        path.write_bytes(path.read_bytes()[:2000])
+    elif kind == "not_lightning":
+        torch.save({"w": torch.zeros(3)}, path)
+    else:
+        path.write_text("not a checkpoint")
+    err = run(
+        ["validate", "--config", DEMO, "--data.init_args.root", root, "--ckpt_path", path],
+        tmp_path,
+        monkeypatch,
+        capsys,
+    )
+    expected = {
+        "truncated": "is not a readable checkpoint (truncated",
+        "not_lightning": "is not a Lightning checkpoint (it has no state_dict)",
+        "not_pytorch": "is not a readable checkpoint",
+    }[kind]
+    assert f"cmap: error: {path}: {expected}" in err, err[-2000:]
