@@ -130,6 +130,11 @@ def break_samples(kind, root):  # noqa: C901 (one branch per malformed input)
         return ["--data.init_args.season_start", "November"]
     elif kind == "bad_fraction":
         return ["--data.init_args.fraction", "1.5"]
+    elif kind == "outside_range":
+        edit(root, "train", "features.pq", B04=first_row_set(30000))  # reflectance 3.0
+        return ["--data.init_args.value_range", "[-0.2, 1.6]"]
+    elif kind == "bad_range":
+        return ["--data.init_args.value_range", "[1.6, -0.2]"]
     return []
 
 
@@ -156,6 +161,8 @@ SAMPLES = {
     "no_season_left": "no sample left after reading",
     "bad_season_start": "season_start must be 'MM-DD'",
     "bad_fraction": "fraction must be in (0, 1]",
+    "outside_range": "1 value(s) outside the declared range [-0.2, 1.6] (after scale), e.g. 3",
+    "bad_range": "value_range must be [low, high]",
 }
 
 

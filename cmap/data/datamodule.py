@@ -42,6 +42,8 @@ class SITSDataModule(pl.LightningDataModule):
             default `meta.yaml` `label_mapping` (relative to root), else labels are classes.
         scale: stored value x scale = reflectance; default `meta.yaml` `scale`, else 1.
         nodata: stored value meaning "missing"; default `meta.yaml` `nodata`, else none.
+        value_range: [low, high] every valid value must lie in after scaling (e.g. [-0.1, 1.6]
+            for Sentinel-2 L2A reflectance); default `meta.yaml` `value_range`, else no check.
         season_start: `MM-DD` of a season's first day (in year season - 1); default
             `meta.yaml` `season_start`, else 11-01.
         season_length: days in a season window.
@@ -70,6 +72,7 @@ class SITSDataModule(pl.LightningDataModule):
         label_mapping: str | None = None,
         scale: float | None = None,
         nodata: float | None = None,
+        value_range: list[float] | None = None,
         season_start: str | None = None,
         season_length: int = 395,
         seasons: list[int] | None = None,
@@ -99,6 +102,11 @@ class SITSDataModule(pl.LightningDataModule):
         self.mapping = read_mapping(label_mapping) if label_mapping else None
         self.scale = float(scale if scale is not None else self.meta.get("scale", 1.0))
         self.nodata = nodata if nodata is not None else self.meta.get("nodata")
+        self.value_range = value_range or self.meta.get("value_range")
+        if self.value_range is not None and (
+            len(self.value_range) != 2 or self.value_range[0] >= self.value_range[1]
+        ):
+            raise DataError(None, f"value_range must be [low, high], got {self.value_range}")
         self.window = SeasonWindow(
             str(season_start or self.meta.get("season_start", "11-01")), season_length
         )
@@ -153,6 +161,7 @@ class SITSDataModule(pl.LightningDataModule):
             "nodata": self.nodata,
             "mapping": self.mapping,
             "seasons": self.hparams.seasons,
+            "value_range": self.value_range,
         }
 
         def build() -> SeriesTable:

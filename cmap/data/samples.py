@@ -204,6 +204,7 @@ def load_series(
     mapping: dict[str, str] | None = None,
     seasons: list[int] | None = None,
     labelled: bool = True,
+    value_range: list[float] | None = None,
 ) -> SeriesTable:
     """Read `features.pq` (and `labels.pq` when `labelled`) of one split into a `SeriesTable`.
 
@@ -276,6 +277,8 @@ def load_series(
     keep &= ~missing
     codes, dates = codes[keep], dates[keep]
     values = (raw[keep] * scale).astype(np.float32)
+    if value_range is not None:
+        _check_range(values, value_range, bands, ids[codes], features_path)
 
     if labelled:
         label_codes = (
@@ -346,6 +349,21 @@ def load_series(
         labels=targets[full],
         poi_ids=ids[label_codes[full]],
     )
+
+
+def _check_range(values, value_range, bands, poi_ids, path: Path) -> None:
+    """Valid (scaled) values must lie in [low, high]: values outside mean a wrong scale or
+    sensor, or corrupted data."""
+    low, high = value_range
+    outside = (values < low) | (values > high)
+    if outside.any():
+        rows, cols = np.nonzero(outside)
+        raise DataError(
+            path,
+            f"{len(rows)} value(s) outside the declared range [{low:g}, {high:g}] (after scale), "
+            f"e.g. {float(values[rows[0], cols[0]]):g} in band '{bands[cols[0]]}' of point "
+            f"{poi_ids[rows[0]]}; check scale and value_range",
+        )
 
 
 def _unlabelled_samples(
