@@ -113,9 +113,11 @@ class ClassificationReports:
         if trainer.sanity_checking:
             return
         if attention is not None and attention.sums is not None and trainer.world_size > 1:
-            attention.sums = trainer.strategy.reduce(attention.sums.to(module.device), "sum").cpu()
+            attention.sums = trainer.strategy.reduce(
+                attention.sums.to(module.device), reduce_op="sum"
+            ).cpu()
             attention.counts = trainer.strategy.reduce(
-                attention.counts.to(module.device), "sum"
+                attention.counts.to(module.device), reduce_op="sum"
             ).cpu()
         if not trainer.is_global_zero:
             return

@@ -173,7 +173,14 @@ class Classifier(pl.LightningModule):
         if stage == "val":
             self.reports.collect(self, batch, features, preds)
         on_step = stage == "train"
-        self.log(f"{stage}/loss", loss, on_step=on_step, on_epoch=True, batch_size=len(target))
+        self.log(
+            f"{stage}/loss",
+            loss,
+            on_step=on_step,
+            on_epoch=True,
+            batch_size=len(target),
+            sync_dist=True,  # epoch mean over every process's batches
+        )
         return loss
 
     def training_step(self, batch, batch_idx):
@@ -198,7 +205,7 @@ class Classifier(pl.LightningModule):
         scores = {f"{stage}/{k}": v for k, v in self.metrics[f"{stage}_"].compute().items()}
         for name, values in self.per_class[f"{stage}_"].compute().items():
             scores.update({f"{stage}/{name}/{c}": values[i] for i, c in enumerate(self.classes)})
-        self.log_dict(scores)
+        self.log_dict(scores, sync_dist=True)  # already synced by torchmetrics: equal everywhere
         confusion = self.confusion[f"{stage}_"].compute().cpu().numpy()
         for metrics in (self.metrics, self.per_class, self.confusion):
             metrics[f"{stage}_"].reset()

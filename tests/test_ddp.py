@@ -1,0 +1,47 @@
+"""Two-process (DDP on CPU, gloo) training: metrics, reports and checkpoints still work."""
+
+from __future__ import annotations
+
+import numpy as np
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from tests.test_cli import DEMO, cmap
+
+
+def test_two_process_training_logs_reports_once(tmp_path, synthetic_root):
+    result = cmap(
+        "fit",
+        "--config",
+        DEMO,
+        "--data.init_args.root",
+        synthetic_root,
+        "--trainer.max_epochs",
+        "2",
+        "--trainer.strategy",
+        "ddp",
+        "--trainer.devices",
+        "2",
+        "--trainer.accelerator",
+        "cpu",
+        "--trainer.enable_progress_bar",
+        "false",
+        "--model.init_args.encoder.init_args.n_att_layers",
+        "1",
+        "--model.init_args.attention_every_n_epochs",
+        "1",
+        "--model.init_args.embeddings_every_n_epochs",
+        "1",
+        "--model.init_args.max_embeddings",
+        "10",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    version = tmp_path / "lightning_logs" / "version_0"
+    assert (version / "checkpoints" / "last.ckpt").exists()
+    events = EventAccumulator(str(version), size_guidance={"images": 0}).Reload()
+    assert [e.step for e in events.Images("val/confusion_matrix")] == [0, 1]  # rank 0 only
+    assert any(tag.startswith("val/attention/") for tag in events.Tags()["images"])
+    f1 = [e.value for e in events.Scalars("val/f1_macro")]
+    assert len(f1) == 2 and all(0 <= v <= 1 for v in f1)
+    vectors = np.loadtxt(version / "00001" / "val_embeddings" / "tensors.tsv", delimiter="\t")
+    assert vectors.shape[0] == 10
