@@ -7,7 +7,9 @@ copied per test and broken in one way.
 
 from __future__ import annotations
 
+import os
 import shutil
+import sys
 
 import numpy as np
 import pyarrow as pa
@@ -297,3 +299,47 @@ def test_unreadable_checkpoints(kind, root, tmp_path, monkeypatch, capsys):
         "not_pytorch": "is not a readable checkpoint",
     }[kind]
     assert f"cmap: error: {path}: {expected}" in err, err[-2000:]
+
+
+@pytest.fixture(scope="module")
+def checkpoint(synthetic_root, tmp_path_factory):
+    """A one-epoch model trained on the synthetic folder."""
+    work = tmp_path_factory.mktemp("trained")
+    argv, cwd = sys.argv, os.getcwd()
+    sys.argv = ["cmap"]
+    os.chdir(work)
+    try:
+        main(["fit", "--config", DEMO, "--data.init_args.root", str(synthetic_root), *FAST])
+    finally:
+        sys.argv = argv
+        os.chdir(cwd)
+    return work / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt"
+
+
+def test_outputs_are_never_overwritten_and_unwritable_places_are_named(
+    checkpoint, synthetic_root, tmp_path, monkeypatch, capsys
+):
+    output = tmp_path / "predictions.parquet"
+    output.write_bytes(b"a user's earlier result")
+    predict = [
+        "predict",
+        "--config",
+        DEMO,
+        "--data.init_args.root",
+        synthetic_root,
+        "--ckpt_path",
+        checkpoint,
+        "--trainer.enable_progress_bar",
+        "false",
+    ]
+    writer = [
+        "--trainer.callbacks+=cmap.io.predictions.PointPredictionWriter",
+        "--trainer.callbacks.output",
+    ]
+    err = run([*predict, *writer, output], tmp_path, monkeypatch, capsys)
+    assert f"{output}: already exists; choose another output or set overwrite" in err
+    assert output.read_bytes() == b"a user's earlier result"
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    err = run([*predict, *writer, blocker / "out.parquet"], tmp_path, monkeypatch, capsys)
+    assert f"cmap: error: {blocker / 'out.parquet'}: cannot be written" in err

@@ -10,6 +10,8 @@ import pyarrow.parquet as pq
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import BasePredictionWriter
 
+from cmap.data.errors import DataError
+
 
 class PointPredictionWriter(BasePredictionWriter):
     """Writes one parquet row per predicted sample, batch by batch.
@@ -35,7 +37,13 @@ class PointPredictionWriter(BasePredictionWriter):
             raise FileExistsError(
                 f"{self.path}: already exists; choose another output or set overwrite"
             )
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            probe = self.path.with_name(f".{self.path.name}.writable")
+            probe.touch()
+            probe.unlink()
+        except OSError as err:
+            raise DataError(self.path, f"cannot be written ({err.strerror or err})") from err
 
     def write_on_batch_end(
         self, trainer, pl_module, prediction, batch_indices, batch, batch_idx, dataloader_idx=0
