@@ -38,10 +38,37 @@ class CMapCLI(LightningCLI):
         # LightningCLI reads the checkpoint's hyper-parameters here; check the file first so a
         # truncated or foreign file gets a message instead of a traceback from torch.
         subcommand = self.config.get("subcommand")
+        if subcommand:
+            self._resolve_last(self.config[subcommand])
         path = self.config[subcommand].get("ckpt_path") if subcommand else None
         if path and Path(path).is_file():
             check_checkpoint(Path(path))
         super()._parse_ckpt_path()
+
+    @staticmethod
+    def _resolve_last(config) -> None:
+        """`--ckpt_path last` means the newest `last.ckpt` of the previous runs in the logger's
+        folder (Lightning alone looks only in the new run's own, still empty, folder)."""
+        if config.get("ckpt_path") != "last":
+            return
+        logger = config.trainer.get("logger")
+        init = logger.get("init_args") if hasattr(logger, "get") else None
+        save_dir = (
+            (init.get("save_dir") if init else None)
+            or config.trainer.get("default_root_dir")
+            or "."
+        )
+        name = (init.get("name") if init else None) or "lightning_logs"
+        found = sorted(
+            Path(save_dir).glob(f"{name}/version_*/checkpoints/last.ckpt"),
+            key=lambda p: p.stat().st_mtime,
+        )
+        if not found:
+            raise DataError(
+                Path(save_dir) / name, "--ckpt_path last: no earlier run with a last.ckpt here"
+            )
+        config.ckpt_path = str(found[-1])
+        print(f"cmap: resuming from {found[-1]}", file=sys.stderr)
 
 
 def check_checkpoint(path: Path) -> None:

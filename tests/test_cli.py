@@ -212,6 +212,7 @@ def test_predict_writes_one_row_per_sample(trained, synthetic_root):
     assert result.returncode == 0, result.stderr[-3000:]
     written = sorted((trained / "lightning_logs").glob("version_*/predictions.parquet"))
     assert len(written) == 1
+    assert not list((trained / "lightning_logs").glob("version_*/*.partial"))  # renamed into place
     table = pq.read_table(written[0])
     expected = SITSDataModule(str(synthetic_root)).load_split("test")
     assert table.num_rows == len(expected)

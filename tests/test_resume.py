@@ -54,8 +54,9 @@ def test_killed_run_resumes_to_the_same_result(tmp_path, synthetic_root):
     assert result.returncode == -signal.SIGKILL
     last = killed / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt"
     assert torch.load(last, weights_only=False)["epoch"] == 1  # end of the second epoch
-    resumed = fit(killed, synthetic_root, "--ckpt_path", last)
+    resumed = fit(killed, synthetic_root, "--ckpt_path", "last")  # the newest last.ckpt here
     assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"cmap: resuming from {last.relative_to(killed)}" in resumed.stderr
     expected, epoch, step = final_state(straight / "lightning_logs" / "version_0")
     got, got_epoch, got_step = final_state(killed / "lightning_logs" / "version_1")
     assert (got_epoch, got_step) == (epoch, step)

@@ -18,7 +18,9 @@ class PointPredictionWriter(BasePredictionWriter):
 
     Columns: poi_id, season, label (predicted class name), confidence, and one
     `p_<class>` column per class. `output` defaults to `predictions.parquet` in the run's log
-    folder; an existing file is refused unless `overwrite` is set.
+    folder; an existing file is refused unless `overwrite` is set. Rows are written to
+    `<output>.partial`, renamed to `output` when prediction ends, so an interrupted run never
+    leaves a truncated file under the final name.
     """
 
     def __init__(self, output: str | None = None, overwrite: bool = False):
@@ -61,10 +63,16 @@ class PointPredictionWriter(BasePredictionWriter):
         columns |= {f"p_{c}": pa.array(probabilities[:, k]) for k, c in enumerate(classes)}
         rows = pa.table(columns)
         if self._writer is None:
-            self._writer = pq.ParquetWriter(self.path, rows.schema)
+            self._writer = pq.ParquetWriter(self._partial, rows.schema)
         self._writer.write_table(rows)
+
+    @property
+    def _partial(self) -> Path:
+        """Rows go here while predicting; the file takes its final name once complete."""
+        return self.path.with_name(f"{self.path.name}.partial")
 
     def on_predict_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+            self._partial.replace(self.path)
