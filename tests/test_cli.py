@@ -53,6 +53,9 @@ def test_fit_writes_checkpoints_logs_and_config(trained, synthetic_root):
     assert "last.ckpt" in checkpoints and any(p.startswith("epoch=") for p in checkpoints)
     assert list(version.glob("events.out.tfevents.*"))
     assert (version / "config.yaml").exists()
+    info = yaml.safe_load((version / "run_info.yaml").read_text())
+    assert info["packages"]["torch"] and info["stage"] == "fit"
+    assert len(info["data"]["fingerprint"]) == 16 and "train/features.pq" in info["data"]["files"]
     hparams = yaml.safe_load((version / "hparams.yaml").read_text())
     assert hparams["encoder"]["init_args"]["bands_encoder"]["init_args"]["in_bands"] == 10
     assert hparams["classes"][:2] == ["other", "ble_tendre"]  # linked from the data
