@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 import torch
 import yaml
@@ -150,3 +153,33 @@ def test_model_config_trains_and_reloads_from_checkpoint(
     data = {"ts": ts, "positions": positions, "mask": mask}
     with torch.no_grad():
         torch.testing.assert_close(reloaded(data), cli.model.eval()(data))
+
+
+TRAINER_CONFIGS = sorted((REPO / "configs" / "trainer").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("config", TRAINER_CONFIGS, ids=lambda p: p.stem)
+def test_trainer_configs_parse(config):
+
+    from jsonargparse import Namespace  # noqa: F401 (parsing only: no GPU needed)
+
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cmap.main",
+            "fit",
+            "--config",
+            str(REPO / "configs" / "demo.yaml"),
+            "--trainer",
+            str(config),
+            "--print_config",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    printed = yaml.safe_load(result.stdout)["trainer"]
+    for key, value in yaml.safe_load(config.read_text()).items():
+        assert printed[key] == value
