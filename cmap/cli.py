@@ -48,7 +48,8 @@ class CMapCLI(LightningCLI):
     @staticmethod
     def _resolve_last(config) -> None:
         """`--ckpt_path last` means the newest `last.ckpt` of the previous runs in the logger's
-        folder (Lightning alone looks only in the new run's own, still empty, folder)."""
+        folder (Lightning alone looks only in the new run's own, still empty, folder); with no
+        earlier run, training starts afresh, so one command serves a job and its requeues."""
         if config.get("ckpt_path") != "last":
             return
         logger = config.trainer.get("logger")
@@ -63,10 +64,13 @@ class CMapCLI(LightningCLI):
             Path(save_dir).glob(f"{name}/version_*/checkpoints/last.ckpt"),
             key=lambda p: p.stat().st_mtime,
         )
-        if not found:
-            raise DataError(
-                Path(save_dir) / name, "--ckpt_path last: no earlier run with a last.ckpt here"
+        if not found:  # the first run of a job that is requeued with the same command
+            print(
+                f"cmap: no last.ckpt under {Path(save_dir) / name}: starting afresh",
+                file=sys.stderr,
             )
+            config.ckpt_path = None
+            return
         config.ckpt_path = str(found[-1])
         print(f"cmap: resuming from {found[-1]}", file=sys.stderr)
 

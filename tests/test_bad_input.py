@@ -207,7 +207,6 @@ MODEL = {
         "nowhere.safetensors: encoder weights file not found",
     ),
     "missing_checkpoint": (["--ckpt_path", "nowhere.ckpt"], "nowhere.ckpt"),
-    "no_run_to_resume": (["--ckpt_path", "last"], "no earlier run with a last.ckpt here"),
 }
 
 

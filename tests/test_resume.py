@@ -47,7 +47,8 @@ def final_state(version):
 def test_killed_run_resumes_to_the_same_result(tmp_path, synthetic_root):
     straight, killed = tmp_path / "straight", tmp_path / "killed"
     straight.mkdir(), killed.mkdir()
-    assert fit(straight, synthetic_root).returncode == 0
+    first = fit(straight, synthetic_root, "--ckpt_path", "last")  # nothing to resume yet
+    assert first.returncode == 0 and "starting afresh" in first.stderr
     # 3 training batches per epoch: step 7 is in the middle of the third epoch.
     kill = ["--trainer.callbacks+=tests.helpers.KillAtStep", "--trainer.callbacks.step=7"]
     result = fit(killed, synthetic_root, *kill)
