@@ -63,3 +63,19 @@ def test_killed_run_resumes_to_the_same_result(tmp_path, synthetic_root):
     assert (got_epoch, got_step) == (epoch, step)
     for key, value in expected.items():
         torch.testing.assert_close(got[key], value, msg=key)
+
+
+def test_same_config_and_seed_give_identical_metrics(tmp_path, synthetic_root):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    scores = []
+    for name in ("one", "two"):
+        work = tmp_path / name
+        work.mkdir()
+        assert fit(work, synthetic_root, "--trainer.max_epochs", "2").returncode == 0
+        version = work / "lightning_logs" / "version_0"
+        events = EventAccumulator(str(version)).Reload()
+        scores.append(
+            {tag: [e.value for e in events.Scalars(tag)] for tag in ("val/f1_macro", "val/loss")}
+        )
+    assert scores[0] == scores[1] and len(scores[0]["val/loss"]) == 2
