@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from cmap.data.datamodule import SITSDataModule
 from tests.test_cli import DEMO, cmap
+
+DDP = [
+    *("--trainer.strategy", "ddp", "--trainer.devices", "2", "--trainer.accelerator", "cpu"),
+    *("--trainer.enable_progress_bar", "false"),
+]
 
 
 def test_two_process_training_logs_reports_once(tmp_path, synthetic_root):
@@ -17,14 +23,7 @@ def test_two_process_training_logs_reports_once(tmp_path, synthetic_root):
         synthetic_root,
         "--trainer.max_epochs",
         "2",
-        "--trainer.strategy",
-        "ddp",
-        "--trainer.devices",
-        "2",
-        "--trainer.accelerator",
-        "cpu",
-        "--trainer.enable_progress_bar",
-        "false",
+        *DDP,
         "--model.init_args.encoder.init_args.n_att_layers",
         "1",
         "--model.init_args.attention_every_n_epochs",
@@ -45,3 +44,19 @@ def test_two_process_training_logs_reports_once(tmp_path, synthetic_root):
     assert len(f1) == 2 and all(0 <= v <= 1 for v in f1)
     vectors = np.loadtxt(version / "00001" / "val_embeddings" / "tensors.tsv", delimiter="\t")
     assert vectors.shape[0] == 10
+    # Validation on two processes: the per-class table is written once, with every sample.
+    result = cmap(
+        "validate",
+        "--config",
+        DEMO,
+        "--data.init_args.root",
+        synthetic_root,
+        *DDP,
+        "--ckpt_path",
+        version / "checkpoints" / "last.ckpt",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = (tmp_path / "lightning_logs" / "version_1" / "per_class_val.csv").read_text()
+    support = sum(int(line.rsplit(",", 1)[1]) for line in rows.splitlines()[1:])
+    assert support == len(SITSDataModule(str(synthetic_root)).load_split("val"))

@@ -36,7 +36,8 @@ class RunInfo(pl.Callback):
     modification time, with the list of files), so a result can be traced to its inputs."""
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        if not trainer.is_global_zero or trainer.log_dir is None:
+        log_dir = trainer.log_dir  # a collective call under DDP: every rank must make it
+        if not trainer.is_global_zero or log_dir is None:
             return
         info = {
             "stage": str(getattr(stage, "value", stage)),
@@ -52,7 +53,7 @@ class RunInfo(pl.Callback):
                 "fingerprint": state_hash(files, {}),
                 "files": [str(p.relative_to(root)) for p in files],
             }
-        path = Path(trainer.log_dir) / "run_info.yaml"
+        path = Path(log_dir) / "run_info.yaml"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(yaml.safe_dump(info, sort_keys=False))
 

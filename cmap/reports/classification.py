@@ -119,6 +119,7 @@ class ClassificationReports:
             attention.counts = trainer.strategy.reduce(
                 attention.counts.to(module.device), reduce_op="sum"
             ).cpu()
+        log_dir = trainer.log_dir  # a collective call under DDP: every rank must make it
         if not trainer.is_global_zero:
             return
         epoch, logger, out = module.current_epoch, module.logger, self.figures_dir
@@ -127,7 +128,7 @@ class ClassificationReports:
         if fn in ("validate", "test"):
             rows = per_class_scores(confusion, self.classes)
             print_table(rows)
-            write_csv(rows, Path(trainer.log_dir or ".") / f"per_class_{stage}.csv")
+            write_csv(rows, Path(log_dir or ".") / f"per_class_{stage}.csv")
         if embeddings:
             features = torch.cat(embeddings)
             log_embeddings(logger, f"{stage}_embeddings", features, metadata, HEADER, epoch)
