@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -22,7 +21,7 @@ from pathlib import Path
 import pytorch_lightning as pl
 from _common import RESULTS, machine, write_results
 
-from cmap.cli import CMapCLI
+from cmap.cli import build
 from cmap.reports.classification import scheduled
 
 REPO = Path(__file__).resolve().parents[1]
@@ -60,28 +59,13 @@ def run(root: Path, epochs: int, reports: bool, every: int, folder: Path) -> lis
             "0",
         ]
     )
-    argv, sys.argv = sys.argv, ["cmap"]
-    try:
-        cli = CMapCLI(
-            subclass_mode_model=True,
-            subclass_mode_data=True,
-            run=False,
-            args=[
-                "--config",
-                str(REPO / "configs" / "demo.yaml"),
-                "--data.init_args.root",
-                str(REPO / "data" / "demo"),
-                "--trainer.max_epochs",
-                str(epochs),
-                "--trainer.enable_progress_bar",
-                "false",
-                "--trainer.logger.init_args.save_dir",
-                str(folder),
-                *options,
-            ],
-        )
-    finally:
-        sys.argv = argv
+    cli = build(
+        [
+            *("--config", str(REPO / "configs" / "demo.yaml"), "--data.init_args.root", str(root)),
+            *("--trainer.max_epochs", str(epochs), "--trainer.enable_progress_bar", "false"),
+            *("--trainer.logger.init_args.save_dir", str(folder), *options),
+        ]
+    )
     clock = EpochClock()
     cli.trainer.callbacks.append(clock)
     cli.trainer.fit(cli.model, cli.datamodule)

@@ -40,9 +40,9 @@ class CMapCLI(LightningCLI):
         subcommand = self.config.get("subcommand")
         if subcommand:
             self._resolve_last(self.config[subcommand])
-        path = self.config[subcommand].get("ckpt_path") if subcommand else None
-        if path and Path(path).is_file():
-            check_checkpoint(Path(path))
+            path = self.config[subcommand].get("ckpt_path")
+            if path and Path(path).is_file():
+                check_checkpoint(Path(path))
         super()._parse_ckpt_path()
 
     @staticmethod
@@ -85,6 +85,16 @@ def check_checkpoint(path: Path) -> None:
         raise DataError(path, f"cannot be read as a checkpoint ({err})") from err
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise DataError(path, "is not a Lightning checkpoint (it has no state_dict)")
+
+
+def build(args: list[str]) -> CMapCLI:
+    """Trainer, model and data module from `cmap`-style arguments (no subcommand), without
+    running anything: for notebooks, benchmarks and tests."""
+    argv, sys.argv = sys.argv, sys.argv[:1]  # the caller's own arguments are not for the CLI
+    try:
+        return CMapCLI(subclass_mode_model=True, subclass_mode_data=True, run=False, args=args)
+    finally:
+        sys.argv = argv
 
 
 def main(args: list[str] | None = None) -> None:

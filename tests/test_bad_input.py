@@ -7,9 +7,7 @@ copied per test and broken in one way.
 
 from __future__ import annotations
 
-import os
 import shutil
-import sys
 
 import numpy as np
 import pyarrow as pa
@@ -18,7 +16,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from cmap.cli import main
+from cmap.cli import build, main
 from tests.conftest import REPO
 
 DEMO = str(REPO / "configs" / "demo.yaml")
@@ -62,13 +60,23 @@ def duplicate_first_row(root, split, name):
     pq.write_table(pa.concat_tables([table, table.slice(0, 1)]), path)
 
 
-def run(args, tmp_path, monkeypatch, capsys) -> str:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr("sys.argv", ["cmap"])
-    with pytest.raises(SystemExit) as exit_info:
-        main([str(a) for a in args])
-    assert exit_info.value.code not in (0, None)
-    return capsys.readouterr().err
+@pytest.fixture
+def fails(tmp_path, monkeypatch, capsys):
+    """Run `cmap ARGS` in tmp_path; it must exit non-zero. Returns its stderr."""
+
+    def run(*args) -> str:
+        monkeypatch.chdir(tmp_path)
+        monkeypatch.setattr("sys.argv", ["cmap"])
+        with pytest.raises(SystemExit) as exit_info:
+            main([str(a) for a in args])
+        assert exit_info.value.code not in (0, None)
+        return capsys.readouterr().err
+
+    return run
+
+
+def fit(root, *extra) -> list[str]:
+    return [str(a) for a in ("fit", "--config", DEMO, "--data.init_args.root", root, *extra)]
 
 
 def break_samples(kind, root):  # noqa: C901 (one branch per malformed input)
@@ -169,14 +177,9 @@ SAMPLES = {
 
 
 @pytest.mark.parametrize("kind", sorted(SAMPLES))
-def test_malformed_samples(kind, root, tmp_path, monkeypatch, capsys):
+def test_malformed_samples(kind, root, fails):
     extra = break_samples(kind, root)
-    err = run(
-        ["fit", "--config", DEMO, "--data.init_args.root", root, *FAST, *extra],
-        tmp_path,
-        monkeypatch,
-        capsys,
-    )
+    err = fails(*fit(root, *FAST, *extra))
     assert err.startswith("cmap: error: ") and SAMPLES[kind] in err, err[-2000:]
     assert "Traceback" not in err
 
@@ -211,74 +214,29 @@ MODEL = {
 
 
 @pytest.mark.parametrize("kind", sorted(MODEL))
-def test_bad_model_settings(kind, root, tmp_path, monkeypatch, capsys):
+def test_bad_model_settings(kind, root, fails):
     extra, message = MODEL[kind]
-    err = run(
-        ["fit", "--config", DEMO, "--data.init_args.root", root, *FAST, *extra],
-        tmp_path,
-        monkeypatch,
-        capsys,
-    )
+    err = fails(*fit(root, *FAST, *extra))
     assert message in err, err[-2000:]
     assert "Traceback" not in err
 
 
-def test_encoder_weights_of_another_shape(root, tmp_path, monkeypatch, capsys):
+def test_encoder_weights_of_another_shape(root, tmp_path, fails):
     path = tmp_path / "encoder.safetensors"
     save_file({"embedding.bands_encoder.mlp.0.weight": torch.zeros(2, 2)}, str(path))
-    err = run(
-        [
-            "fit",
-            "--config",
-            DEMO,
-            "--data.init_args.root",
-            root,
-            *FAST,
-            "--model.init_args.encoder_weights_path",
-            path,
-        ],
-        tmp_path,
-        monkeypatch,
-        capsys,
-    )
+    err = fails(*fit(root, *FAST, "--model.init_args.encoder_weights_path", path))
     assert "do not fit the configured encoder" in err and "file (2, 2) vs model" in err
 
 
-def test_unknown_class_path_and_wrong_type(root, tmp_path, monkeypatch, capsys):
-    err = run(
-        [
-            "fit",
-            "--config",
-            DEMO,
-            "--data.init_args.root",
-            root,
-            "--model.init_args.criterion",
-            "cmap.models.losses.NoSuchLoss",
-        ],
-        tmp_path,
-        monkeypatch,
-        capsys,
-    )
+def test_unknown_class_path_and_wrong_type(root, fails):
+    err = fails(*fit(root, "--model.init_args.criterion", "cmap.models.losses.NoSuchLoss"))
     assert "NoSuchLoss" in err
-    err = run(
-        [
-            "fit",
-            "--config",
-            DEMO,
-            "--data.init_args.root",
-            root,
-            "--data.init_args.batch_size",
-            "many",
-        ],
-        tmp_path,
-        monkeypatch,
-        capsys,
-    )
+    err = fails(*fit(root, "--data.init_args.batch_size", "many"))
     assert "batch_size" in err
 
 
 @pytest.mark.parametrize("kind", ["truncated", "not_lightning", "not_pytorch"])
-def test_unreadable_checkpoints(kind, root, tmp_path, monkeypatch, capsys):
+def test_unreadable_checkpoints(kind, root, tmp_path, fails):
     path = tmp_path / f"{kind}.ckpt"
     torch.save({"state_dict": {"w": torch.zeros(1000)}, "epoch": 3}, path)
     if kind == "truncated":
@@ -287,12 +245,7 @@ def test_unreadable_checkpoints(kind, root, tmp_path, monkeypatch, capsys):
         torch.save({"w": torch.zeros(3)}, path)
     else:
         path.write_text("not a checkpoint")
-    err = run(
-        ["validate", "--config", DEMO, "--data.init_args.root", root, "--ckpt_path", path],
-        tmp_path,
-        monkeypatch,
-        capsys,
-    )
+    err = fails("validate", "--config", DEMO, "--data.init_args.root", root, "--ckpt_path", path)
     expected = {
         "truncated": "is not a readable checkpoint (truncated",
         "not_lightning": "is not a Lightning checkpoint (it has no state_dict)",
@@ -305,19 +258,13 @@ def test_unreadable_checkpoints(kind, root, tmp_path, monkeypatch, capsys):
 def checkpoint(synthetic_root, tmp_path_factory):
     """A one-epoch model trained on the synthetic folder."""
     work = tmp_path_factory.mktemp("trained")
-    argv, cwd = sys.argv, os.getcwd()
-    sys.argv = ["cmap"]
-    os.chdir(work)
-    try:
-        main(["fit", "--config", DEMO, "--data.init_args.root", str(synthetic_root), *FAST])
-    finally:
-        sys.argv = argv
-        os.chdir(cwd)
+    cli = build(fit(synthetic_root, *FAST, "--trainer.logger.init_args.save_dir", work)[1:])
+    cli.trainer.fit(cli.model, cli.datamodule)
     return work / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt"
 
 
 def test_outputs_are_never_overwritten_and_unwritable_places_are_named(
-    checkpoint, synthetic_root, tmp_path, monkeypatch, capsys
+    checkpoint, synthetic_root, tmp_path, fails
 ):
     output = tmp_path / "predictions.parquet"
     output.write_bytes(b"a user's earlier result")
@@ -336,10 +283,10 @@ def test_outputs_are_never_overwritten_and_unwritable_places_are_named(
         "--trainer.callbacks+=cmap.io.predictions.PointPredictionWriter",
         "--trainer.callbacks.output",
     ]
-    err = run([*predict, *writer, output], tmp_path, monkeypatch, capsys)
+    err = fails(*predict, *writer, output)
     assert f"{output}: already exists; choose another output or set overwrite" in err
     assert output.read_bytes() == b"a user's earlier result"
     blocker = tmp_path / "a_file"
     blocker.write_text("")
-    err = run([*predict, *writer, blocker / "out.parquet"], tmp_path, monkeypatch, capsys)
+    err = fails(*predict, *writer, blocker / "out.parquet")
     assert f"cmap: error: {blocker / 'out.parquet'}: cannot be written" in err

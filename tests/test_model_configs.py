@@ -11,7 +11,7 @@ import yaml
 from jsonargparse import ArgumentParser
 from torch import nn
 
-from cmap.cli import CMapCLI
+from cmap.cli import build
 from cmap.tasks.classifier import Classifier
 from tests.conftest import REPO
 from tests.test_models import batch
@@ -118,15 +118,9 @@ MODEL_CONFIGS = sorted((REPO / "configs" / "models").glob("*.yaml"))
 
 
 @pytest.mark.parametrize("config", MODEL_CONFIGS, ids=lambda p: p.stem)
-def test_model_config_trains_and_reloads_from_checkpoint(
-    config, synthetic_root, tmp_path, monkeypatch
-):
-    monkeypatch.setattr("sys.argv", ["cmap"])  # pytest's own arguments are not for the CLI
-    cli = CMapCLI(
-        subclass_mode_model=True,
-        subclass_mode_data=True,
-        run=False,
-        args=[
+def test_model_config_trains_and_reloads_from_checkpoint(config, synthetic_root, tmp_path):
+    cli = build(
+        [
             "--config",
             str(REPO / "configs" / "demo.yaml"),
             "--model",

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import csv
-import sys
 
 import numpy as np
 import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from cmap.cli import CMapCLI
+from cmap.cli import build
 from cmap.reports.attention import binned, month_bins, received_attention
 from cmap.reports.classification import scheduled
 from cmap.reports.tables import per_class_scores, write_csv
@@ -91,18 +90,9 @@ def run(synthetic_root, tmp_path_factory):
         "--model.init_args.figures_dir",
         str(work / "figures"),
     ]
-    argv, sys.argv = sys.argv, ["cmap"]
-    try:
-        cli = CMapCLI(
-            subclass_mode_model=True,
-            subclass_mode_data=True,
-            run=False,
-            args=[*common, "--trainer.max_epochs", "3"],
-        )
-        cli.trainer.fit(cli.model, cli.datamodule)
-        cli.trainer.validate(cli.model, cli.datamodule)
-    finally:
-        sys.argv = argv
+    cli = build([*common, "--trainer.max_epochs", "3"])
+    cli.trainer.fit(cli.model, cli.datamodule)
+    cli.trainer.validate(cli.model, cli.datamodule)
     return work / "lightning_logs" / "version_0", cli
 
 

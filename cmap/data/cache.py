@@ -1,4 +1,4 @@
-"""On-disk cache of prepared splits, memory-mapped so datasets larger than RAM can be iterated.
+"""On-disk cache of prepared splits, so datasets larger than RAM can be iterated.
 
 A split read from parquet (sorted, windowed, validated: see `load_series`) is saved as one
 `.npy` file per array under `<cache_dir>/<split name>-<source hash>-<state hash>/`. The state
@@ -59,19 +59,9 @@ class DiskArray:
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        with open(self.path, "rb") as f:
-            version = np.lib.format.read_magic(f)
-            read_header = {
-                (1, 0): np.lib.format.read_array_header_1_0,
-                (2, 0): np.lib.format.read_array_header_2_0,
-            }.get(version)
-            if read_header is None:
-                raise ValueError(f"unsupported .npy format version {version}")
-            shape, fortran, dtype = read_header(f)
-            self.offset = f.tell()
-        if fortran:
-            raise ValueError("array is in Fortran order")
-        self.shape, self.dtype = tuple(shape), np.dtype(dtype)
+        header = np.load(self.path, mmap_mode="r")  # reads the header only, no data
+        self.shape, self.dtype, self.offset = header.shape, header.dtype, header.offset
+        del header
         self.row_bytes = int(np.prod(self.shape[1:], dtype=np.int64)) * self.dtype.itemsize
         self._fd: int | None = None
         self._pid: int | None = None

@@ -54,8 +54,9 @@ class SITSDataModule(pl.LightningDataModule):
         date_dropout, noise_std: training augmentation (see `SeriesDataset`): probability of
             hiding each valid date, std of Gaussian noise added to the (scaled) values.
         cache_dir: folder for prepared splits (see `cmap.data.cache`): the first run writes
-            them, later runs memory-map them instead of re-reading the parquet files, so
-            splits larger than RAM can be iterated. Default: no cache, all in memory.
+            them, later runs read them instead of the parquet files, and observation rows
+            stay on disk, so splits larger than RAM can be iterated. Default: no cache, all
+            in memory.
         predict_split: split served by `predict_dataloader`.
         batch_size, num_workers, pin_memory: DataLoader settings (pin_memory default: on GPU).
         seed: seeds shuffling, sub-sampling and augmentation. The training order of epoch e

@@ -85,8 +85,7 @@ class ClassificationReports:
         room = self.max_embeddings - sum(len(e) for e in self._embeddings)
         if room <= 0:
             return
-        pool = getattr(module.decoder, "pool", None)
-        pooled = features if features.dim() == 2 else pool(features, batch["mask"])
+        pooled = module.decoder.pool(features, batch["mask"])  # [N, D], pooled or not
         self._embeddings.append(pooled[:room].detach().float().cpu())
         index = batch["index"][:room].cpu().numpy()
         ids = self._poi_ids(module, index)

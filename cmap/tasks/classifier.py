@@ -13,12 +13,11 @@ from torchmetrics.classification import (
     MulticlassCohenKappa,
     MulticlassConfusionMatrix,
     MulticlassF1Score,
-    MulticlassPrecision,
-    MulticlassRecall,
 )
 
 from cmap.reports.classification import ClassificationReports
 from cmap.reports.metrics import print_metrics
+from cmap.reports.tables import per_class_scores
 from cmap.tasks.schedule import warmup_exponential
 from cmap.tasks.weights import check_widths, load_encoder_weights
 
@@ -104,18 +103,7 @@ class Classifier(pl.LightningModule):
             load_encoder_weights(self.encoder, encoder_weights_path)
         # ModuleDict keys cannot be "train" (nn.Module.train), hence the "_" suffix.
         self.metrics = nn.ModuleDict({f"{s}_": _metrics(num_classes) for s in STAGES})
-        self.per_class = nn.ModuleDict(
-            {
-                f"{s}_": MetricCollection(
-                    {
-                        "f1": MulticlassF1Score(num_classes, average=None),
-                        "precision": MulticlassPrecision(num_classes, average=None),
-                        "recall": MulticlassRecall(num_classes, average=None),
-                    }
-                )
-                for s in STAGES
-            }
-        )
+        # Per-class precision, recall and F1 are read off the (synchronised) confusion matrix.
         self.confusion = nn.ModuleDict(
             {f"{s}_": MulticlassConfusionMatrix(num_classes) for s in STAGES}
         )
@@ -168,7 +156,7 @@ class Classifier(pl.LightningModule):
         target = batch["class"]
         loss = self.criterion(logits, target)
         preds = logits.argmax(dim=-1)
-        for metrics in (self.metrics, self.per_class, self.confusion):
+        for metrics in (self.metrics, self.confusion):
             metrics[f"{stage}_"].update(preds, target)
         if stage == "val":
             self.reports.collect(self, batch, features, preds)
@@ -203,11 +191,12 @@ class Classifier(pl.LightningModule):
 
     def _epoch_end(self, stage: str):
         scores = {f"{stage}/{k}": v for k, v in self.metrics[f"{stage}_"].compute().items()}
-        for name, values in self.per_class[f"{stage}_"].compute().items():
-            scores.update({f"{stage}/{name}/{c}": values[i] for i, c in enumerate(self.classes)})
-        self.log_dict(scores, sync_dist=True)  # already synced by torchmetrics: equal everywhere
         confusion = self.confusion[f"{stage}_"].compute().cpu().numpy()
-        for metrics in (self.metrics, self.per_class, self.confusion):
+        for row in per_class_scores(confusion, self.classes):
+            for name in ("f1", "precision", "recall"):
+                scores[f"{stage}/{name}/{row['class']}"] = float(row[name])
+        self.log_dict(scores, sync_dist=True)  # already synced by torchmetrics: equal everywhere
+        for metrics in (self.metrics, self.confusion):
             metrics[f"{stage}_"].reset()
         self.reports.epoch_end(self, stage, confusion)
         fn = self.trainer.state.fn

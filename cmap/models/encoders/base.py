@@ -17,6 +17,12 @@ def require_valid_dates(mask: torch.Tensor) -> None:
         )
 
 
+def mask_attention(maps: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """maps [N, L, T, T] (query, key), mask [N, T] -> maps with padded queries and keys at 0."""
+    pad = ~mask
+    return maps.masked_fill(pad[:, None, :, None] | pad[:, None, None, :], 0.0)
+
+
 class DateEmbedding(nn.Module):
     """bands embedding + position embedding of each valid date -> [N, T, D], zeros at padding.
 

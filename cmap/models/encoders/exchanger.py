@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from cmap.models.encoders.base import DateEmbedding
+from cmap.models.encoders.base import DateEmbedding, mask_attention
 
 
 def _mlp(d_model: int, ratio: float, dropout_p: float) -> nn.Sequential:
@@ -135,5 +135,4 @@ class ExchangerEncoder(nn.Module):
         Rows of valid queries sum to 1 over valid keys; padded keys and queries are 0.
         """
         maps = torch.stack(self._run(ts, positions, mask, need_weights=True)[1], dim=1)
-        pad = ~mask
-        return maps.masked_fill(pad[:, None, :, None] | pad[:, None, None, :], 0.0)
+        return mask_attention(maps, mask)

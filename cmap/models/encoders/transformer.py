@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cmap.models.encoders.base import DateEmbedding
+from cmap.models.encoders.base import DateEmbedding, mask_attention
 
 _ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu}
 
@@ -146,5 +146,4 @@ class TransformerEncoder(nn.Module):
         Padded keys get exactly 0, and so do the rows of padded queries.
         """
         maps = torch.stack(self._run(ts, positions, mask, need_weights=True)[1], dim=1)
-        pad = ~mask
-        return maps.masked_fill(pad[:, None, :, None] | pad[:, None, None, :], 0.0)
+        return mask_attention(maps, mask)
