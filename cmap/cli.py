@@ -2,37 +2,70 @@
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import sys
 import traceback
 import zipfile
 from pathlib import Path
 
 import torch
-from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
+from jsonargparse import Namespace
+from pytorch_lightning.cli import LightningCLI
 
 from cmap.data.errors import DataError
 
 
-class CMapCLI(LightningCLI):
-    """LightningCLI with the model's input and output sizes linked to the data.
+# Model settings that follow the data: (path under the model's config, data attribute).
+# A path applies only where the configured class takes that argument, so one table serves
+# the Classifier and the AutoEncoder, classification and reconstruction heads.
+DATA_LINKS = (
+    ("encoder.init_args.bands_encoder.init_args.in_bands", "num_bands"),
+    ("decoder.init_args.out_bands", "num_bands"),
+    ("decoder.init_args.num_classes", "num_classes"),
+    ("classes", "classes"),
+    ("bands", "bands"),
+)
 
-    `data.num_bands` sets the bands embedding's `in_bands`, `data.classes` the task's
-    `classes` and `data.num_classes` the head's `num_classes`, so nobody edits layer sizes
-    when pointing a config at other data.
+
+class CMapCLI(LightningCLI):
+    """LightningCLI with the model's input and output sizes following the data.
+
+    The bands embedding's `in_bands`, a reconstruction head's `out_bands`, a classification
+    head's `num_classes` and the task's `classes` and `bands` are set from the data module
+    (`DATA_LINKS`), so nobody edits layer sizes when pointing a config at other data. When
+    the model comes from a checkpoint (`--ckpt_path`), its sizes are the checkpoint's: data
+    that does not match is refused with both sides named, except that `predict` keeps the
+    checkpoint's classes whatever the data's (predictions need no labels).
     """
 
-    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
-        parser.link_arguments(
-            "data.num_bands",
-            "model.init_args.encoder.init_args.bands_encoder.init_args.in_bands",
-            apply_on="instantiate",
-        )
-        parser.link_arguments("data.classes", "model.init_args.classes", apply_on="instantiate")
-        parser.link_arguments(
-            "data.num_classes",
-            "model.init_args.decoder.init_args.num_classes",
-            apply_on="instantiate",
-        )
+    def instantiate_classes(self) -> None:
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        self._link_data(config)
+        super().instantiate_classes()
+
+    def _link_data(self, config) -> None:
+        data = _construct(config.data)
+        model = config.model
+        checkpoint = config.get("ckpt_path")
+        for path, attribute in DATA_LINKS:
+            owner, _, name = f"init_args.{path}".rpartition(".")
+            spec = model.get(owner.rpartition(".")[0]) if owner != "init_args" else model
+            if not _accepts(spec, name):
+                continue
+            value, current = getattr(data, attribute), model.get(f"init_args.{path}")
+            if checkpoint and current is not None and current != value:
+                if self.subcommand == "predict" and attribute in ("classes", "num_classes"):
+                    continue
+                if attribute != "bands" or len(current) != len(value):
+                    raise DataError(
+                        Path(checkpoint),
+                        f"the model was trained with {name} = {_show(current)} but the data "
+                        f"gives {_show(value)}; use data with the model's bands and classes "
+                        "(to start a new model from these weights, extract the encoder with "
+                        "`cmap extract` and set encoder_weights_path)",
+                    )
+            model[f"init_args.{path}"] = value
 
     def _parse_ckpt_path(self) -> None:
         # LightningCLI reads the checkpoint's hyper-parameters here; check the file first so a
@@ -75,6 +108,28 @@ class CMapCLI(LightningCLI):
         print(f"cmap: resuming from {found[-1]}", file=sys.stderr)
 
 
+def import_object(path: str):
+    """The class named by a resolved `class_path` (module.Name)."""
+    module, _, name = path.rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
+def _construct(spec):
+    """Instantiate a `class_path` + `init_args` spec whose arguments are plain values."""
+    return import_object(spec.class_path)(**spec.get("init_args", Namespace()).as_dict())
+
+
+def _accepts(spec, name: str) -> bool:
+    """Whether the class of a `class_path` spec takes an argument `name`."""
+    if spec is None or not spec.get("class_path"):
+        return False
+    return name in inspect.signature(import_object(spec.class_path)).parameters
+
+
+def _show(value) -> str:
+    return f"{len(value)} {value}" if isinstance(value, list) else str(value)
+
+
 def check_checkpoint(path: Path) -> None:
     """Refuse files that are not complete Lightning checkpoints, saying why."""
     if not zipfile.is_zipfile(path):
@@ -99,6 +154,12 @@ def build(args: list[str]) -> CMapCLI:
 
 def main(args: list[str] | None = None) -> None:
     """Entry point of `cmap` and `python -m cmap.main`."""
+    argv = sys.argv[1:] if args is None else args
+    if argv[:1] == ["extract"]:
+        from cmap.io.extract import main as extract
+
+        extract(argv[1:])
+        return
     try:
         CMapCLI(
             subclass_mode_model=True,

@@ -290,3 +290,40 @@ def test_outputs_are_never_overwritten_and_unwritable_places_are_named(
     blocker.write_text("")
     err = fails(*predict, *writer, blocker / "out.parquet")
     assert f"cmap: error: {blocker / 'out.parquet'}: cannot be written" in err
+
+
+def test_data_that_does_not_fit_a_checkpoint_is_refused_with_both_sides(
+    checkpoint, synthetic_root, fails
+):
+    args = ["--config", DEMO, "--data.init_args.root", synthetic_root, "--ckpt_path", checkpoint]
+    err = fails("validate", *args, "--data.init_args.bands", "[B02, B03, B04]")
+    assert f"cmap: error: {checkpoint}: the model was trained with in_bands = 10" in err
+    assert "the data gives 3" in err and "cmap extract" in err
+    err = fails("validate", *args, "--data.init_args.classes", "[other, colza]")
+    assert "the model was trained with num_classes = 7 but the data gives 2" in err
+
+
+def test_predict_keeps_the_checkpoint_classes(checkpoint, synthetic_root, tmp_path, monkeypatch):
+    """Predictions need no labels: data declaring other classes does not change the model."""
+    monkeypatch.chdir(tmp_path)
+    output = tmp_path / "predictions.parquet"
+    main(
+        [
+            "predict",
+            "--config",
+            str(DEMO),
+            "--data.init_args.root",
+            str(synthetic_root),
+            "--data.init_args.classes",
+            "[other, colza]",
+            "--ckpt_path",
+            str(checkpoint),
+            "--trainer.enable_progress_bar",
+            "false",
+            "--trainer.callbacks+=cmap.io.predictions.PointPredictionWriter",
+            "--trainer.callbacks.output",
+            str(output),
+        ]
+    )
+    columns = pq.read_schema(output).names
+    assert "p_ble_dur" in columns and "p_tournesol" in columns

@@ -204,3 +204,15 @@ def test_unlabelled_folders_yield_every_point_season(tiny_root):
     assert pairs == [("p1", 2020), ("p1", 2021), ("p1", 2022), ("p2", 2021), ("p3", 2021)]
     assert (table.labels == -1).all()
     assert table.lengths.tolist() == [1, 2, 1, 1, 1]
+
+
+def test_data_module_without_labels_serves_unlabelled_samples(tiny_root):
+    for split in ("train", "val"):
+        (tiny_root / split / "labels.pq").unlink()
+    data = SITSDataModule(str(tiny_root), labelled=False, nodata=0, batch_size=8)
+    assert data.classes == [] and data.num_bands == 2
+    data.setup("fit")
+    batch = next(iter(data.train_dataloader()))
+    assert len(batch["class"]) == 5 and (batch["class"] == -1).all()
+    with pytest.raises(DataError, match="labels.pq"):  # a Classifier's data needs its labels
+        SITSDataModule(str(tiny_root), nodata=0).setup("fit")

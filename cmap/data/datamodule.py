@@ -57,6 +57,9 @@ class SITSDataModule(pl.LightningDataModule):
             them, later runs read them instead of the parquet files, and observation rows
             stay on disk, so splits larger than RAM can be iterated. Default: no cache, all
             in memory.
+        labelled: read `labels.pq` (default). False ignores labels (the file may be absent):
+            every (point, season) with observations in the season window is a sample with
+            class -1, for self-supervised pretraining (`AutoEncoder`) on unlabelled series.
         predict_split: split served by `predict_dataloader`.
         batch_size, num_workers, pin_memory: DataLoader settings (pin_memory default: on GPU).
         seed: seeds shuffling, sub-sampling and augmentation. The training order of epoch e
@@ -83,6 +86,7 @@ class SITSDataModule(pl.LightningDataModule):
         date_dropout: float = 0.0,
         noise_std: float = 0.0,
         cache_dir: str | None = None,
+        labelled: bool = True,
         predict_split: str = "test",
         batch_size: int = 256,
         num_workers: int = 0,
@@ -90,8 +94,8 @@ class SITSDataModule(pl.LightningDataModule):
         seed: int = 0,
     ):
         super().__init__()
-        # The task records the resolved classes; logging both would clash on the key.
-        self.save_hyperparameters(ignore=["classes"])
+        # The task records the resolved classes and bands; logging both would clash.
+        self.save_hyperparameters(ignore=["classes", "bands"])
         self.root = Path(root)
         if not self.root.is_dir():
             raise DataError(self.root, "samples folder not found")
@@ -133,6 +137,8 @@ class SITSDataModule(pl.LightningDataModule):
             classes = list(self._classes)
         elif self.meta.get("classes"):
             classes = [str(c) for c in self.meta["classes"]]
+        elif not self.hparams.labelled:
+            classes = []
         else:
             labels = read_labels(self.root / "train" / "labels.pq")["label"]
             names = pc.unique(labels).to_pylist()
@@ -163,6 +169,7 @@ class SITSDataModule(pl.LightningDataModule):
             "mapping": self.mapping,
             "seasons": self.hparams.seasons,
             "value_range": self.value_range,
+            "labelled": self.hparams.labelled,
         }
 
         def build() -> SeriesTable:
@@ -214,7 +221,7 @@ class SITSDataModule(pl.LightningDataModule):
                     }
                 table = self.load_split(split)
                 self.datasets[split] = SeriesDataset(table, self.hparams.max_dates, **augment)
-        if "train" in self.datasets:
+        if "train" in self.datasets and self.hparams.labelled:
             missing = [
                 k for k, n in self.class_counts(self.datasets["train"].table).items() if n == 0
             ]

@@ -12,6 +12,8 @@ import math
 import torch
 from torch import nn
 
+from cmap.models.linked import linked
+
 
 def masked_max(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """x [N, T, D], mask [N, T] (True = valid) -> [N, D], max over valid dates only."""
@@ -21,8 +23,9 @@ def masked_max(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 class MulticlassClassification(nn.Module):
     """Masked max pooling over valid dates, then a linear layer to K class logits."""
 
-    def __init__(self, hidden: int, num_classes: int, dropout_p: float = 0.0):
+    def __init__(self, hidden: int, num_classes: int | None = None, dropout_p: float = 0.0):
         super().__init__()
+        num_classes = linked(num_classes, type(self).__name__, "num_classes")
         self.hidden = hidden
         self.num_classes = num_classes
         self.dropout = nn.Dropout(dropout_p)
@@ -44,7 +47,7 @@ class AttentionClassification(MulticlassClassification):
     The query starts at zero, so training starts from the plain mean over valid dates.
     """
 
-    def __init__(self, hidden: int, num_classes: int, dropout_p: float = 0.0):
+    def __init__(self, hidden: int, num_classes: int | None = None, dropout_p: float = 0.0):
         super().__init__(hidden, num_classes, dropout_p)
         self.query = nn.Parameter(torch.zeros(hidden))
 
@@ -69,11 +72,12 @@ class Reconstruction(nn.Module):
     def __init__(
         self,
         hidden: int,
-        out_bands: int,
+        out_bands: int | None = None,
         sizes: list[int] = [],  # noqa: B006
         dropout_p: float = 0.0,
     ):
         super().__init__()
+        out_bands = linked(out_bands, "Reconstruction", "out_bands")
         layers: list[nn.Module] = []
         for w_in, w_out in zip([hidden, *sizes[:-1]], sizes):
             layers += [nn.Linear(w_in, w_out), nn.GELU(), nn.Dropout(dropout_p)]

@@ -7,7 +7,15 @@ import datetime as dt
 import numpy as np
 import torch
 
+from cmap.reports.figures import attention_figure
+from cmap.reports.tensorboard import log_figure
+
 MONTHS = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()
+
+
+def scheduled(epoch: int, every: int) -> bool:
+    """Epochs 1, 1 + every, 1 + 2 every, ... (0-based, as in the seed); never if every <= 0."""
+    return every > 0 and epoch >= 1 and (epoch - 1) % every == 0
 
 
 def month_bins(season_start: str, season_length: int) -> tuple[np.ndarray, list[str]]:
@@ -102,3 +110,61 @@ class AttentionByClass:
             for k in range(self.num_classes)
             if self.counts[k] > 0
         }
+
+
+class AttentionReport:
+    """Attention per class of validation samples at scheduled epochs, for either task:
+    collection (capped), the sum over processes, and one figure per class."""
+
+    def __init__(self, classes: list[str], every: int, max_samples: int):
+        self.classes = classes
+        self.every = every
+        self.max_samples = max_samples
+        self._attention: AttentionByClass | None = None
+
+    def collect(self, module, batch: dict, target: torch.Tensor) -> None:
+        """During validation: attention maps of the batch, grouped by `target` [N] (index
+        into `classes`)."""
+        encoder = module.encoder
+        if not scheduled(module.current_epoch, self.every) or not hasattr(
+            encoder, "get_attention_maps"
+        ):
+            return
+        if self._attention is None:
+            bins, labels = season_bins(module.trainer.datamodule)
+            self._attention = AttentionByClass(len(self.classes), bins, labels, self.max_samples)
+        if self._attention.full:
+            return
+        mask = batch["mask"]
+        maps = encoder.get_attention_maps(batch["ts"], batch["positions"], mask)
+        self._attention.update(maps, batch["days"], mask, target)
+
+    def take(self, module) -> AttentionByClass | None:
+        """At epoch end, on every process: this epoch's attention summed over processes
+        (then cleared)."""
+        attention, self._attention = self._attention, None
+        trainer = module.trainer
+        if attention is not None and attention.sums is not None and trainer.world_size > 1:
+            reduce = trainer.strategy.reduce
+            attention.sums = reduce(attention.sums.to(module.device), reduce_op="sum").cpu()
+            attention.counts = reduce(attention.counts.to(module.device), reduce_op="sum").cpu()
+        return attention
+
+    def log(self, attention: AttentionByClass | None, logger, stage: str, epoch: int, out) -> None:
+        """On rank 0: one figure per class seen."""
+        if attention is None:
+            return
+        for k, mean in attention.means().items():
+            name = self.classes[k]
+            fig = attention_figure(
+                mean, attention.labels, f"{name}: attention received, epoch {epoch}"
+            )
+            log_figure(logger, f"{stage}/attention/{name}", fig, epoch, out)
+
+
+def season_bins(datamodule) -> tuple[np.ndarray, list[str]]:
+    """Calendar months of the data's season window, else 12 equal bins."""
+    window = getattr(datamodule, "window", None)
+    if window is not None:
+        return month_bins(window.start, window.length)
+    return equal_bins(400)

@@ -11,17 +11,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cmap.reports.attention import AttentionByClass, equal_bins, month_bins
-from cmap.reports.figures import attention_figure, confusion_figure, distribution_figure
+from cmap.reports.attention import AttentionReport, scheduled
+from cmap.reports.figures import confusion_figure, distribution_figure
 from cmap.reports.tables import per_class_scores, print_table, write_csv
 from cmap.reports.tensorboard import log_embeddings, log_figure
 
 HEADER = ["label", "predicted", "season", "poi_id"]
-
-
-def scheduled(epoch: int, every: int) -> bool:
-    """Epochs 1, 1 + every, 1 + 2 every, ... (0-based, as in the seed); never if every <= 0."""
-    return every > 0 and epoch >= 1 and (epoch - 1) % every == 0
 
 
 class ClassificationReports:
@@ -39,13 +34,11 @@ class ClassificationReports:
         log_figures: bool = True,
     ):
         self.classes = classes
-        self.attention_every = attention_every_n_epochs
+        self.attention = AttentionReport(classes, attention_every_n_epochs, max_attention_samples)
         self.embeddings_every = embeddings_every_n_epochs
-        self.max_attention = max_attention_samples
         self.max_embeddings = max_embeddings
         self.figures_dir = figures_dir
         self.log_figures = log_figures
-        self._attention: AttentionByClass | None = None
         self._embeddings: list[torch.Tensor] = []
         self._metadata: list[list[str]] = []
 
@@ -54,32 +47,10 @@ class ClassificationReports:
         trainer = module.trainer
         if trainer.sanity_checking or trainer.state.fn != "fit":
             return
-        epoch = module.current_epoch
-        if (
-            self.log_figures
-            and scheduled(epoch, self.attention_every)
-            and hasattr(module.encoder, "get_attention_maps")
-        ):
-            self._collect_attention(module, batch)
-        if scheduled(epoch, self.embeddings_every):
+        if self.log_figures:
+            self.attention.collect(module, batch, batch["class"])
+        if scheduled(module.current_epoch, self.embeddings_every):
             self._collect_embeddings(module, batch, features, preds)
-
-    def _collect_attention(self, module, batch: dict) -> None:
-        if self._attention is None:
-            bins, labels = self._season_bins(module)
-            self._attention = AttentionByClass(len(self.classes), bins, labels, self.max_attention)
-        if self._attention.full:
-            return
-        mask = batch["mask"]
-        maps = module.encoder.get_attention_maps(batch["ts"], batch["positions"], mask)
-        self._attention.update(maps, batch["days"], mask, batch["class"])
-
-    @staticmethod
-    def _season_bins(module) -> tuple[np.ndarray, list[str]]:
-        window = getattr(module.trainer.datamodule, "window", None)
-        if window is not None:
-            return month_bins(window.start, window.length)
-        return equal_bins(400)
 
     def _collect_embeddings(self, module, batch, features, preds) -> None:
         room = self.max_embeddings - sum(len(e) for e in self._embeddings)
@@ -107,17 +78,11 @@ class ClassificationReports:
     # -- epoch end ---------------------------------------------------------------------------
     def epoch_end(self, module, stage: str, confusion: np.ndarray) -> None:
         trainer = module.trainer
-        attention, embeddings, metadata = self._attention, self._embeddings, self._metadata
-        self._attention, self._embeddings, self._metadata = None, [], []
+        embeddings, metadata = self._embeddings, self._metadata
+        self._embeddings, self._metadata = [], []
+        attention = self.attention.take(module)
         if trainer.sanity_checking:
             return
-        if attention is not None and attention.sums is not None and trainer.world_size > 1:
-            attention.sums = trainer.strategy.reduce(
-                attention.sums.to(module.device), reduce_op="sum"
-            ).cpu()
-            attention.counts = trainer.strategy.reduce(
-                attention.counts.to(module.device), reduce_op="sum"
-            ).cpu()
         log_dir = trainer.log_dir  # a collective call under DDP: every rank must make it
         if not trainer.is_global_zero:
             return
@@ -149,10 +114,4 @@ class ClassificationReports:
                 epoch,
                 out,
             )
-        if attention is not None:
-            for k, mean in attention.means().items():
-                name = self.classes[k]
-                fig = attention_figure(
-                    mean, attention.labels, f"{name}: attention received, epoch {epoch}"
-                )
-                log_figure(logger, f"{stage}/attention/{name}", fig, epoch, out)
+        self.attention.log(attention, logger, stage, epoch, out)

@@ -74,3 +74,37 @@ def attention_figure(attention: np.ndarray, bins: list[str], title: str) -> Figu
     axes[0, 0].set_title(title)
     fig.tight_layout()
     return fig
+
+
+def ndvi_figure(series: list[dict], title: str) -> Figure:
+    """Observed and reconstructed NDVI of a few series, hidden dates marked.
+
+    Each item: dates (datetime64[D] [T]), observed [T], reconstructed [T], hidden [T] bool
+    (valid dates only), name.
+    """
+    cols = min(len(series), 4)
+    rows = -(-len(series) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 2.6 * rows), squeeze=False)
+    for ax, item in zip(axes.flat, series):
+        dates, hidden = item["dates"], item["hidden"]
+        ax.plot(dates, item["observed"], "-o", ms=3, color="tab:green", label="observed")
+        ax.plot(dates, item["reconstructed"], "--", color="tab:purple", label="reconstructed")
+        ax.plot(
+            dates[hidden],
+            item["observed"][hidden],
+            "o",
+            ms=6,
+            mfc="none",
+            color="tab:red",
+            label="hidden",
+        )
+        ax.set_title(item["name"], fontsize=8)
+        ax.set_ylim(-0.2, 1.0)
+        ax.tick_params(axis="x", labelrotation=45, labelsize=7)
+    for ax in axes.flat[len(series) :]:
+        ax.axis("off")
+    axes[0, 0].legend(fontsize=7)
+    axes[0, 0].set_ylabel("NDVI")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -15,10 +15,11 @@ from torchmetrics.classification import (
     MulticlassF1Score,
 )
 
+from cmap.models.linked import linked
 from cmap.reports.classification import ClassificationReports
 from cmap.reports.metrics import print_metrics
 from cmap.reports.tables import per_class_scores
-from cmap.tasks.schedule import warmup_exponential
+from cmap.tasks.schedule import adamw_warmup_exponential
 from cmap.tasks.weights import check_widths, load_encoder_weights
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,12 @@ class Classifier(pl.LightningModule):
         classes_weights: per-class loss weights by class name (missing classes weigh 1). If
             no name is a class, the weights were meant for other data: a warning is logged and
             none is applied; if only some names are unknown, that is an error (a typo).
-        encoder_weights_path: safetensors file of pretrained encoder weights to start from.
+        encoder_weights_path: safetensors file of pretrained encoder weights to start from
+            (`cmap extract` writes it from a checkpoint of either task).
+        freeze_encoder: keep the encoder fixed (weights, and batch-norm statistics: it stays
+            in eval mode) and train the head only: a linear probe of pretrained features.
+        encoder_lr_factor: the encoder's learning rate is the head's times this factor
+            (e.g. 0.1 to fine-tune pretrained weights gently).
         min_lr, max_lr, warmup_epochs, gamma: linear warm-up from min_lr to max_lr, then
             exponential decay by gamma per epoch, floored at min_lr.
         wd: AdamW weight decay.
@@ -68,9 +74,11 @@ class Classifier(pl.LightningModule):
         encoder: nn.Module,
         decoder: nn.Module,
         criterion: nn.Module,
-        classes: list[str],
+        classes: list[str] | None = None,
         classes_weights: dict[str, float] | None = None,
         encoder_weights_path: str | None = None,
+        freeze_encoder: bool = False,
+        encoder_lr_factor: float = 1.0,
         min_lr: float = 1e-5,
         max_lr: float = 1e-3,
         warmup_epochs: int = 5,
@@ -89,7 +97,7 @@ class Classifier(pl.LightningModule):
         self.encoder = encoder
         self.decoder = decoder
         self.criterion = criterion
-        self.classes = list(classes)
+        self.classes = list(linked(classes, "Classifier", "classes"))
         num_classes = len(self.classes)
         check_widths(encoder, decoder)
         head_classes = getattr(decoder, "num_classes", num_classes)
@@ -101,6 +109,9 @@ class Classifier(pl.LightningModule):
             self._set_class_weights(classes_weights)
         if encoder_weights_path:
             load_encoder_weights(self.encoder, encoder_weights_path)
+        if encoder_lr_factor <= 0:
+            raise ValueError(f"encoder_lr_factor must be positive, got {encoder_lr_factor}")
+        self.encoder.requires_grad_(not freeze_encoder)
         # ModuleDict keys cannot be "train" (nn.Module.train), hence the "_" suffix.
         self.metrics = nn.ModuleDict({f"{s}_": _metrics(num_classes) for s in STAGES})
         # Per-class precision, recall and F1 are read off the (synchronised) confusion matrix.
@@ -139,6 +150,12 @@ class Classifier(pl.LightningModule):
             raise ValueError("give class weights either in classes_weights or in the criterion")
         weights = torch.tensor([float(classes_weights.get(c, 1.0)) for c in self.classes])
         self.criterion.weight = weights
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if self.hparams.freeze_encoder:
+            self.encoder.eval()
+        return self
 
     def configure_model(self):
         if self.hparams.compile:
@@ -221,14 +238,18 @@ class Classifier(pl.LightningModule):
 
     def configure_optimizers(self):
         hp = self.hparams
-        optimizer = torch.optim.AdamW(self.parameters(), lr=hp.max_lr, weight_decay=hp.wd)
-        schedule = torch.optim.lr_scheduler.LambdaLR(
-            optimizer,
-            lambda e: (
-                warmup_exponential(e, hp.min_lr, hp.max_lr, hp.warmup_epochs, hp.gamma) / hp.max_lr
-            ),
+        trainable = [(n, p) for n, p in self.named_parameters() if p.requires_grad]
+        groups = [{"params": [p for _, p in trainable]}]
+        if hp.encoder_lr_factor != 1:  # logged as lr-AdamW/encoder and lr-AdamW/head
+            groups = [
+                {"name": part, "params": [p for n, p in trainable if is_encoder(n) == encoder]}
+                for part, encoder in (("encoder", True), ("head", False))
+            ]
+            groups[0]["lr_factor"] = hp.encoder_lr_factor
+        return adamw_warmup_exponential(
+            groups, hp.min_lr, hp.max_lr, hp.warmup_epochs, hp.gamma, hp.wd
         )
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": schedule, "interval": "epoch"},
-        }
+
+
+def is_encoder(name: str) -> bool:
+    return name.startswith("encoder.")

@@ -7,6 +7,8 @@ from typing import Literal
 import torch
 from torch import nn
 
+from cmap.models.linked import linked
+
 Norm = Literal["batch", "layer", "none"]
 Activation = Literal["relu", "gelu", "silu"]
 
@@ -53,13 +55,14 @@ class PixelEncoding(nn.Module):
 
     def __init__(
         self,
-        in_bands: int,
+        in_bands: int | None = None,
         sizes: list[int] = [32, 64, 128, 256],  # noqa: B006 (jsonargparse needs a literal)
         norm: Norm = "batch",
         activation: Activation = "relu",
         dropout_p: float = 0.0,
     ):
         super().__init__()
+        in_bands = linked(in_bands, "PixelEncoding", "in_bands")
         if in_bands <= 0 or not sizes:
             raise ValueError(f"PixelEncoding needs in_bands > 0 and sizes, got {in_bands}, {sizes}")
         widths = [in_bands, *sizes]
@@ -94,7 +97,7 @@ class PatchBandsEncoding(nn.Module):
 
     def __init__(
         self,
-        in_bands: int,
+        in_bands: int | None = None,
         channels: list[int] = [32, 64],  # noqa: B006
         kernels: list[int] = [3, 3],  # noqa: B006
         out_dim: int = 256,
@@ -102,6 +105,7 @@ class PatchBandsEncoding(nn.Module):
         activation: Activation = "relu",
     ):
         super().__init__()
+        in_bands = linked(in_bands, "PatchBandsEncoding", "in_bands")
         if len(channels) != len(kernels) or not channels:
             raise ValueError(
                 f"PatchBandsEncoding needs one kernel per conv layer, got channels {channels} "

@@ -53,8 +53,19 @@ class DateEmbedding(nn.Module):
         self.bands_encoder = bands_encoder
         self.dropout = nn.Dropout(dropout_p)
 
-    def forward(self, ts: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor):
-        """ts [N, T, C], positions [N, T], mask [N, T] (True = valid) -> [N, T, D]."""
+    def forward(
+        self,
+        ts: torch.Tensor,
+        positions: torch.Tensor,
+        mask: torch.Tensor,
+        queries: torch.Tensor | None = None,
+    ):
+        """ts [N, T, C], positions [N, T], mask [N, T] (True = observed) -> [N, T, D].
+
+        `queries` [N, T] (a superset of `mask`): dates that also get a position-only token,
+        without any band value (the dates a masked auto-encoder must reconstruct).
+        """
         require_valid_dates(mask)
-        x = self.bands_encoder(ts, mask) + self.position_encoder(positions, mask)
+        where = mask if queries is None else queries | mask
+        x = self.bands_encoder(ts, mask) + self.position_encoder(positions, where)
         return self.dropout(x)

@@ -122,20 +122,30 @@ class TransformerEncoder(nn.Module):
         self.norm = nn.LayerNorm(d_model) if norm_first else nn.Identity()
         self.d_model = self.out_dim = d_model
 
-    def _run(self, ts, positions, mask, need_weights: bool):
-        x = self.embedding(ts, positions, mask)
+    def _run(self, ts, positions, mask, need_weights: bool, queries=None):
+        x = self.embedding(ts, positions, mask, queries)
         keys = mask[:, None, None, :]
         maps = []
         for layer in self.layers:
             x, weights = layer(x, keys, need_weights)
             maps.append(weights)
-        return self.norm(x).masked_fill(~mask[..., None], 0.0), maps
+        out = mask if queries is None else queries | mask
+        return self.norm(x).masked_fill(~out[..., None], 0.0), maps
 
     def forward(
-        self, ts: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor
+        self,
+        ts: torch.Tensor,
+        positions: torch.Tensor,
+        mask: torch.Tensor,
+        queries: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """ts [N, T, C], positions [N, T], mask [N, T] (True = valid) -> [N, T, D]."""
-        return self._run(ts, positions, mask, need_weights=False)[0]
+        """ts [N, T, C], positions [N, T], mask [N, T] (True = valid) -> [N, T, D].
+
+        `queries` [N, T]: extra dates with features in the output, computed from their
+        position and the valid dates only (they are never attended to), e.g. dates hidden
+        for masked reconstruction. Default: the valid dates.
+        """
+        return self._run(ts, positions, mask, need_weights=False, queries=queries)[0]
 
     @torch.no_grad()
     def get_attention_maps(

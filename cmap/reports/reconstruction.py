@@ -1,0 +1,105 @@
+"""What an AutoEncoder run reports besides its losses: NDVI reconstructions and attention."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import torch
+
+from cmap.reports.attention import AttentionReport, scheduled
+from cmap.reports.figures import ndvi_figure
+from cmap.reports.tensorboard import log_figure
+
+log = logging.getLogger(__name__)
+
+
+def ndvi(red: torch.Tensor, nir: torch.Tensor) -> torch.Tensor:
+    """(NIR - red) / (NIR + red), 0 where both are 0."""
+    total = nir + red
+    return torch.where(total != 0, (nir - red) / total.where(total != 0, 1.0), 0.0)
+
+
+class ReconstructionReports:
+    """NDVI figures of the first `samples` validation series (observed, reconstructed, hidden
+    dates) and attention per class, at epochs 1, 1 + n, ... of a fit.
+
+    NDVI is read from an `NDVI` band when the data has one, else computed from `red` and
+    `nir`; without either, no NDVI figure is made (said once in the log).
+    """
+
+    def __init__(
+        self,
+        bands: list[str],
+        groups: list[str],
+        ndvi_every: int,
+        samples: int,
+        red: str,
+        nir: str,
+        attention_every: int,
+        max_attention: int,
+        figures_dir: str | None,
+        log_figures: bool,
+    ):
+        self.ndvi_every = ndvi_every if log_figures else 0
+        self.samples = samples
+        self.figures_dir = figures_dir
+        self.attention = AttentionReport(groups, attention_every if log_figures else 0, max_attention)
+        if "NDVI" in bands:
+            self.index: tuple[int, ...] | None = (bands.index("NDVI"),)
+        elif red in bands and nir in bands:
+            self.index = (bands.index(red), bands.index(nir))
+        else:
+            self.index = None
+            if self.ndvi_every and samples:
+                log.info("no NDVI band nor %s/%s among %s: no NDVI figures", red, nir, bands)
+        self._series: list[dict] = []
+
+    def _ndvi(self, ts: torch.Tensor) -> torch.Tensor:
+        """ts [N, T, C] -> [N, T]."""
+        if len(self.index) == 1:
+            return ts[..., self.index[0]]
+        return ndvi(ts[..., self.index[0]], ts[..., self.index[1]])
+
+    def collect(self, module, batch: dict, reconstructed, hidden, groups) -> None:
+        trainer = module.trainer
+        if trainer.sanity_checking or trainer.state.fn != "fit":
+            return
+        self.attention.collect(module, batch, groups)
+        room = self.samples - len(self._series)
+        if (
+            self.index is None
+            or room <= 0
+            or not trainer.is_global_zero
+            or not scheduled(module.current_epoch, self.ndvi_every)
+        ):
+            return
+        observed = self._ndvi(batch["ts"][:room].float()).cpu().numpy()
+        rebuilt = self._ndvi(reconstructed[:room].float()).cpu().numpy()
+        mask, hidden = batch["mask"][:room].cpu().numpy(), hidden[:room].cpu().numpy()
+        days, seasons = batch["days"][:room].cpu().numpy(), batch["season"][:room].tolist()
+        window = getattr(trainer.datamodule, "window", None)
+        for i, season in enumerate(seasons):
+            valid = mask[i]
+            first = np.datetime64(f"{season - 1}-{window.start}") if window else np.datetime64(0, "D")
+            self._series.append(
+                {
+                    "dates": first + days[i, valid].astype("timedelta64[D]"),
+                    "observed": observed[i, valid],
+                    "reconstructed": rebuilt[i, valid],
+                    "hidden": hidden[i, valid],
+                    "name": f"sample {int(batch['index'][i])}, season {season}",
+                }
+            )
+
+    def epoch_end(self, module, stage: str) -> None:
+        trainer = module.trainer
+        series, self._series = self._series, []
+        attention = self.attention.take(module)
+        if trainer.sanity_checking or not trainer.is_global_zero:
+            return
+        epoch, logger, out = module.current_epoch, module.logger, self.figures_dir
+        if series:
+            fig = ndvi_figure(series, f"{stage} NDVI reconstruction, epoch {epoch}")
+            log_figure(logger, f"{stage}/ndvi_reconstruction", fig, epoch, out)
+        self.attention.log(attention, logger, stage, epoch, out)

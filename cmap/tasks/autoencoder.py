@@ -1,0 +1,198 @@
+"""Self-supervised pretraining: reconstruct the dates hidden from the encoder."""
+
+from __future__ import annotations
+
+import pytorch_lightning as pl
+import torch
+from torch import nn
+from torchmetrics.regression import MeanSquaredError
+
+from cmap.models.losses import MaskedMSE
+from cmap.reports.metrics import print_metrics
+from cmap.reports.reconstruction import ReconstructionReports
+from cmap.tasks.masking import MaskMode, hide_dates
+from cmap.tasks.schedule import adamw_warmup_exponential
+from cmap.tasks.weights import check_widths
+
+STAGES = ("train", "val", "test")
+
+
+class AutoEncoder(pl.LightningModule):
+    """Masked auto-encoder over the dates of a series (labels are not used for training).
+
+    Each step hides `mask_ratio` of every series' valid dates, encodes the visible ones
+    (hidden dates get a position-only query, so the encoder outputs features there from the
+    visible dates alone), reconstructs all bands at every valid date with the decoder, and
+    computes `criterion` on the hidden dates only. Validation hides the same dates at every
+    epoch (drawn from the batch index), so its loss is comparable across epochs.
+
+    Args:
+        encoder: per-date encoder (ts [N, T, C], positions, mask, queries) -> [N, T, D].
+        decoder: reconstruction head [N, T, D] -> [N, T, C] (`Reconstruction`).
+        criterion: loss on (reconstruction, target, hidden [N, T]); default `MaskedMSE`.
+        mask_ratio: share of each series' valid dates hidden (at least one, never all).
+        mask_mode: "random" dates, or one "contiguous" run of dates (a cloudy spell).
+        min_lr, max_lr, warmup_epochs, gamma, wd: as in the Classifier.
+        bands: band names (linked from the data) for per-band errors and NDVI.
+        classes: class names (linked from the data) to group attention maps when samples
+            are labelled; unlabelled samples are grouped as "unlabelled".
+        ndvi_sample: number of validation series drawn in the NDVI figures.
+        ndvi_every_n_epochs: NDVI figures at epochs 1, 1 + n, ... (0: never).
+        red_band, nir_band: bands NDVI is computed from (unless the data has an NDVI band).
+        attention_every_n_epochs, max_attention_samples: attention maps as in the Classifier.
+        figures_dir, log_figures, compile: as in the Classifier.
+    """
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        decoder: nn.Module,
+        criterion: nn.Module | None = None,
+        mask_ratio: float = 0.5,
+        mask_mode: MaskMode = "random",
+        min_lr: float = 1e-5,
+        max_lr: float = 1e-3,
+        warmup_epochs: int = 5,
+        gamma: float = 0.95,
+        wd: float = 1e-4,
+        bands: list[str] | None = None,
+        classes: list[str] | None = None,
+        ndvi_sample: int = 8,
+        ndvi_every_n_epochs: int = 10,
+        red_band: str = "B04",
+        nir_band: str = "B08",
+        attention_every_n_epochs: int = 10,
+        max_attention_samples: int = 2048,
+        figures_dir: str | None = None,
+        log_figures: bool = True,
+        compile: bool = False,
+    ):
+        super().__init__()
+        self.save_hyperparameters(ignore=["criterion"])
+        if not 0 < mask_ratio < 1:
+            raise ValueError(f"mask_ratio must be in (0, 1), got {mask_ratio}")
+        check_widths(encoder, decoder)
+        self.encoder = encoder
+        self.decoder = decoder
+        self.criterion = criterion if criterion is not None else MaskedMSE()
+        out_bands = getattr(decoder, "out_bands", None)
+        if out_bands is None:
+            raise ValueError(
+                f"the AutoEncoder needs a reconstruction head (e.g. Reconstruction); "
+                f"{type(decoder).__name__} has no out_bands"
+            )
+        self.bands = list(bands) if bands else [f"band{i}" for i in range(out_bands)]
+        if len(self.bands) != out_bands:
+            raise ValueError(
+                f"the decoder reconstructs {out_bands} bands but {len(self.bands)} band names "
+                f"are given: {self.bands}"
+            )
+        self.groups = [*(classes or []), "unlabelled"]
+        # Mean squared error per band on hidden dates ("_" suffix: "train" is nn.Module.train).
+        self.band_errors = nn.ModuleDict(
+            {f"{s}_": MeanSquaredError(num_outputs=out_bands) for s in STAGES}
+        )
+        self.reports = ReconstructionReports(
+            self.bands,
+            self.groups,
+            ndvi_every_n_epochs,
+            ndvi_sample,
+            red_band,
+            nir_band,
+            attention_every_n_epochs,
+            max_attention_samples,
+            figures_dir,
+            log_figures,
+        )
+
+    def configure_model(self):
+        if self.hparams.compile:
+            self.encoder.compile(dynamic=True)
+
+    def forward(
+        self, batch: dict[str, torch.Tensor], hidden: torch.Tensor
+    ) -> torch.Tensor:
+        """Batch (ts [N, T, C], positions [N, T], mask [N, T]) and hidden [N, T] (a subset
+        of mask) -> reconstruction [N, T, C] at every valid date, from the visible ones."""
+        valid = batch["mask"]
+        visible = valid & ~hidden
+        ts = batch["ts"].masked_fill(~visible[..., None], 0.0)
+        features = self.encoder(ts, batch["positions"], visible, queries=valid)
+        return self.decoder(features, valid)
+
+    def _hide(self, batch: dict, stage: str, batch_idx: int) -> torch.Tensor:
+        generator = None
+        if stage != "train":  # the same hidden dates at every evaluation
+            generator = torch.Generator(batch["mask"].device).manual_seed(batch_idx)
+        return hide_dates(
+            batch["mask"], self.hparams.mask_ratio, self.hparams.mask_mode, generator
+        )
+
+    def _step(self, batch: dict[str, torch.Tensor], stage: str, batch_idx: int) -> torch.Tensor:
+        hidden = self._hide(batch, stage, batch_idx)
+        reconstructed = self(batch, hidden)
+        if hidden.any():
+            loss = self.criterion(reconstructed, batch["ts"], hidden)
+            self.band_errors[f"{stage}_"].update(
+                reconstructed[hidden].float(), batch["ts"][hidden].float()
+            )
+        else:  # every series of the batch has a single date: nothing to reconstruct
+            loss = reconstructed.sum() * 0.0
+        if stage == "val":
+            target = batch["class"]
+            groups = torch.where(target >= 0, target, len(self.groups) - 1)
+            self.reports.collect(self, batch, reconstructed.detach(), hidden, groups)
+        self.log(
+            f"{stage}/loss",
+            loss,
+            on_step=stage == "train",
+            on_epoch=True,
+            batch_size=int(hidden.sum()),  # the mean is over hidden dates
+            sync_dist=True,
+        )
+        return loss
+
+    def training_step(self, batch, batch_idx):
+        return self._step(batch, "train", batch_idx)
+
+    def validation_step(self, batch, batch_idx):
+        self._step(batch, "val", batch_idx)
+
+    def test_step(self, batch, batch_idx):
+        self._step(batch, "test", batch_idx)
+
+    def _epoch_end(self, stage: str):
+        metric = self.band_errors[f"{stage}_"]
+        if metric.update_count:
+            errors = metric.compute()
+            scores = {f"{stage}/mse/{b}": e for b, e in zip(self.bands, errors)}
+            scores[f"{stage}/mse"] = errors.mean()
+            self.log_dict(scores, sync_dist=True)  # synced by torchmetrics: equal everywhere
+            if (
+                self.trainer.state.fn in ("validate", "test")
+                and self.trainer.is_global_zero
+                and not self.trainer.sanity_checking
+            ):
+                print_metrics({k: float(v) for k, v in scores.items()})
+        metric.reset()
+        self.reports.epoch_end(self, stage)
+
+    def on_train_epoch_end(self):
+        self._epoch_end("train")
+
+    def on_validation_epoch_end(self):
+        self._epoch_end("val")
+
+    def on_test_epoch_end(self):
+        self._epoch_end("test")
+
+    def configure_optimizers(self):
+        hp = self.hparams
+        return adamw_warmup_exponential(
+            [{"params": list(self.parameters())}],
+            hp.min_lr,
+            hp.max_lr,
+            hp.warmup_epochs,
+            hp.gamma,
+            hp.wd,
+        )
