@@ -15,7 +15,6 @@ from pytorch_lightning.cli import LightningCLI
 
 from cmap.data.errors import DataError
 
-
 # Model settings that follow the data: (path under the model's config, data attribute).
 # A path applies only where the configured class takes that argument, so one table serves
 # the Classifier and the AutoEncoder, classification and reconstruction heads.

@@ -18,7 +18,8 @@ from cmap.tasks.autoencoder import AutoEncoder
 from cmap.tasks.classifier import Classifier
 from cmap.tasks.masking import hidden_counts, hide_dates
 from tests.conftest import REPO
-from tests.test_models import D, batch, build as build_encoder, encoder
+from tests.test_models import D, batch, encoder
+from tests.test_models import build as build_encoder
 
 PRETRAIN, FINETUNE = REPO / "configs" / "pretrain.yaml", REPO / "configs" / "finetune.yaml"
 FAST = [
@@ -179,9 +180,7 @@ def test_pretraining_logs_losses_per_band_errors_and_ndvi_figures(pretrained):
     assert hparams["decoder"]["init_args"]["out_bands"] == 10  # linked from the data
 
 
-def test_extract_then_finetune_reproduces_the_encoder(
-    pretrained, synthetic_root, tmp_path, capsys
-):
+def test_extract_then_finetune_reproduces_the_encoder(pretrained, synthetic_root, tmp_path, capsys):
     checkpoint = pretrained / "lightning_logs" / "pretrain" / "version_0" / "checkpoints"
     out = tmp_path / "pretrained"
     extract([str(pretrained / "lightning_logs"), "--output", str(out)])  # newest best.ckpt

@@ -18,13 +18,17 @@ TINY = {
     ],
     "reporting.py": ["--epochs", "2", "--every", "1"],
     "encoders.py": ["--batch-size", "8", "--dates", "12", "--steps", "1"],
+    "label_efficiency.py": [
+        *["--fractions", "0.1", "1", "--seeds", "0", "--epochs", "1", "--pretrain-epochs", "1"]
+    ],
 }
+WITH_ROOT = {"reporting.py", "label_efficiency.py"}
 
 
 @pytest.mark.parametrize("script", sorted(TINY))
 def test_benchmark_runs_and_writes_json(script, tmp_path, synthetic_root):
     out = tmp_path / "result.json"
-    extra = ["--root", str(synthetic_root)] if script == "reporting.py" else []
+    extra = ["--root", str(synthetic_root)] if script in WITH_ROOT else []
     result = subprocess.run(
         [
             sys.executable,
@@ -44,6 +48,12 @@ def test_benchmark_runs_and_writes_json(script, tmp_path, synthetic_root):
     if script == "reporting.py":
         assert len(numbers["reports_epoch_s"]) == 2
         assert isinstance(numbers["overhead_attention_embeddings_epochs"], float)
+        return
+    if script == "label_efficiency.py":
+        table = numbers["datasets"][synthetic_root.name]
+        assert table["scratch@0.1"]["train_series"] < table["pretrained@1"]["train_series"]
+        scores = [v for k, v in _flatten(table) if k.endswith("f1_macro")]
+        assert len(scores) == 8 and all(0 <= s <= 1 for s in scores)
         return
     rates = [v for k, v in _flatten(numbers) if k.endswith("samples_per_s")]
     assert rates and all(rate > 0 for rate in rates)

@@ -44,7 +44,8 @@ class ReconstructionReports:
         self.ndvi_every = ndvi_every if log_figures else 0
         self.samples = samples
         self.figures_dir = figures_dir
-        self.attention = AttentionReport(groups, attention_every if log_figures else 0, max_attention)
+        every = attention_every if log_figures else 0
+        self.attention = AttentionReport(groups, every, max_attention)
         if "NDVI" in bands:
             self.index: tuple[int, ...] | None = (bands.index("NDVI"),)
         elif red in bands and nir in bands:
@@ -81,7 +82,8 @@ class ReconstructionReports:
         window = getattr(trainer.datamodule, "window", None)
         for i, season in enumerate(seasons):
             valid = mask[i]
-            first = np.datetime64(f"{season - 1}-{window.start}") if window else np.datetime64(0, "D")
+            # calendar dates when the season window is known, else days from 1970-01-01
+            first = np.datetime64(f"{season - 1}-{window.start}" if window else 0, "D")
             self._series.append(
                 {
                     "dates": first + days[i, valid].astype("timedelta64[D]"),

@@ -109,9 +109,7 @@ class AutoEncoder(pl.LightningModule):
         if self.hparams.compile:
             self.encoder.compile(dynamic=True)
 
-    def forward(
-        self, batch: dict[str, torch.Tensor], hidden: torch.Tensor
-    ) -> torch.Tensor:
+    def forward(self, batch: dict[str, torch.Tensor], hidden: torch.Tensor) -> torch.Tensor:
         """Batch (ts [N, T, C], positions [N, T], mask [N, T]) and hidden [N, T] (a subset
         of mask) -> reconstruction [N, T, C] at every valid date, from the visible ones."""
         valid = batch["mask"]
@@ -124,9 +122,7 @@ class AutoEncoder(pl.LightningModule):
         generator = None
         if stage != "train":  # the same hidden dates at every evaluation
             generator = torch.Generator(batch["mask"].device).manual_seed(batch_idx)
-        return hide_dates(
-            batch["mask"], self.hparams.mask_ratio, self.hparams.mask_mode, generator
-        )
+        return hide_dates(batch["mask"], self.hparams.mask_ratio, self.hparams.mask_mode, generator)
 
     def _step(self, batch: dict[str, torch.Tensor], stage: str, batch_idx: int) -> torch.Tensor:
         hidden = self._hide(batch, stage, batch_idx)
