@@ -23,7 +23,7 @@ DATA_LINKS = (
     ("decoder.init_args.out_bands", "num_bands"),
     ("decoder.init_args.num_classes", "num_classes"),
     ("classes", "classes"),
-    ("bands", "bands"),
+    ("bands", "channels"),
 )
 
 

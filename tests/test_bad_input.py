@@ -145,6 +145,15 @@ def break_samples(kind, root):  # noqa: C901 (one branch per malformed input)
         return ["--data.init_args.value_range", "[-0.2, 1.6]"]
     elif kind == "bad_range":
         return ["--data.init_args.value_range", "[1.6, -0.2]"]
+    elif kind == "no_temperatures":
+        (root / "val" / "temperatures.pq").unlink()
+        return ["--data.init_args.positions", "gdd"]
+    elif kind == "temperature_gap":
+        table = pq.read_table(root / "train" / "temperatures.pq")
+        keep = np.ones(len(table), bool)
+        keep[100:110] = False  # ten days of the first point
+        pq.write_table(table.filter(pa.array(keep)), root / "train" / "temperatures.pq")
+        return ["--data.init_args.extra_channels", "[temperatures.temperature]"]
     return []
 
 
@@ -173,6 +182,8 @@ SAMPLES = {
     "bad_fraction": "fraction must be in (0, 1]",
     "outside_range": "1 value(s) outside the declared range [-0.2, 1.6] (after scale), e.g. 3",
     "bad_range": "value_range must be [low, high]",
+    "no_temperatures": "val/temperatures.pq: extra table 'temperatures' not found",
+    "temperature_gap": "gap(s) longer than 3 day(s) in the daily series, e.g. point",
 }
 
 

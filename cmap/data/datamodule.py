@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pyarrow.compute as pc
@@ -15,6 +16,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from cmap.data.cache import cached_split
 from cmap.data.dataset import SeriesDataset, collate_batch
 from cmap.data.errors import DataError, preview
+from cmap.data.extras import sample_extras
 from cmap.data.samples import (
     SeasonWindow,
     SeriesTable,
@@ -57,6 +59,19 @@ class SITSDataModule(pl.LightningDataModule):
             them, later runs read them instead of the parquet files, and observation rows
             stay on disk, so splits larger than RAM can be iterated. Default: no cache, all
             in memory.
+        positions: what the encoder gets as date positions: "days" since the season start
+            (default), or "gdd", growing degree days since the season start,
+            sum over days of max(0, T - gdd_base) with T the daily mean temperature read
+            from `temperature`. Batches always carry `days` too (for plots).
+        temperature: `table.column` of the daily mean temperature (degC) in each split
+            folder, e.g. `temperatures.temperature` for `<split>/temperatures.pq`.
+        gdd_base: base temperature of growing degree days (degC). 0 degC, the usual base
+            for wheat and barley (and the demo generator's), suits winter-cereal-dominated
+            mixes; maize and sunflower are usually given 6-10 degC.
+        extra_channels: `table.column` features appended to the bands as input channels,
+            valued at each acquisition date (e.g. `temperatures.temperature`).
+        max_gap_days: in extra tables, gaps of at most this many missing days are filled by
+            linear interpolation; longer gaps are an error.
         labelled: read `labels.pq` (default). False ignores labels (the file may be absent):
             every (point, season) with observations in the season window is a sample with
             class -1, for self-supervised pretraining (`AutoEncoder`) on unlabelled series.
@@ -86,6 +101,11 @@ class SITSDataModule(pl.LightningDataModule):
         date_dropout: float = 0.0,
         noise_std: float = 0.0,
         cache_dir: str | None = None,
+        positions: Literal["days", "gdd"] = "days",
+        temperature: str = "temperatures.temperature",
+        gdd_base: float = 0.0,
+        extra_channels: list[str] | None = None,
+        max_gap_days: int = 3,
         labelled: bool = True,
         predict_split: str = "test",
         batch_size: int = 256,
@@ -148,8 +168,14 @@ class SITSDataModule(pl.LightningDataModule):
         return classes
 
     @property
+    def channels(self) -> list[str]:
+        """Input channels: the bands, then the extra channels."""
+        return [*self.bands, *(self.hparams.extra_channels or [])]
+
+    @property
     def num_bands(self) -> int:
-        return len(self.bands)
+        """Input width C of the model (bands and extra channels)."""
+        return len(self.channels)
 
     @property
     def num_classes(self) -> int:
@@ -220,13 +246,29 @@ class SITSDataModule(pl.LightningDataModule):
                         "seed": self.hparams.seed,
                     }
                 table = self.load_split(split)
-                self.datasets[split] = SeriesDataset(table, self.hparams.max_dates, **augment)
+                self.datasets[split] = SeriesDataset(
+                    table, self.hparams.max_dates, **augment, extras=self._extras(split, table)
+                )
         if "train" in self.datasets and self.hparams.labelled:
             missing = [
                 k for k, n in self.class_counts(self.datasets["train"].table).items() if n == 0
             ]
             if missing:
                 log.warning("classes without training samples: %s", preview(missing))
+
+    def _extras(self, split: str, table: SeriesTable):
+        hp = self.hparams
+        gdd = hp.positions == "gdd"
+        if not gdd and not hp.extra_channels:
+            return None
+        return sample_extras(
+            self.root / split,
+            table,
+            list(hp.extra_channels or []),
+            hp.temperature if gdd else None,
+            hp.gdd_base,
+            hp.max_gap_days,
+        )
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         sampler = None

@@ -6,17 +6,21 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from cmap.data.extras import SampleExtras
 from cmap.data.samples import SeriesTable
 
 
 class SeriesDataset(Dataset):
     """Samples of one split. A batch is built in one vectorised gather (`__getitems__`).
 
-    Batch keys: ts [N, T, C] float32, positions [N, T] int64 (days since season start),
-    days [N, T] int64 (same; kept apart so positions can become thermal time),
+    Batch keys: ts [N, T, C] float32, positions [N, T] int64 (days since season start) or
+    float32 (growing degree days since season start, with `extras` holding temperatures),
+    days [N, T] int64 (days since season start, whatever the positions),
     mask [N, T] bool (True = valid date), class [N] int64 (-1 = unlabelled),
     season [N] int64, index [N] int64 (sample index in the split). T = longest series of
     the batch, capped at `max_dates` (the most recent dates are dropped beyond it).
+    `extras` (see `cmap.data.extras`) appends extra channels (e.g. the temperature of each
+    acquisition date) after the bands, and/or supplies thermal positions.
     When the observation rows are on disk (cache), each sample's rows are read with one
     positioned read, so resident memory stays bounded on splits larger than RAM.
 
@@ -33,6 +37,7 @@ class SeriesDataset(Dataset):
         date_dropout: float = 0.0,
         noise_std: float = 0.0,
         seed: int = 0,
+        extras: SampleExtras | None = None,
     ):
         if not 0 <= date_dropout < 1:
             raise ValueError(f"date_dropout must be in [0, 1), got {date_dropout}")
@@ -41,6 +46,7 @@ class SeriesDataset(Dataset):
         self.date_dropout = date_dropout
         self.noise_std = noise_std
         self.seed = seed
+        self.extras = extras
 
     def __len__(self) -> int:
         return len(self.table)
@@ -65,14 +71,21 @@ class SeriesDataset(Dataset):
             ts = table.values.read_runs(starts, lengths, len(steps))
             dates = table.dates.read_runs(starts, lengths, len(steps))
         days = np.where(mask, dates - table.first_day[idx, None], 0).astype(np.int64)
+        positions = days
+        if self.extras is not None:
+            channels, gdd = self.extras.gather(idx, dates, mask)
+            if channels is not None:
+                ts = np.concatenate([ts, channels.astype(ts.dtype)], axis=-1)
+            positions = days if gdd is None else gdd
         if self.date_dropout or self.noise_std:
             mask = self._augment(ts, mask, idx)
             days[~mask] = 0
         ts[~mask] = 0.0
+        positions = days.copy() if positions is days else np.where(mask, positions, 0)
         return {
             "ts": torch.from_numpy(ts),
-            "positions": torch.from_numpy(days),
-            "days": torch.from_numpy(days.copy()),
+            "positions": torch.from_numpy(positions),
+            "days": torch.from_numpy(days),
             "mask": torch.from_numpy(mask),
             "class": torch.from_numpy(table.labels[idx]),
             "season": torch.from_numpy(table.seasons[idx].astype(np.int64)),

@@ -27,6 +27,15 @@ def sinusoid_table(length: int, d_model: int, tau: float) -> torch.Tensor:
     return sinusoids(positions, frequencies(d_model, tau)).float()
 
 
+def check_integer(owner: nn.Module, positions: torch.Tensor) -> None:
+    """Lookup tables need whole days; real-valued positions are thermal time."""
+    if positions.is_floating_point():
+        raise ValueError(
+            f"{type(owner).__name__} takes whole-day positions but got real values (growing "
+            "degree days, from the data's positions: gdd); use ThermalPositionalEncoding"
+        )
+
+
 def check_range(owner: nn.Module, positions: torch.Tensor, mask: torch.Tensor, limit: float):
     """Positions at valid dates must lie in [0, limit): a clear error instead of an index error."""
     valid = positions[mask]
@@ -54,6 +63,7 @@ class PositionalEncoding(nn.Module):
 
     def forward(self, positions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """positions [N, T] int, mask [N, T] (True = valid) -> [N, T, D], zeros at padding."""
+        check_integer(self, positions)
         positions = positions.long()
         check_range(self, positions, mask, self.max_len)
         return self.table[torch.where(mask, positions + 1, 0)]
@@ -73,6 +83,7 @@ class LearnedPositionalEncoding(nn.Module):
 
     def forward(self, positions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """positions [N, T] int, mask [N, T] (True = valid) -> [N, T, D], zeros at padding."""
+        check_integer(self, positions)
         positions = positions.long()
         check_range(self, positions, mask, self.max_len)
         return self.table(torch.where(mask, positions + 1, 0))
