@@ -21,8 +21,9 @@ TINY = {
     "label_efficiency.py": [
         *["--fractions", "0.1", "1", "--seeds", "0", "--epochs", "1", "--pretrain-epochs", "1"]
     ],
+    "season_transfer.py": ["--seeds", "0", "--epochs", "1"],
 }
-WITH_ROOT = {"reporting.py", "label_efficiency.py"}
+WITH_ROOT = {"reporting.py", "label_efficiency.py", "season_transfer.py"}
 
 
 @pytest.mark.parametrize("script", sorted(TINY))
@@ -48,6 +49,12 @@ def test_benchmark_runs_and_writes_json(script, tmp_path, synthetic_root):
     if script == "reporting.py":
         assert len(numbers["reports_epoch_s"]) == 2
         assert isinstance(numbers["overhead_attention_embeddings_epochs"], float)
+        return
+    if script == "season_transfer.py":
+        assert numbers["train_seasons"] == [2020] and numbers["shifted_season"] == 2021
+        for positions in ("days", "gdd"):
+            assert 0 <= numbers[positions]["shifted"] <= 1
+        assert isinstance(numbers["gdd_over_days_shifted_points"], float)
         return
     if script == "label_efficiency.py":
         table = numbers["datasets"][synthetic_root.name]
