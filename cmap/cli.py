@@ -41,6 +41,9 @@ class CMapCLI(LightningCLI):
     def instantiate_classes(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config
         self._link_data(config)
+        if self.subcommand == "predict" and config.get("return_predictions") is None:
+            # Writers save predictions as they come; keeping them all would grow with the map.
+            config.return_predictions = False
         super().instantiate_classes()
 
     def _link_data(self, config) -> None:
@@ -52,7 +55,9 @@ class CMapCLI(LightningCLI):
             spec = model.get(owner.rpartition(".")[0]) if owner != "init_args" else model
             if not _accepts(spec, name):
                 continue
-            value, current = getattr(data, attribute), model.get(f"init_args.{path}")
+            value, current = getattr(data, attribute, None), model.get(f"init_args.{path}")
+            if value is None:  # e.g. a cube for prediction has bands but no classes
+                continue
             if checkpoint and current is not None and current != value:
                 if self.subcommand == "predict" and attribute in ("classes", "num_classes"):
                     continue
@@ -158,6 +163,11 @@ def main(args: list[str] | None = None) -> None:
         from cmap.io.extract import main as extract
 
         extract(argv[1:])
+        return
+    if argv[:1] == ["quicklook"]:
+        from cmap.io.maps import quicklook_main
+
+        quicklook_main(argv[1:])
         return
     try:
         CMapCLI(

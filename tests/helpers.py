@@ -17,3 +17,14 @@ class KillAtStep(pl.Callback):
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
         if trainer.global_step == self.step:
             os.kill(os.getpid(), signal.SIGKILL)
+
+
+class KillAtPredictBatch(pl.Callback):
+    """SIGKILL the process when prediction reaches batch `batch` (a pre-empted job)."""
+
+    def __init__(self, batch: int):
+        self.batch = batch
+
+    def on_predict_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0):
+        if batch_idx == self.batch:
+            os.kill(os.getpid(), signal.SIGKILL)

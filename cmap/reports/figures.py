@@ -108,3 +108,26 @@ def ndvi_figure(series: list[dict], title: str) -> Figure:
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def map_figure(
+    classes: np.ndarray, names: list[str], colours: dict[int, tuple], title: str
+) -> Figure:
+    """A class map [H, W] (uint8 ids, 255 = no data) in its colour table, with a legend of
+    the classes present."""
+    from matplotlib.patches import Patch
+
+    rgba = np.zeros((*classes.shape, 4))
+    for k, colour in colours.items():
+        rgba[classes == k] = np.asarray(colour) / 255
+    height, width = classes.shape
+    scale = 6 / max(height, width)
+    fig, ax = plt.subplots(figsize=(width * scale + 2.6, height * scale + 0.6))
+    ax.imshow(rgba, interpolation="nearest")
+    ax.set_axis_off()
+    ax.set_title(title, fontsize=9)
+    present = [k for k in np.unique(classes) if k < len(names)]
+    handles = [Patch(color=np.asarray(colours[k]) / 255, label=names[k]) for k in present]
+    ax.legend(handles=handles, loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -25,6 +25,7 @@ from cmap.tasks.weights import check_widths, load_encoder_weights
 log = logging.getLogger(__name__)
 
 STAGES = ("train", "val", "test")
+MODEL_INPUTS = ("ts", "positions", "days", "mask", "class")
 
 
 def _metrics(num_classes: int) -> MetricCollection:
@@ -198,13 +199,11 @@ class Classifier(pl.LightningModule):
         self._step(batch, "test")
 
     def predict_step(self, batch, batch_idx):
+        """Probabilities [N, K] and class [N], with the batch's identifying keys (sample
+        index and season, or window and pixel) passed through for the writers."""
         probabilities = self(batch).softmax(dim=-1)
-        return {
-            "probabilities": probabilities,
-            "class": probabilities.argmax(dim=-1),
-            "index": batch["index"],
-            "season": batch["season"],
-        }
+        passed = {k: v for k, v in batch.items() if k not in MODEL_INPUTS}
+        return passed | {"probabilities": probabilities, "class": probabilities.argmax(dim=-1)}
 
     def _epoch_end(self, stage: str):
         scores = {f"{stage}/{k}": v for k, v in self.metrics[f"{stage}_"].compute().items()}

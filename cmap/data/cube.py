@@ -1,0 +1,259 @@
+"""Raster cubes (DATA_FORMATS.md §2): a folder of per-date GeoTIFFs, read window by window.
+
+Two layouts: one file per date holding every band (band descriptions name them), or one file
+per band and date, `<anything>_<BAND>_<DATE>.tif`. Dates are ISO (`YYYY-MM-DD` or `YYYYMMDD`)
+anywhere in the file name. Every file must share CRS, transform and size; the first file is
+the reference and a file that differs is named with what differs.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from rasterio.errors import RasterioIOError
+from rasterio.windows import Window
+
+from cmap.data.errors import DataError, preview
+
+DATE = re.compile(r"(?<!\d)(\d{4})-?(\d{2})-?(\d{2})(?!\d)")
+SUFFIXES = (".tif", ".tiff")
+
+
+def parse_date(name: str) -> np.datetime64 | None:
+    """The first valid ISO date (YYYY-MM-DD or YYYYMMDD) in a file name, else None."""
+    for match in DATE.finditer(name):
+        try:
+            return np.datetime64("-".join(match.groups()), "D")
+        except ValueError:
+            continue
+    return None
+
+
+@dataclass
+class CubeFile:
+    path: Path
+    date: np.datetime64
+    band: str | None  # per-band layout: the band this file holds
+
+
+def _list_files(folder: Path) -> list[CubeFile]:
+    if not folder.is_dir():
+        raise DataError(folder, "cube folder not found")
+    found = []
+    for path in sorted(folder.iterdir()):
+        if path.suffix.lower() not in SUFFIXES:
+            continue
+        date = parse_date(path.stem)
+        if date is None:
+            raise DataError(path, "no date (YYYY-MM-DD or YYYYMMDD) in the file name")
+        prefix = path.stem[: DATE.search(path.stem).start()].rstrip("_-")
+        band = prefix.rsplit("_", 1)[-1] if "_" in prefix else None
+        found.append(CubeFile(path, date, band))
+    if not found:
+        raise DataError(folder, "holds no GeoTIFF (.tif) file")
+    return found
+
+
+class Cube:
+    """A raster time series: T dates x C bands over one grid, read by windows.
+
+    Args:
+        folder: the cube folder.
+        bands: band names to read, in model order; default every band of the files (from the
+            band descriptions, or the band part of per-band file names).
+        nodata: stored value meaning "no data"; default the files' own nodata value.
+        scale: stored value x scale = reflectance (as for samples).
+        quality_band: optional band (e.g. a cloud mask, SCL) flagging unusable dates;
+            a pixel's date is masked when its value is one of `quality_masked`.
+        quality_masked: quality values that mask a date.
+    """
+
+    def __init__(
+        self,
+        folder: str | Path,
+        bands: list[str] | None = None,
+        nodata: float | None = None,
+        scale: float = 1.0,
+        quality_band: str | None = None,
+        quality_masked: list[int] | None = None,
+    ):
+        self.folder = Path(folder)
+        files = _list_files(self.folder)
+        per_band = all(f.band for f in files) and len({f.band for f in files}) > 1
+        reference = self._describe(files[0].path)
+        for f in files[1:]:
+            self._check_alike(f.path, reference)
+        self.crs, self.transform = reference["crs"], reference["transform"]
+        self.height, self.width = reference["height"], reference["width"]
+        self.profile = reference["profile"]
+        self.nodata = nodata if nodata is not None else reference["nodata"]
+        self.scale = scale
+        if per_band:
+            available = sorted({f.band for f in files})
+            self._sources = self._per_band_sources(files)
+        else:
+            available = reference["descriptions"]
+            if any(d is None for d in available):
+                if bands is None:
+                    raise DataError(
+                        files[0].path,
+                        "band descriptions are missing; name the bands in the configuration",
+                    )
+                if len(bands) != reference["count"]:
+                    raise DataError(
+                        files[0].path,
+                        f"has {reference['count']} bands but {len(bands)} are named: {bands}",
+                    )
+                available = list(bands)
+            self._sources = self._stacked_sources(files, available)
+        self.bands = list(bands) if bands else list(available)
+        wanted = self.bands + ([quality_band] if quality_band else [])
+        unknown = [b for b in wanted if b not in available]
+        if unknown:
+            raise DataError(
+                self.folder, f"unknown band(s) {unknown}; the cube has {preview(available, 12)}"
+            )
+        missing = {
+            str(date): [b for b in wanted if b not in sources]
+            for date, sources in self._sources.items()
+            if any(b not in sources for b in wanted)
+        }
+        if missing:
+            date, bands_missing = next(iter(missing.items()))
+            raise DataError(
+                self.folder,
+                f"{len(missing)} date(s) lack band(s), e.g. {date} has no {bands_missing}",
+            )
+        self.dates = np.array(sorted(self._sources), dtype="datetime64[D]")
+        self.quality_band = quality_band
+        self.quality_masked = np.asarray(quality_masked or [], dtype=np.float64)
+        self._open: dict[Path, rasterio.DatasetReader] = {}
+
+    # -- checks --------------------------------------------------------------------------
+    @staticmethod
+    def _describe(path: Path) -> dict:
+        try:
+            with rasterio.open(path) as src:
+                return {
+                    "crs": src.crs,
+                    "transform": src.transform,
+                    "height": src.height,
+                    "width": src.width,
+                    "count": src.count,
+                    "nodata": src.nodata,
+                    "descriptions": list(src.descriptions),
+                    "profile": src.profile,
+                }
+        except RasterioIOError as err:
+            raise DataError(path, f"cannot be read as a GeoTIFF ({err})") from err
+
+    def _check_alike(self, path: Path, reference: dict) -> None:
+        info = self._describe(path)
+        first = "the first file"
+        if info["crs"] != reference["crs"]:
+            raise DataError(path, f"CRS {info['crs']} differs from {first}'s {reference['crs']}")
+        if (info["height"], info["width"]) != (reference["height"], reference["width"]):
+            raise DataError(
+                path,
+                f"size {info['width']} x {info['height']} differs from {first}'s "
+                f"{reference['width']} x {reference['height']}",
+            )
+        if not info["transform"].almost_equals(reference["transform"]):
+            raise DataError(
+                path,
+                f"transform {tuple(info['transform'])[:6]} differs from {first}'s "
+                f"{tuple(reference['transform'])[:6]} (files must share one pixel grid)",
+            )
+
+    def _per_band_sources(self, files: list[CubeFile]) -> dict:
+        sources: dict = {}
+        for f in files:
+            date_sources = sources.setdefault(f.date, {})
+            if f.band in date_sources:
+                raise DataError(f.path, f"a second file for band {f.band} on {f.date}")
+            date_sources[f.band] = (f.path, 1)
+        return sources
+
+    def _stacked_sources(self, files: list[CubeFile], bands: list[str]) -> dict:
+        sources: dict = {}
+        count = len(bands)
+        for f in files:
+            if f.date in sources:
+                raise DataError(f.path, f"a second file for {f.date}")
+            info = self._describe(f.path)
+            if info["count"] != count:
+                raise DataError(f.path, f"has {info['count']} bands, the first file {count}")
+            names = info["descriptions"] if all(info["descriptions"]) else bands
+            if names != bands:
+                raise DataError(f.path, f"bands {names} differ from the first file's {bands}")
+            sources[f.date] = {b: (f.path, i + 1) for i, b in enumerate(bands)}
+        return sources
+
+    # -- reading -------------------------------------------------------------------------
+    def _dataset(self, path: Path):
+        if path not in self._open:
+            try:
+                self._open[path] = rasterio.open(path)
+            except RasterioIOError as err:
+                raise DataError(path, f"cannot be read as a GeoTIFF ({err})") from err
+        return self._open[path]
+
+    def close(self) -> None:
+        for dataset in self._open.values():
+            dataset.close()
+        self._open.clear()
+
+    def __getstate__(self):  # open files stay with their process (DataLoader workers)
+        return self.__dict__ | {"_open": {}}
+
+    def _read(self, date, bands: list[str], window: Window) -> np.ndarray:
+        """Bands of one date -> [len(bands), h, w], one read per file."""
+        by_file: dict[Path, list[tuple[int, int]]] = {}
+        for c, band in enumerate(bands):
+            path, index = self._sources[date][band]
+            by_file.setdefault(path, []).append((c, index))
+        out = None
+        for path, pairs in by_file.items():
+            try:
+                data = self._dataset(path).read([i for _, i in pairs], window=window)
+            except RasterioIOError as err:
+                raise DataError(path, f"cannot be read ({err})") from err
+            if out is None:
+                out = np.empty((len(bands), *data.shape[1:]), data.dtype)
+            out[[c for c, _ in pairs]] = data
+        return out
+
+    def read(self, window: Window) -> tuple[np.ndarray, np.ndarray]:
+        """Values [T, C, h, w] float32 (scaled) and valid [T, h, w] bool of a window.
+
+        A date is invalid at a pixel where any band is nodata or NaN, or where the quality
+        band holds a masked value.
+        """
+        h, w = int(window.height), int(window.width)
+        values = np.empty((len(self.dates), len(self.bands), h, w), np.float32)
+        valid = np.ones((len(self.dates), h, w), bool)
+        wanted = self.bands + ([self.quality_band] if self.quality_band else [])
+        for t, date in enumerate(self.dates):
+            raw = self._read(date, wanted, window)
+            data = raw[: len(self.bands)]
+            bad = np.isnan(data).any(axis=0) if data.dtype.kind == "f" else False
+            if self.nodata is not None:
+                bad = bad | (data == self.nodata).any(axis=0)
+            if self.quality_band:
+                bad = bad | np.isin(raw[-1], self.quality_masked)
+            valid[t] = ~bad
+            values[t] = data
+        values *= self.scale
+        return values, valid
+
+    def windows(self, size: int) -> list[Window]:
+        """Row-major windows of `size` x `size` pixels (smaller at the right and bottom)."""
+        return [
+            Window(col, row, min(size, self.width - col), min(size, self.height - row))
+            for row in range(0, self.height, size)
+            for col in range(0, self.width, size)
+        ]

@@ -1,0 +1,245 @@
+"""Raster cubes in, GeoTIFF crop maps out."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import rasterio
+import torch
+from rasterio.transform import from_origin
+from rasterio.windows import Window
+
+from cmap.cli import build, main
+from cmap.data.cube import Cube, parse_date
+from cmap.data.cube_module import CubeDataModule, pixel_series
+from cmap.data.errors import DataError
+from cmap.io.maps import NODATA, read_classes
+from cmap.tasks.classifier import Classifier
+from tests.conftest import REPO
+
+DEMO_CUBE = REPO / "data" / "demo" / "cube"
+TRANSFORM = from_origin(500_000.0, 4_800_000.0, 10.0, 10.0)
+
+
+def write_tif(path, data, crs="EPSG:32631", transform=TRANSFORM, names=None, nodata=0):
+    count, height, width = data.shape
+    profile = dict(
+        driver="GTiff", width=width, height=height, count=count, dtype=data.dtype.name,
+        crs=crs, transform=transform, nodata=nodata,
+    )  # fmt: skip
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(data)
+        if names:
+            dst.descriptions = tuple(names)
+
+
+def small_cube(folder, dates=("2021-03-01", "2021-03-11", "2021-03-21"), bands=("B04", "B08")):
+    folder.mkdir(parents=True, exist_ok=True)
+    for t, date in enumerate(dates):
+        data = np.arange(len(bands) * 4 * 5, dtype=np.int16).reshape(len(bands), 4, 5) + 100 * t
+        data[:, 0, 0] = 0  # nodata at pixel 0 on every date
+        if t == 1:
+            data[0, 1, 1] = 0  # one band missing: the date is invalid at pixel 6
+        write_tif(folder / f"S2_{date}.tif", data, names=list(bands))
+    return folder
+
+
+def test_dates_parse_from_both_layouts(tmp_path):
+    assert parse_date("S2A_20210314_T31TCJ") == np.datetime64("2021-03-14")
+    assert parse_date("x_B04_2021-03-14") == np.datetime64("2021-03-14")
+    assert parse_date("tile_123_B04") is None
+    stacked = Cube(small_cube(tmp_path / "stacked"))
+    assert stacked.bands == ["B04", "B08"] and len(stacked.dates) == 3
+    per_band = tmp_path / "per_band"
+    per_band.mkdir()
+    for date in ("20210301", "20210311"):
+        for k, band in enumerate(("B04", "B08")):
+            write_tif(per_band / f"T31TCJ_{band}_{date}.tif", np.full((1, 4, 5), k + 1, np.int16))
+    cube = Cube(per_band)
+    assert cube.bands == ["B04", "B08"]
+    assert cube.dates.tolist() == [np.datetime64("2021-03-01"), np.datetime64("2021-03-11")]
+    values, valid = cube.read(Window(0, 0, 5, 4))
+    assert values.shape == (2, 2, 4, 5) and (values[:, 1] == 2).all() and valid.all()
+
+
+def test_window_reads_mask_nodata_per_pixel_and_date(tmp_path):
+    cube = Cube(small_cube(tmp_path / "c"), scale=0.5)
+    values, valid = cube.read(Window(1, 1, 3, 2))  # rows 1-2, cols 1-3
+    assert values.shape == (3, 2, 2, 3)
+    assert values[2, 1, 0, 0] == pytest.approx((20 + 6 + 200) * 0.5)  # B08, date 3, pixel (1,1)
+    assert valid[:, 0, 0].tolist() == [True, False, True]
+    series = pixel_series(*cube.read(Window(0, 0, 5, 4)))
+    assert 0 not in series["pixel"].tolist()  # no valid date: not predicted
+    i = series["pixel"].tolist().index(6)
+    assert series["mask"][i].tolist() == [True, True, False]  # valid dates first
+    assert series["date"][i, :2].tolist() == [0, 2]
+    assert series["ts"][i, 1, 0] == pytest.approx((6 + 200) * 0.5)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"crs": "EPSG:4326"}, "CRS EPSG:4326 differs from the first file's EPSG:32631"),
+        ({"transform": from_origin(500_010.0, 4_800_000.0, 10.0, 10.0)}, "transform"),
+        ({"shape": (2, 3, 5)}, "size 5 x 3 differs from the first file's 5 x 4"),
+        ({"shape": (3, 4, 5)}, "has 3 bands, the first file 2"),
+        ({"names": ["B04", "B8A"]}, "bands ['B04', 'B8A'] differ from the first file's"),
+    ],
+)
+def test_misaligned_files_are_named(tmp_path, change, message):
+    folder = small_cube(tmp_path / "c")
+    odd = folder / "S2_2021-03-31.tif"
+    data = np.ones(change.pop("shape", (2, 4, 5)), np.int16)
+    write_tif(odd, data, names=change.pop("names", ["B04", "B08", "B11"][: len(data)]), **change)
+    with pytest.raises(DataError) as error:
+        Cube(folder)
+    assert str(error.value).startswith(f"{odd}: ") and message in str(error.value)
+
+
+def test_other_cube_errors(tmp_path):
+    folder = small_cube(tmp_path / "c")
+    with pytest.raises(DataError, match=r"unknown band\(s\) \['B02'\]; the cube has B04, B08"):
+        Cube(folder, bands=["B02", "B04"])
+    (folder / "notes_nodate.tif").write_bytes(b"")
+    with pytest.raises(DataError, match="notes_nodate.tif: no date"):
+        Cube(folder)
+    (folder / "notes_nodate.tif").unlink()
+    (folder / "S2_2021-04-01.tif").write_bytes(b"not a tiff")
+    with pytest.raises(DataError, match="S2_2021-04-01.tif: cannot be read as a GeoTIFF"):
+        Cube(folder)
+    with pytest.raises(DataError, match="cube folder not found"):
+        Cube(tmp_path / "nowhere")
+    per_band = tmp_path / "per_band"
+    per_band.mkdir()
+    write_tif(per_band / "t_B04_20210301.tif", np.ones((1, 4, 5), np.int16))
+    write_tif(per_band / "t_B08_20210301.tif", np.ones((1, 4, 5), np.int16))
+    write_tif(per_band / "t_B04_20210311.tif", np.ones((1, 4, 5), np.int16))
+    with pytest.raises(DataError, match=r"1 date\(s\) lack band\(s\), e.g. 2021-03-11 has no"):
+        Cube(per_band)
+
+
+def test_season_is_inferred_and_dates_outside_it_refused(tmp_path):
+    data = CubeDataModule(str(small_cube(tmp_path / "c")), season_start="11-01")
+    assert data.season == 2021 and str(data.first_day) == "2020-11-01"
+    with pytest.raises(DataError, match=r"3 date\(s\) outside season 2023"):
+        CubeDataModule(str(tmp_path / "c"), season=2023)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(synthetic_root, tmp_path_factory):
+    work = tmp_path_factory.mktemp("cube_model")
+    args = ["--config", str(REPO / "configs" / "demo.yaml")]
+    args += ["--data.init_args.root", str(synthetic_root), "--trainer.max_epochs", "1"]
+    args += ["--trainer.logger.init_args.save_dir", str(work)]
+    args += ["--trainer.enable_progress_bar", "false"]
+    cli = build(args)
+    cli.trainer.fit(cli.model, cli.datamodule)
+    return work / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt"
+
+
+def predict_args(checkpoint, output, *extra):
+    return [
+        *("predict", "--config", str(REPO / "configs" / "predict_demo.yaml")),
+        *("--data.init_args.cube", str(DEMO_CUBE), "--ckpt_path", str(checkpoint)),
+        *("--trainer.callbacks.output", str(output), "--trainer.enable_progress_bar", "false"),
+        *map(str, extra),
+    ]
+
+
+def read(path):
+    with rasterio.open(path) as src:
+        return src.read(), src.profile, src.tags(), src.colormap(1) if src.count == 1 else None
+
+
+def test_predicted_map_matches_the_model_pixel_by_pixel(checkpoint, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    output = tmp_path / "map.tif"
+    main(predict_args(checkpoint, output))
+    classes, profile, tags, colours = read(output)
+    cube = Cube(DEMO_CUBE, scale=1e-4)
+    assert (profile["width"], profile["height"], profile["crs"]) == (40, 40, cube.crs)
+    assert profile["transform"] == cube.transform and profile["dtype"] == "uint8"
+    assert profile["nodata"] == NODATA and profile["tiled"]
+    model = Classifier.load_from_checkpoint(checkpoint).eval()
+    assert read_classes(output) == model.classes and tags["CLASS_2"] == "ble_dur"
+    assert len({colours[k] for k in range(len(model.classes))}) == len(model.classes)
+
+    # the same pixels through the model directly: identical classes, nodata elsewhere
+    values, valid = cube.read(Window(0, 0, 40, 40))
+    series = pixel_series(values, valid)
+    first_day = np.datetime64("2020-11-01")
+    days = (cube.dates - first_day).astype(np.int64)[series["date"]] * series["mask"]
+    with torch.no_grad():
+        logits = model(
+            {
+                "ts": torch.from_numpy(series["ts"]),
+                "positions": torch.from_numpy(days),
+                "mask": torch.from_numpy(series["mask"]),
+            }
+        )
+    expected = np.full(1600, NODATA, np.uint8)
+    expected[series["pixel"]] = logits.argmax(-1).numpy()
+    assert np.array_equal(classes[0].ravel(), expected)
+    assert (classes[0].ravel() == NODATA).sum() == 1600 - len(series["pixel"]) > 0
+
+    probabilities, p_profile, _, _ = read(tmp_path / "map_probabilities.tif")
+    assert probabilities.shape == (7, 40, 40) and p_profile["dtype"] == "uint8"
+    inside = classes[0] != NODATA
+    assert np.array_equal(probabilities.argmax(0)[inside], classes[0][inside])
+    assert (tmp_path / "map.png").stat().st_size > 0
+    assert not (tmp_path / "map.tif.parts").exists()
+
+    # a finished map is never overwritten silently; with overwrite it is replaced
+    before = output.read_bytes()
+    with pytest.raises(SystemExit):
+        main(predict_args(checkpoint, output))
+    assert output.read_bytes() == before
+    main(predict_args(checkpoint, output, "--trainer.callbacks.overwrite", "true"))
+    assert np.array_equal(read(output)[0], classes)
+
+
+def test_a_killed_prediction_resumes_to_the_same_map(checkpoint, tmp_path):
+    def run(output, *extra):
+        return subprocess.run(
+            [sys.executable, "-m", "cmap.main", *predict_args(checkpoint, output, *extra)],
+            cwd=tmp_path,
+            env={**os.environ, "PYTHONPATH": str(REPO)},  # tests.helpers
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    reference = tmp_path / "reference.tif"
+    assert run(reference).returncode == 0
+    output = tmp_path / "map.tif"
+    killed = run(
+        output,
+        "--trainer.callbacks+=tests.helpers.KillAtPredictBatch",
+        "--trainer.callbacks.batch",
+        5,
+    )
+    assert killed.returncode == -9
+    parts = sorted(p.name for p in (tmp_path / "map.tif.parts").iterdir())
+    assert parts == [f"w{i}.npz" for i in range(5)]  # the windows finished before the kill
+    resumed = run(output)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "resuming" in resumed.stderr and "5 of 9 windows already written" in resumed.stderr
+    for name in ("{}.tif", "{}_probabilities.tif"):
+        new, new_profile, new_tags, _ = read(tmp_path / name.format("map"))
+        old, old_profile, old_tags, _ = read(tmp_path / name.format("reference"))
+        assert np.array_equal(new, old) and new_profile == old_profile and new_tags == old_tags
+
+
+def test_quicklook_command(checkpoint, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    main(predict_args(checkpoint, tmp_path / "m.tif", "--trainer.callbacks.quicklook", "false"))
+    assert not (tmp_path / "m.png").exists()
+    main(["quicklook", str(tmp_path / "m.tif"), "--output", str(tmp_path / "look.png")])
+    assert (tmp_path / "look.png").read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(SystemExit):
+        main(["quicklook", str(tmp_path / "nothing.tif")])
+    assert "cannot be read as a cmap class map" in capsys.readouterr().err
