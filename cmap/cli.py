@@ -156,18 +156,20 @@ def build(args: list[str]) -> CMapCLI:
         sys.argv = argv
 
 
+# `cmap <tool> ...` commands besides LightningCLI's fit/validate/test/predict.
+TOOLS = {
+    "extract": "cmap.io.extract:main",
+    "quicklook": "cmap.io.maps:quicklook_main",
+    "samples": "cmap.io.samples:main",
+}
+
+
 def main(args: list[str] | None = None) -> None:
     """Entry point of `cmap` and `python -m cmap.main`."""
     argv = sys.argv[1:] if args is None else args
-    if argv[:1] == ["extract"]:
-        from cmap.io.extract import main as extract
-
-        extract(argv[1:])
-        return
-    if argv[:1] == ["quicklook"]:
-        from cmap.io.maps import quicklook_main
-
-        quicklook_main(argv[1:])
+    if argv[:1] and argv[0] in TOOLS:
+        module, function = TOOLS[argv[0]].split(":")
+        getattr(importlib.import_module(module), function)(argv[1:])
         return
     try:
         CMapCLI(

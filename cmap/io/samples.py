@@ -1,0 +1,225 @@
+"""`cmap samples`: a samples folder (DATA_FORMATS.md §1) cut out of a raster cube.
+
+Labelled pixels come from a points table (`x`, `y` in the cube's CRS, or `lon`, `lat` in
+WGS 84; `label`; optional `poi_id` and `field_id`) or from a label raster aligned with the
+cube; `--unlabelled N` draws N random pixels instead, for pretraining. Samples are split into
+train/val/test by a seed, whole groups at a time: a field (`field_id`) or, for a label raster,
+a block of pixels, so neighbouring pixels of one field never fall in two splits. The cube is
+read window by window.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pv
+import pyarrow.parquet as pq
+import rasterio
+import yaml
+from rasterio.errors import RasterioIOError
+from rasterio.warp import transform as reproject_points
+
+from cmap.data.cube_module import CubeDataModule
+from cmap.data.errors import DataError, preview
+from cmap.data.samples import read_parquet
+
+SPLITS = ("train", "val", "test")
+
+
+def read_points(path: Path, cube) -> dict[str, np.ndarray]:
+    """Points table -> row, col (pixel of the cube), label, poi_id, group."""
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: points file not found")
+    try:
+        table = pv.read_csv(path) if path.suffix.lower() == ".csv" else read_parquet(path)
+    except pa.ArrowInvalid as err:
+        raise DataError(path, f"cannot be read as a points table ({err})") from err
+    names = set(table.column_names)
+    if {"x", "y"} <= names:
+        x, y = (table[c].to_numpy().astype(np.float64) for c in ("x", "y"))
+    elif {"lon", "lat"} <= names:
+        lon, lat = (table[c].to_numpy().astype(np.float64) for c in ("lon", "lat"))
+        x, y = (np.asarray(v) for v in reproject_points("EPSG:4326", cube.crs, lon, lat))
+    else:
+        raise DataError(path, "needs columns x, y (cube CRS) or lon, lat (WGS 84)")
+    if "label" not in names:
+        raise DataError(path, "needs a 'label' column")
+    rows, cols = rasterio.transform.rowcol(cube.transform, x, y)
+    rows, cols = np.asarray(rows), np.asarray(cols)
+    n = len(table)
+    ids = (
+        np.asarray(table["poi_id"].to_pylist(), dtype=object).astype(str)
+        if "poi_id" in names
+        else np.array([f"p{i:06d}" for i in range(n)])
+    )
+    outside = (rows < 0) | (rows >= cube.height) | (cols < 0) | (cols >= cube.width)
+    if outside.any():
+        raise DataError(
+            path, f"{int(outside.sum())} point(s) outside the cube, e.g. {preview(ids[outside])}"
+        )
+    groups = (
+        np.asarray(table["field_id"].to_pylist(), dtype=object).astype(str)
+        if "field_id" in names
+        else ids
+    )
+    labels = np.asarray(table["label"].to_pylist(), dtype=object).astype(str)
+    return {"row": rows, "col": cols, "label": labels, "poi_id": ids, "group": groups}
+
+
+def read_label_raster(path: Path, cube, block: int) -> dict[str, np.ndarray]:
+    """Every labelled pixel of a raster aligned with the cube; groups are pixel blocks."""
+    try:
+        with rasterio.open(path) as src:
+            if (src.crs, src.transform, src.width, src.height) != (
+                cube.crs,
+                cube.transform,
+                cube.width,
+                cube.height,
+            ):
+                raise DataError(path, "is not aligned with the cube (CRS, transform or size)")
+            labels, nodata = src.read(1), src.nodata
+    except RasterioIOError as err:
+        raise DataError(path, f"cannot be read as a GeoTIFF ({err})") from err
+    keep = np.ones(labels.shape, bool) if nodata is None else labels != nodata
+    rows, cols = np.nonzero(keep)
+    return {
+        "row": rows,
+        "col": cols,
+        "label": labels[keep].astype(str),
+        "poi_id": np.char.add(
+            np.char.add("r", rows.astype(str)), np.char.add("_c", cols.astype(str))
+        ),
+        "group": np.char.add(
+            (rows // block).astype(str), np.char.add("_", (cols // block).astype(str))
+        ),
+    }
+
+
+def random_pixels(cube, count: int, seed: int) -> dict[str, np.ndarray]:
+    """`count` distinct random pixels, no labels (each its own group)."""
+    total = cube.width * cube.height
+    pick = np.random.default_rng(seed).choice(total, size=min(count, total), replace=False)
+    rows, cols = np.divmod(np.sort(pick), cube.width)
+    ids = np.char.add(np.char.add("r", rows.astype(str)), np.char.add("_c", cols.astype(str)))
+    return {"row": rows, "col": cols, "label": None, "poi_id": ids, "group": ids}
+
+
+def assign_splits(groups: np.ndarray, fractions: list[float], seed: int) -> np.ndarray:
+    """Split index per sample, whole groups at a time, in seeded random order."""
+    unique, inverse = np.unique(groups, return_inverse=True)
+    order = np.random.default_rng(seed).permutation(len(unique))
+    bounds = np.round(np.cumsum(fractions) / sum(fractions) * len(unique)).astype(int)
+    split_of_rank = np.searchsorted(bounds, np.arange(len(unique)), side="right")
+    split_of_group = np.empty(len(unique), np.int64)
+    split_of_group[order] = split_of_rank
+    return split_of_group[inverse]
+
+
+def pixel_rows(cube, samples: dict, window_size: int = 256) -> dict[str, list]:
+    """Long-table rows (poi_id, date, bands) of the samples' valid dates, window by window."""
+    out: dict[str, list] = {"poi_id": [], "date": [], **{b: [] for b in cube.bands}}
+    tile_row, tile_col = samples["row"] // window_size, samples["col"] // window_size
+    for window in cube.windows(window_size):
+        inside = np.flatnonzero(
+            (tile_row == window.row_off // window_size)
+            & (tile_col == window.col_off // window_size)
+        )
+        if not len(inside):
+            continue
+        values, valid = cube.read(window)  # [T, C, h, w], [T, h, w]
+        r = samples["row"][inside] - window.row_off
+        c = samples["col"][inside] - window.col_off
+        series, ok = values[:, :, r, c], valid[:, r, c]  # [T, C, P], [T, P]
+        dates, points = np.nonzero(ok)
+        out["poi_id"].append(samples["poi_id"][inside][points])
+        out["date"].append(cube.dates[dates])
+        for k, band in enumerate(cube.bands):
+            out[band].append(series[dates, k, points])
+    return out
+
+
+def write_samples(
+    data: CubeDataModule, samples: dict, fractions: list[float], seed: int, out: Path
+) -> dict[str, int]:
+    """Write the samples folder to `<out>.partial`, then move it to `out`."""
+    cube = data.cube
+    split = assign_splits(samples["group"], fractions, seed)
+    rows = pixel_rows(cube, samples)
+    poi = np.concatenate(rows["poi_id"]) if rows["poi_id"] else np.array([], str)
+    dates = np.concatenate(rows["date"]) if rows["date"] else np.array([], "datetime64[D]")
+    split_of_poi = dict(zip(samples["poi_id"], split))
+    row_split = np.array([split_of_poi[p] for p in poi], np.int64)
+    partial = out.with_name(out.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    counts = {}
+    for k, name in enumerate(SPLITS):
+        folder = partial / name
+        folder.mkdir(parents=True)
+        keep = row_split == k
+        features = {"poi_id": pa.array(poi[keep]), "date": pa.array(dates[keep])}
+        for band in cube.bands:
+            values = np.concatenate(rows[band]) if rows[band] else np.array([], np.float32)
+            features[band] = pa.array(values[keep].astype(np.float32))
+        pq.write_table(pa.table(features), folder / "features.pq")
+        members = split == k
+        counts[name] = int(members.sum())
+        if samples["label"] is not None:
+            labels = {
+                "poi_id": pa.array(samples["poi_id"][members]),
+                "season": pa.array(np.full(members.sum(), data.season, np.int32)),
+                "label": pa.array(samples["label"][members]),
+            }
+            pq.write_table(pa.table(labels), folder / "labels.pq")
+    meta = {
+        "bands": cube.bands,
+        "scale": 1.0,  # values written already scaled
+        "nodata": None,
+        "season_start": data.window.start,
+        "source_cube": str(cube.folder),
+        "samples_per_split": counts,
+        "split_seed": seed,
+    }
+    (partial / "meta.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))
+    if out.exists():
+        shutil.rmtree(out)
+    partial.rename(out)
+    return counts
+
+
+def main(args: list[str] | None = None) -> None:
+    """Entry point of `cmap samples`."""
+    parser = argparse.ArgumentParser(prog="cmap samples", description=__doc__.split("\n")[0])
+    parser.add_argument("--cube", type=Path, required=True, help="the cube folder")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--points", type=Path, help="CSV or parquet points with labels")
+    source.add_argument("--label-raster", type=Path, help="label GeoTIFF aligned with the cube")
+    source.add_argument("--unlabelled", type=int, help="this many random pixels, no labels")
+    parser.add_argument("--out", type=Path, required=True, help="the samples folder to write")
+    parser.add_argument("--split", type=float, nargs=3, default=[0.6, 0.2, 0.2])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--block", type=int, default=16, help="label-raster group side (px)")
+    parser.add_argument("--season", type=int, help="default: the season holding every date")
+    parser.add_argument("--overwrite", action="store_true")
+    options = parser.parse_args(args)
+    try:
+        if options.out.exists() and not options.overwrite:
+            raise FileExistsError(
+                f"{options.out}: already exists; choose another --out or pass --overwrite"
+            )
+        data = CubeDataModule(str(options.cube), season=options.season)
+        if options.points:
+            samples = read_points(options.points, data.cube)
+        elif options.label_raster:
+            samples = read_label_raster(options.label_raster, data.cube, options.block)
+        else:
+            samples = random_pixels(data.cube, options.unlabelled, options.seed)
+        counts = write_samples(data, samples, options.split, options.seed, options.out)
+    except (DataError, FileNotFoundError, FileExistsError) as err:
+        print(f"cmap: error: {err}", file=sys.stderr)
+        sys.exit(2)
+    print(f"wrote {options.out}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
