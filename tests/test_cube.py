@@ -22,6 +22,7 @@ from cmap.tasks.classifier import Classifier
 from tests.conftest import REPO
 
 DEMO_CUBE = REPO / "data" / "demo" / "cube"
+PREDICT = REPO / "configs" / "predict_demo.yaml"
 TRANSFORM = from_origin(500_000.0, 4_800_000.0, 10.0, 10.0)
 
 

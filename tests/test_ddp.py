@@ -60,3 +60,27 @@ def test_two_process_training_logs_reports_once(tmp_path, synthetic_root):
     rows = (tmp_path / "lightning_logs" / "version_1" / "per_class_val.csv").read_text()
     support = sum(int(line.rsplit(",", 1)[1]) for line in rows.splitlines()[1:])
     assert support == len(SITSDataModule(str(synthetic_root)).load_split("val"))
+
+
+def test_two_process_prediction_writes_one_map(tmp_path, synthetic_root):
+    """Each process predicts its own windows; the map equals a one-process run."""
+    import rasterio
+
+    from tests.test_cube import DEMO_CUBE, PREDICT
+
+    result = cmap("fit", "--config", DEMO, "--data.init_args.root", synthetic_root,
+                  "--trainer.max_epochs", "1", "--trainer.enable_progress_bar", "false",
+                  cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    ckpt = tmp_path / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt"
+    common = ["predict", "--config", PREDICT, "--data.init_args.cube", DEMO_CUBE,
+              "--ckpt_path", ckpt]  # fmt: skip
+    one = cmap(*common, "--trainer.callbacks.output", "one.tif", cwd=tmp_path)
+    assert one.returncode == 0, one.stderr[-3000:]
+    two = cmap(*common, *DDP, "--trainer.callbacks.output", "two.tif", cwd=tmp_path)
+    assert two.returncode == 0, two.stderr[-3000:]
+    for name in ("{}.tif", "{}_probabilities.tif"):
+        with rasterio.open(tmp_path / name.format("one")) as a:
+            with rasterio.open(tmp_path / name.format("two")) as b:
+                assert np.array_equal(a.read(), b.read()) and a.profile == b.profile
+    assert not (tmp_path / "two.tif.parts").exists()

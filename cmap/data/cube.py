@@ -8,16 +8,23 @@ the reference and a file that differs is named with what differs.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import rasterio
+from rasterio.env import set_gdal_config
 from rasterio.errors import RasterioIOError
 from rasterio.windows import Window
 
 from cmap.data.errors import DataError, preview
+
+# Each window is read once: GDAL's block cache (5 % of RAM by default) would only grow the
+# process and slow reads down. A user's own GDAL_CACHEMAX wins.
+if "GDAL_CACHEMAX" not in os.environ:
+    set_gdal_config("GDAL_CACHEMAX", 64 * 2**20)
 
 DATE = re.compile(r"(?<!\d)(\d{4})-?(\d{2})-?(\d{2})(?!\d)")
 SUFFIXES = (".tif", ".tiff")

@@ -27,9 +27,10 @@ def pixel_series(values: np.ndarray, valid: np.ndarray) -> dict[str, np.ndarray]
     width = int(counts.max(initial=0))
     order = np.argsort(~valid, axis=1, kind="stable")[:, :width]  # valid dates first, in order
     mask = np.arange(width)[None, :] < counts[:, None]
-    series = values.reshape(t, c, h * w)[:, :, pixels].transpose(2, 0, 1)  # [P, T, C]
-    ts = np.take_along_axis(series, order[..., None], axis=1)
-    return {"ts": np.where(mask[..., None], ts, 0), "mask": mask, "date": order, "pixel": pixels}
+    by_pixel = values.reshape(t, c, h * w).transpose(2, 0, 1)  # [h*w, T, C], a view
+    ts = by_pixel[pixels[:, None], order]  # [P, T', C], one gather
+    ts[~mask] = 0.0
+    return {"ts": ts, "mask": mask, "date": order, "pixel": pixels}
 
 
 class CubeWindows(IterableDataset):
@@ -109,7 +110,7 @@ class CubeDataModule(pl.LightningDataModule):
         season_start: str | None = None,
         season_length: int = 395,
         window_size: int = 256,
-        batch_size: int = 4096,
+        batch_size: int = 1024,
         num_workers: int = 0,
     ):
         super().__init__()

@@ -6,6 +6,9 @@ durable record of progress. A rerun after an interruption skips the windows that
 part (rebuilding the map from the parts if the interruption left it unreadable), and the
 parts folder is removed once every window is written. A map without a parts folder is
 finished: it is never overwritten unless `overwrite` is set.
+
+With several processes (DDP), each predicts its own windows and saves only their parts;
+rank 0 writes them all into the map at the end.
 """
 
 from __future__ import annotations
@@ -97,16 +100,25 @@ class CubeMapWriter(BasePredictionWriter):
         data = trainer.datamodule
         if not hasattr(data, "cube"):
             raise DataError(None, "CubeMapWriter needs a cube data module (CubeDataModule)")
-        if trainer.world_size > 1:
-            raise DataError(
-                None, "cube maps are written by one process for now; predict on one device"
-            )
         data.setup("predict")
         self.cube, self.windows = data.cube, data.dataset.windows
         self.classes = list(pl_module.classes)
-        done = self._prepare()
+        self.shared = trainer.world_size > 1
+        outcome: set[int] | str = set()
+        if trainer.is_global_zero:  # one process creates or resumes the outputs
+            try:
+                outcome = self._prepare()
+            except (DataError, FileExistsError) as err:
+                if not self.shared:
+                    raise
+                outcome = str(err)
+        if self.shared:
+            outcome = trainer.strategy.broadcast(outcome)
+            if isinstance(outcome, str):
+                raise DataError(None, outcome)
+        done = outcome
         data.dataset.skip = done
-        if done:
+        if done and trainer.is_global_zero:
             print(
                 f"cmap: resuming {self.output}: {len(done)} of {len(self.windows)} windows "
                 "already written",
@@ -119,9 +131,7 @@ class CubeMapWriter(BasePredictionWriter):
             done = {int(p.stem[1:]) for p in self.parts.glob("w*.npz")}
             if not self._readable():
                 self._create()
-                for number in sorted(done):
-                    with np.load(self.parts / f"w{number}.npz") as part:
-                        self._write_window(number, part["classes"], part.get("probabilities"))
+                self._replay()
             return done
         existing = [p for p in (self.output, self.probability_path) if p.exists()]
         if existing and not self.overwrite:
@@ -195,13 +205,14 @@ class CubeMapWriter(BasePredictionWriter):
         classes = classes.reshape(h, w)
         if probabilities is not None:
             probabilities = self._encode(probabilities, classes == NODATA).reshape(-1, h, w)
-        self._write_window(number, classes, probabilities)
+        if not self.shared:  # with several processes, rank 0 writes the map at the end
+            self._write_window(number, classes, probabilities)
         part = self.parts / f"w{number}.npz"
         partial = part.with_name(part.name + ".partial.npz")
         arrays = {"classes": classes}
         if probabilities is not None:
             arrays["probabilities"] = probabilities
-        np.savez_compressed(partial, **arrays)
+        np.savez(partial, **arrays)
         os.replace(partial, part)  # the window counts as done only once its part is complete
 
     def _encode(self, probabilities: np.ndarray, empty: np.ndarray) -> np.ndarray:
@@ -210,6 +221,14 @@ class CubeMapWriter(BasePredictionWriter):
         out = probabilities.astype(self.probability_dtype)
         out[:, empty.ravel()] = np.nan
         return out
+
+    def _replay(self) -> None:
+        """Write every saved part into the map."""
+        for part in sorted(self.parts.glob("w*.npz")):
+            with np.load(part) as arrays:
+                self._write_window(
+                    int(part.stem[1:]), arrays["classes"], arrays.get("probabilities")
+                )
 
     def _write_window(self, number: int, classes: np.ndarray, probabilities) -> None:
         window = self.windows[number]
@@ -221,6 +240,11 @@ class CubeMapWriter(BasePredictionWriter):
 
     # -- end ----------------------------------------------------------------------------------
     def on_predict_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.shared:
+            trainer.strategy.barrier()  # every process has saved its parts
+            if not trainer.is_global_zero:
+                return
+            self._replay()
         done = len(list(self.parts.glob("w*.npz")))
         if done < len(self.windows):
             print(
