@@ -28,3 +28,12 @@ class KillAtPredictBatch(pl.Callback):
     def on_predict_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0):
         if batch_idx == self.batch:
             os.kill(os.getpid(), signal.SIGKILL)
+
+
+class RecordTrainIndices(pl.Callback):
+    """Write the sample indices each process trains on: `train_indices_rank<R>.txt` (cwd)."""
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        with open(f"train_indices_rank{trainer.global_rank}.txt", "a") as out:
+            out.write(f"{trainer.current_epoch} " + " ".join(map(str, batch["index"].tolist())))
+            out.write("\n")

@@ -338,3 +338,61 @@ def test_predict_keeps_the_checkpoint_classes(checkpoint, synthetic_root, tmp_pa
     )
     columns = pq.read_schema(output).names
     assert "p_ble_dur" in columns and "p_tournesol" in columns
+
+
+def break_cube(kind, cube):
+    """Break a copy of the demo cube in one way; return extra command-line arguments."""
+    import rasterio
+
+    files = sorted(cube.glob("*.tif"))
+    if kind == "unknown_band":
+        return ["--data.init_args.bands", "[B02, B99]"]
+    if kind == "outside_season":
+        return ["--data.init_args.season", "2030"]
+    if kind == "no_date":
+        files[3].rename(cube / "quicklook.tif")
+    elif kind == "unreadable":
+        files[5].write_bytes(files[5].read_bytes()[:300])
+    else:
+        with rasterio.open(files[7]) as src:
+            data, profile = src.read(), src.profile
+        if kind == "other_crs":
+            profile["crs"] = "EPSG:2154"
+        elif kind == "shifted":
+            profile["transform"] = profile["transform"] * profile["transform"].translation(3, 0)
+        elif kind == "fewer_bands":
+            data, profile["count"] = data[:9], 9
+        with rasterio.open(files[7], "w", **profile) as dst:
+            dst.write(data)
+    return []
+
+
+CUBES = {
+    "unknown_band": "unknown band(s) ['B99']; the cube has B02, B03",
+    "outside_season": "68 date(s) outside season 2030",
+    "no_date": "quicklook.tif: no date (YYYY-MM-DD or YYYYMMDD) in the file name",
+    "unreadable": "cannot be read as a GeoTIFF",
+    "other_crs": "CRS EPSG:2154 differs from the first file's EPSG:32631",
+    "shifted": "differs from the first file's (10.0, 0.0, 370000.0",
+    "fewer_bands": "has 9 bands, the first file 10",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(CUBES))
+def test_malformed_cubes(kind, checkpoint, tmp_path, fails):
+    cube = tmp_path / "cube"
+    shutil.copytree(REPO / "data" / "demo" / "cube", cube)
+    shutil.copy(REPO / "data" / "demo" / "meta.yaml", tmp_path / "meta.yaml")
+    extra = break_cube(kind, cube)
+    err = fails(
+        "predict",
+        "--config",
+        REPO / "configs" / "predict_demo.yaml",
+        "--data.init_args.cube",
+        cube,
+        "--ckpt_path",
+        checkpoint,
+        *extra,
+    )
+    assert err.startswith("cmap: error: ") and CUBES[kind] in err, err[-2000:]
+    assert "Traceback" not in err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -27,6 +28,7 @@ def cmap(*args, cwd):
     result = subprocess.run(
         [sys.executable, "-m", "cmap.main", *map(str, args)],
         cwd=cwd,
+        env=os.environ | {"PYTHONPATH": str(REPO)},  # callbacks from tests.helpers
         capture_output=True,
         text=True,
         timeout=300,

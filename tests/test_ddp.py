@@ -32,9 +32,24 @@ def test_two_process_training_logs_reports_once(tmp_path, synthetic_root):
         "1",
         "--model.init_args.max_embeddings",
         "10",
+        "--trainer.callbacks+=tests.helpers.RecordTrainIndices",
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-3000:]
+    # Each epoch, the two processes train on disjoint halves that cover the training split.
+    seen = {}
+    for rank in (0, 1):
+        for line in (tmp_path / f"train_indices_rank{rank}.txt").read_text().splitlines():
+            epoch, *indices = map(int, line.split())
+            seen.setdefault((epoch, rank), []).extend(indices)
+    train = SITSDataModule(str(synthetic_root))
+    train.setup("fit")
+    size = len(train.datasets["train"])
+    for epoch in (0, 1):
+        a, b = set(seen[(epoch, 0)]), set(seen[(epoch, 1)])
+        # DistributedSampler pads an odd split with one sample seen by both processes
+        assert len(a & b) == size % 2 and len(seen[(epoch, 0)]) == len(a)
+        assert a | b == set(range(size))
     version = tmp_path / "lightning_logs" / "version_0"
     assert (version / "checkpoints" / "last.ckpt").exists()
     events = EventAccumulator(str(version), size_guidance={"images": 0}).Reload()

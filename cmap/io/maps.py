@@ -17,6 +17,7 @@ import argparse
 import os
 import shutil
 import sys
+import time
 from pathlib import Path
 from typing import Literal
 
@@ -27,6 +28,7 @@ import rasterio
 from pytorch_lightning.callbacks import BasePredictionWriter
 from rasterio.errors import RasterioIOError
 from rasterio.windows import Window
+from tqdm.auto import tqdm
 
 from cmap.data.errors import DataError
 
@@ -73,6 +75,8 @@ class CubeMapWriter(BasePredictionWriter):
         probability_dtype: "uint8" (probability x 255, rounded), "float16" or "float32".
         overwrite: replace a finished map; without it an existing map is refused.
         quicklook: also render `<output stem>.png` (colours and legend) when the map is done.
+        progress: show a progress bar of windows written, with pixels per second (on rank 0;
+            turn Lightning's own bar off with `trainer.enable_progress_bar: false`).
     """
 
     def __init__(
@@ -82,6 +86,7 @@ class CubeMapWriter(BasePredictionWriter):
         probability_dtype: Literal["uint8", "float16", "float32"] = "uint8",
         overwrite: bool = False,
         quicklook: bool = True,
+        progress: bool = True,
     ):
         super().__init__(write_interval="batch")
         self.output = Path(output)
@@ -89,6 +94,8 @@ class CubeMapWriter(BasePredictionWriter):
         self.probability_dtype = probability_dtype
         self.overwrite = overwrite
         self.quicklook = quicklook
+        self.progress = progress
+        self._bar = None
         self.parts = self.output.with_name(self.output.name + ".parts")
         self.probability_path = self.output.with_name(f"{self.output.stem}_probabilities.tif")
         self._pending: dict[int, list[dict]] = {}
@@ -118,6 +125,11 @@ class CubeMapWriter(BasePredictionWriter):
                 raise DataError(None, outcome)
         done = outcome
         data.dataset.skip = done
+        if self.progress and trainer.is_global_zero:
+            self._bar = tqdm(
+                total=len(self.windows), initial=len(done), desc="windows", unit="window"
+            )
+            self._pixels, self._start = 0, time.perf_counter()
         if done and trainer.is_global_zero:
             print(
                 f"cmap: resuming {self.output}: {len(done)} of {len(self.windows)} windows "
@@ -188,8 +200,14 @@ class CubeMapWriter(BasePredictionWriter):
                 else None,
             }
         )
+        if self._bar is not None:
+            self._pixels += len(batch["pixel"])
         if bool(batch["window_done"]):
             self._finish_window(number)
+            if self._bar is not None:
+                rate = self._pixels / max(time.perf_counter() - self._start, 1e-9)
+                self._bar.set_postfix_str(f"{rate:,.0f} pixels/s", refresh=False)
+                self._bar.update()
 
     def _finish_window(self, number: int) -> None:
         window = self.windows[number]
@@ -240,6 +258,9 @@ class CubeMapWriter(BasePredictionWriter):
 
     # -- end ----------------------------------------------------------------------------------
     def on_predict_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
         if self.shared:
             trainer.strategy.barrier()  # every process has saved its parts
             if not trainer.is_global_zero:
