@@ -20,6 +20,7 @@ from cmap.data.errors import DataError
 # the Classifier and the AutoEncoder, classification and reconstruction heads.
 DATA_LINKS = (
     ("encoder.init_args.bands_encoder.init_args.in_bands", "num_bands"),
+    ("encoder.init_args.in_bands", "num_bands"),  # encoders without a bands embedding
     ("decoder.init_args.out_bands", "num_bands"),
     ("decoder.init_args.num_classes", "num_classes"),
     ("classes", "classes"),

@@ -22,6 +22,7 @@ from cmap.models.embeddings.positions import (
 )
 from cmap.models.encoders.exchanger import ExchangerEncoder
 from cmap.models.encoders.ltae import LTAEEncoder
+from cmap.models.encoders.tempcnn import TempCNNEncoder, regular_grid
 from cmap.models.encoders.transformer import TransformerEncoder
 from cmap.models.losses import FocalLoss, MaskedMSE
 
@@ -70,10 +71,21 @@ def build(name: str) -> nn.Module:
         return ExchangerEncoder(positions, bands, d_model=D, n_tokens=3, n_heads=4, dropout_p=0.0)
     if name == "ltae":
         return LTAEEncoder(positions, bands, d_model=D, n_head=4, d_k=4, mlp=[12], dropout_p=0.0)
+    if name == "tempcnn":
+        return TempCNNEncoder(
+            3, n_bins=8, span=400, channels=[8, 8], kernel=3, hidden=D, dropout_p=0.0
+        )
     raise KeyError(name)
 
 
-ENCODERS = ["transformer", "transformer_pre_norm", "transformer_learned_patch", "exchanger", "ltae"]
+ATTENTION = [
+    "transformer",
+    "transformer_pre_norm",
+    "transformer_learned_patch",
+    "exchanger",
+    "ltae",
+]
+ENCODERS = [*ATTENTION, "tempcnn"]
 HEADS = [MulticlassClassification, AttentionClassification]
 
 
@@ -121,7 +133,7 @@ def test_shuffling_dates_with_positions_keeps_logits(name, head_cls):
     torch.testing.assert_close(shuffled, logits, atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize("name", ENCODERS)
+@pytest.mark.parametrize("name", ATTENTION)
 def test_attention_maps_are_masked_distributions(name):
     torch.manual_seed(0)
     enc = build(name).eval()
@@ -142,7 +154,7 @@ def test_attention_maps_are_masked_distributions(name):
 def test_gradients_reach_every_parameter_and_one_date_is_enough(name):
     torch.manual_seed(0)
     enc = build(name).train()
-    pooled = name == "ltae"  # its output is pooled already: the head's query would be unused
+    pooled = name in ("ltae", "tempcnn")  # pooled output: the head's query would be unused
     head = (MulticlassClassification if pooled else AttentionClassification)(enc.out_dim, 3)
     ts, positions, mask = batch(n=4, t=5)
     mask[1:] = False
@@ -294,3 +306,14 @@ def test_masked_mse_uses_selected_dates_only():
     )
     with pytest.raises(ValueError, match="no date is selected"):
         MaskedMSE()(prediction, target, torch.zeros(2, 3, dtype=torch.bool))
+
+
+def test_regular_grid_averages_bins_and_interpolates_gaps():
+    ts = torch.tensor([[[1.0], [3.0], [10.0], [99.0]]])  # [1, 4, 1]; the last date is padding
+    positions = torch.tensor([[0, 5, 35, 0]])
+    mask = torch.tensor([[True, True, True, False]])
+    grid = regular_grid(ts, positions, mask, n_bins=4, span=40)  # bins of 10 days
+    # bin 0: mean(1, 3) = 2; bins 1, 2 empty: interpolated towards bin 3 (10)
+    assert grid[0, 0].tolist() == pytest.approx([2.0, 2 + 8 / 3, 2 + 16 / 3, 10.0])
+    single = regular_grid(ts[:, :1], positions[:, :1], mask[:, :1], n_bins=3, span=40)
+    assert single[0, 0].tolist() == [1.0, 1.0, 1.0]  # one date: constant
