@@ -34,8 +34,7 @@ QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summa
 def test_f1(cli, seasons: list[int]) -> float:
     """Test macro-F1 of the trained model on the test split restricted to `seasons`."""
     data = cli.datamodule
-    settings = {k: v for k, v in data.hparams.items() if not k.startswith("_")}
-    other = type(data)(**(settings | {"seasons": seasons}))
+    other = type(data)(**(dict(data.hparams) | {"seasons": seasons}))
     scores = cli.trainer.test(cli.model, other, verbose=False)[0]
     return round(float(scores["test/f1_macro"]), 4)
 

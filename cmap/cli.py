@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import sys
@@ -41,14 +42,20 @@ class CMapCLI(LightningCLI):
 
     def instantiate_classes(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config
-        self._link_data(config)
+        data_config = config.data
+        data = _construct(data_config)  # first, as the model's sizes follow it
+        self._link_data(config, data)
         if self.subcommand == "predict" and config.get("return_predictions") is None:
             # Writers save predictions as they come; keeping them all would grow with the map.
             config.return_predictions = False
-        super().instantiate_classes()
+        config.data = None  # already built: not a second time (a cube opens every file)
+        try:
+            super().instantiate_classes()
+        finally:
+            config.data = data_config  # the saved config.yaml keeps the data section
+        self.datamodule = data
 
-    def _link_data(self, config) -> None:
-        data = _construct(config.data)
+    def _link_data(self, config, data) -> None:
         model = config.model
         checkpoint = config.get("ckpt_path")
         for path, attribute in DATA_LINKS:
@@ -172,18 +179,25 @@ def main(args: list[str] | None = None) -> None:
         module, function = TOOLS[argv[0]].split(":")
         getattr(importlib.import_module(module), function)(argv[1:])
         return
-    try:
-        CMapCLI(
-            subclass_mode_model=True,
-            subclass_mode_data=True,
-            args=args,
-        )
-    except Exception as err:
-        cause = user_error(err)
-        if cause is None:
-            raise
-        print(f"cmap: error: {cause}", file=sys.stderr)
-        sys.exit(2)
+    exits_on_user_error(CMapCLI)(subclass_mode_model=True, subclass_mode_data=True, args=args)
+
+
+def exits_on_user_error(function):
+    """`function`, but a user error (see `user_error`) ends the process with one line,
+    `cmap: error: ...`, and exit code 2 instead of a traceback."""
+
+    @functools.wraps(function)
+    def run(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except Exception as err:
+            cause = user_error(err)
+            if cause is None:
+                raise
+            print(f"cmap: error: {cause}", file=sys.stderr)
+            sys.exit(2)
+
+    return run
 
 
 PACKAGE = Path(__file__).resolve().parent

@@ -125,9 +125,7 @@ def test_extra_table_errors(root, kind, message):
         write_temperatures(root, points=("p1",))
     elif kind == "late_start":
         write_temperatures(root, start="2020-11-03")
-    elif kind == "no_table":
-        pass
-    else:
+    elif kind != "no_table":  # no_table: no temperatures.pq written at all
         write_temperatures(root)
         options["temperature"] = "temperatures.temp" if kind == "bad_column" else "temperature"
     with pytest.raises(DataError, match=message):

@@ -91,9 +91,10 @@ class Cube:
         self.folder = Path(folder)
         files = _list_files(self.folder)
         per_band = all(f.band for f in files) and len({f.band for f in files}) > 1
-        reference = self._describe(files[0].path)
-        for f in files[1:]:
-            self._check_alike(f.path, reference)
+        infos = [self._describe(f.path) for f in files]  # each file opened once here
+        reference = infos[0]
+        for f, info in zip(files[1:], infos[1:]):
+            self._check_alike(f.path, info, reference)
         self.crs, self.transform = reference["crs"], reference["transform"]
         self.height, self.width = reference["height"], reference["width"]
         self.profile = reference["profile"]
@@ -116,7 +117,7 @@ class Cube:
                         f"has {reference['count']} bands but {len(bands)} are named: {bands}",
                     )
                 available = list(bands)
-            self._sources = self._stacked_sources(files, available)
+            self._sources = self._stacked_sources(files, infos, available)
         self.bands = list(bands) if bands else list(available)
         wanted = self.bands + ([quality_band] if quality_band else [])
         unknown = [b for b in wanted if b not in available]
@@ -158,8 +159,8 @@ class Cube:
         except RasterioIOError as err:
             raise DataError(path, f"cannot be read as a GeoTIFF ({err})") from err
 
-    def _check_alike(self, path: Path, reference: dict) -> None:
-        info = self._describe(path)
+    @staticmethod
+    def _check_alike(path: Path, info: dict, reference: dict) -> None:
         first = "the first file"
         if info["crs"] != reference["crs"]:
             raise DataError(path, f"CRS {info['crs']} differs from {first}'s {reference['crs']}")
@@ -185,13 +186,13 @@ class Cube:
             date_sources[f.band] = (f.path, 1)
         return sources
 
-    def _stacked_sources(self, files: list[CubeFile], bands: list[str]) -> dict:
+    @staticmethod
+    def _stacked_sources(files: list[CubeFile], infos: list[dict], bands: list[str]) -> dict:
         sources: dict = {}
         count = len(bands)
-        for f in files:
+        for f, info in zip(files, infos):
             if f.date in sources:
                 raise DataError(f.path, f"a second file for {f.date}")
-            info = self._describe(f.path)
             if info["count"] != count:
                 raise DataError(f.path, f"has {info['count']} bands, the first file {count}")
             names = info["descriptions"] if all(info["descriptions"]) else bands

@@ -16,7 +16,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cmap.data.errors import DataError, preview
-from cmap.data.samples import SeriesTable, read_parquet
+from cmap.data.samples import (
+    SeriesTable,
+    check_unique_pairs,
+    day_numbers,
+    read_parquet,
+    require_columns,
+    require_numeric,
+)
 
 EPOCH = np.datetime64("1970-01-01", "D")
 
@@ -55,28 +62,16 @@ def read_daily(
     is an error naming the point and dates.
     """
     table = read_parquet(path)
-    absent = [c for c in ("poi_id", "date", *columns) if c not in table.column_names]
-    if absent:
-        raise DataError(
-            path,
-            f"missing column(s) {', '.join(absent)}; the file has {preview(table.column_names, 8)}",
-        )
-    for column in columns:
-        kind = table[column].type
-        if not (pa.types.is_integer(kind) or pa.types.is_floating(kind)):
-            raise DataError(path, f"column '{column}' must be numeric, found {kind}")
+    require_columns(table, path, ["poi_id", "date", *columns])
+    require_numeric(table, path, columns)
     try:
         ids = pa.array(point_ids).cast(table["poi_id"].type)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as err:
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as err:  # e.g. string ids vs int64
         raise DataError(
             path, f"poi_id is {table['poi_id'].type}, unlike the features' identifiers"
         ) from err
     codes = pc.index_in(table["poi_id"], value_set=ids).fill_null(-1).to_numpy()
-    if table["date"].type not in (pa.date32(), pa.date64()) and not pa.types.is_timestamp(
-        table["date"].type
-    ):
-        raise DataError(path, f"column 'date' must be a date, found {table['date'].type}")
-    days = table["date"].cast(pa.date32()).to_numpy().astype("datetime64[D]").astype(np.int64)
+    days = day_numbers(table["date"], path).astype(np.int64)
     raw = np.column_stack(
         [table[c].to_numpy(zero_copy_only=False).astype(np.float64) for c in columns]
     )
@@ -93,16 +88,9 @@ def read_daily(
             f"no {'/'.join(columns)} value for {int((~present).sum())} point(s), e.g. "
             f"{preview(point_ids[~present])}",
         )
+    check_unique_pairs(codes, days, point_ids, path, "(poi_id, date)", True)
     same_point = codes[1:] == codes[:-1]
     step = np.diff(days)
-    duplicate = same_point & (step == 0)
-    if duplicate.any():
-        i = int(np.flatnonzero(duplicate)[0])
-        raise DataError(
-            path,
-            f"{int(duplicate.sum())} duplicate (poi_id, date) row(s), e.g. "
-            f"({point_ids[codes[i]]}, {_day_text(days[i])})",
-        )
     gap = same_point & (step > max_gap_days + 1)
     if gap.any():
         i = int(np.flatnonzero(gap)[0])

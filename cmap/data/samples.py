@@ -123,7 +123,7 @@ def feature_bands(path: Path) -> list[str]:
     return [name for name in schema.names if name not in KEY_COLUMNS]
 
 
-def _require_columns(table: pa.Table, path: Path, required: tuple[str, ...] | list[str]):
+def require_columns(table: pa.Table, path: Path, required: tuple[str, ...] | list[str]):
     missing = [c for c in required if c not in table.column_names]
     if missing:
         raise DataError(
@@ -132,7 +132,14 @@ def _require_columns(table: pa.Table, path: Path, required: tuple[str, ...] | li
         )
 
 
-def _day_numbers(column: pa.ChunkedArray, path: Path) -> np.ndarray:
+def require_numeric(table: pa.Table, path: Path, columns: list[str], what: str = "column"):
+    for column in columns:
+        kind = table[column].type
+        if not (pa.types.is_integer(kind) or pa.types.is_floating(kind)):
+            raise DataError(path, f"{what} '{column}' must be numeric, found {kind}")
+
+
+def day_numbers(column: pa.ChunkedArray, path: Path) -> np.ndarray:
     """A date32/date64/timestamp column -> days since 1970-01-01 [R] int32."""
     kind = column.type
     if pa.types.is_timestamp(kind):
@@ -153,7 +160,7 @@ def _poi_type_ok(kind: pa.DataType) -> bool:
 def read_labels(path: Path) -> pa.Table:
     """labels.pq validated: poi_id (string/int), season (int), label (string/int -> string)."""
     table = read_parquet(path)
-    _require_columns(table, path, LABEL_COLUMNS)
+    require_columns(table, path, LABEL_COLUMNS)
     if not _poi_type_ok(table["poi_id"].type):
         raise DataError(
             path, f"column 'poi_id' must be string or integer, found {table['poi_id'].type}"
@@ -183,7 +190,7 @@ def read_labels(path: Path) -> pa.Table:
     )
 
 
-def _check_unique_pairs(
+def check_unique_pairs(
     codes: np.ndarray, second: np.ndarray, ids: np.ndarray, path: Path, what: str, as_date: bool
 ):
     """Fail when a (code, second) pair appears twice; arrays must be sorted by (code, second)."""
@@ -215,16 +222,13 @@ def load_series(
     split_dir = Path(split_dir)
     features_path = split_dir / "features.pq"
     features = read_parquet(features_path)
-    _require_columns(features, features_path, list(KEY_COLUMNS) + list(bands))
+    require_columns(features, features_path, list(KEY_COLUMNS) + list(bands))
     if not _poi_type_ok(features["poi_id"].type):
         raise DataError(
             features_path,
             f"column 'poi_id' must be string or integer, found {features['poi_id'].type}",
         )
-    for band in bands:
-        kind = features[band].type
-        if not (pa.types.is_integer(kind) or pa.types.is_floating(kind)):
-            raise DataError(features_path, f"band column '{band}' must be numeric, found {kind}")
+    require_numeric(features, features_path, bands, "band column")
 
     if labelled:
         labels_path = split_dir / "labels.pq"
@@ -248,7 +252,7 @@ def load_series(
     # Observation rows: point code, date, values; sorted by (code, date) once.
     codes = pc.index_in(features["poi_id"], value_set=point_ids).fill_null(-1)
     codes = codes.to_numpy().astype(np.int64)
-    dates = _day_numbers(features["date"], features_path)
+    dates = day_numbers(features["date"], features_path)
     raw = (
         np.column_stack(
             [
@@ -270,7 +274,7 @@ def load_series(
     codes, dates, raw = codes[order], dates[order], raw[order]
     ids = point_ids.to_numpy(zero_copy_only=False)
     keep = codes >= 0
-    _check_unique_pairs(codes[keep], dates[keep], ids, features_path, "(poi_id, date)", True)
+    check_unique_pairs(codes[keep], dates[keep], ids, features_path, "(poi_id, date)", True)
     missing = np.isnan(raw).any(axis=1)
     if nodata is not None:
         missing |= (raw == nodata).any(axis=1)
@@ -303,7 +307,7 @@ def load_series(
                 preview(sorted(set(names[dropped]))),
             )
         order = np.lexsort((label_seasons, label_codes))
-        _check_unique_pairs(
+        check_unique_pairs(
             label_codes[order], label_seasons[order], ids, labels_path, "(poi_id, season)", False
         )
         absent = np.setdiff1d(np.unique(label_codes), np.unique(codes[codes >= 0]))

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from pathlib import Path
 
 import torch
 import yaml
 from safetensors.torch import save_file
 
-from cmap.cli import check_checkpoint
+from cmap.cli import check_checkpoint, exits_on_user_error
 from cmap.data.errors import DataError
 
 PREFIX = "encoder."
@@ -82,6 +81,7 @@ def write_encoder(
     return weights, config
 
 
+@exits_on_user_error
 def main(args: list[str] | None = None) -> None:
     """Entry point of `cmap extract` and `cmap-extract`."""
     parser = argparse.ArgumentParser(
@@ -98,15 +98,11 @@ def main(args: list[str] | None = None) -> None:
     )
     parser.add_argument("--overwrite", action="store_true", help="replace existing files")
     options = parser.parse_args(args)
-    try:
-        checkpoint = find_checkpoint(options.checkpoint)
-        tensors, spec = encoder_from_checkpoint(checkpoint)
-        paths = write_encoder(
-            tensors, spec, options.output or checkpoint.parent, checkpoint, options.overwrite
-        )
-    except (DataError, FileNotFoundError, FileExistsError) as err:
-        print(f"cmap: error: {err}", file=sys.stderr)
-        sys.exit(2)
+    checkpoint = find_checkpoint(options.checkpoint)
+    tensors, spec = encoder_from_checkpoint(checkpoint)
+    paths = write_encoder(
+        tensors, spec, options.output or checkpoint.parent, checkpoint, options.overwrite
+    )
     count = sum(t.numel() for t in tensors.values())
     print(f"{checkpoint}: {len(tensors)} encoder tensors ({count:,} values), {spec['class_path']}")
     for path in paths:

@@ -30,6 +30,7 @@ from rasterio.errors import RasterioIOError
 from rasterio.windows import Window
 from tqdm.auto import tqdm
 
+from cmap.cli import exits_on_user_error
 from cmap.data.errors import DataError
 
 NODATA = 255
@@ -311,14 +312,11 @@ def write_quicklook(path: Path, output: Path | None = None, max_side: int = 2048
     return output
 
 
+@exits_on_user_error
 def quicklook_main(args: list[str] | None = None) -> None:
     """Entry point of `cmap quicklook MAP.tif [--output PNG]`."""
     parser = argparse.ArgumentParser(prog="cmap quicklook", description=write_quicklook.__doc__)
     parser.add_argument("map", type=Path)
     parser.add_argument("--output", type=Path)
     options = parser.parse_args(args)
-    try:
-        print(f"wrote {write_quicklook(options.map, options.output)}")
-    except DataError as err:
-        print(f"cmap: error: {err}", file=sys.stderr)
-        sys.exit(2)
+    print(f"wrote {write_quicklook(options.map, options.output)}")

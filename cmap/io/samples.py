@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +23,7 @@ import yaml
 from rasterio.errors import RasterioIOError
 from rasterio.warp import transform as reproject_points
 
+from cmap.cli import exits_on_user_error
 from cmap.data.cube_module import CubeDataModule
 from cmap.data.errors import DataError, preview
 from cmap.data.samples import read_parquet
@@ -120,9 +120,10 @@ def assign_splits(groups: np.ndarray, fractions: list[float], seed: int) -> np.n
     return split_of_group[inverse]
 
 
-def pixel_rows(cube, samples: dict, window_size: int = 256) -> dict[str, list]:
-    """Long-table rows (poi_id, date, bands) of the samples' valid dates, window by window."""
-    out: dict[str, list] = {"poi_id": [], "date": [], **{b: [] for b in cube.bands}}
+def pixel_rows(cube, samples: dict, window_size: int = 256) -> dict[str, np.ndarray]:
+    """The samples' valid dates, window by window: sample [R] (index into `samples`),
+    date [R] and values [R, C] (scaled)."""
+    sample, date, values = [], [], []
     tile_row, tile_col = samples["row"] // window_size, samples["col"] // window_size
     for window in cube.windows(window_size):
         inside = np.flatnonzero(
@@ -131,16 +132,18 @@ def pixel_rows(cube, samples: dict, window_size: int = 256) -> dict[str, list]:
         )
         if not len(inside):
             continue
-        values, valid = cube.read(window)  # [T, C, h, w], [T, h, w]
+        data, valid = cube.read(window)  # [T, C, h, w], [T, h, w]
         r = samples["row"][inside] - window.row_off
         c = samples["col"][inside] - window.col_off
-        series, ok = values[:, :, r, c], valid[:, r, c]  # [T, C, P], [T, P]
-        dates, points = np.nonzero(ok)
-        out["poi_id"].append(samples["poi_id"][inside][points])
-        out["date"].append(cube.dates[dates])
-        for k, band in enumerate(cube.bands):
-            out[band].append(series[dates, k, points])
-    return out
+        dates, points = np.nonzero(valid[:, r, c])  # [T, P] -> valid (date, point) pairs
+        sample.append(inside[points])
+        date.append(cube.dates[dates])
+        values.append(data[dates, :, r[points], c[points]])  # [R, C]
+    return {
+        "sample": np.concatenate(sample) if sample else np.zeros(0, np.int64),
+        "date": np.concatenate(date) if date else np.zeros(0, "datetime64[D]"),
+        "values": np.concatenate(values) if values else np.zeros((0, len(cube.bands)), np.float32),
+    }
 
 
 def write_samples(
@@ -150,10 +153,7 @@ def write_samples(
     cube = data.cube
     split = assign_splits(samples["group"], fractions, seed)
     rows = pixel_rows(cube, samples)
-    poi = np.concatenate(rows["poi_id"]) if rows["poi_id"] else np.array([], str)
-    dates = np.concatenate(rows["date"]) if rows["date"] else np.array([], "datetime64[D]")
-    split_of_poi = dict(zip(samples["poi_id"], split))
-    row_split = np.array([split_of_poi[p] for p in poi], np.int64)
+    row_split = split[rows["sample"]]
     partial = out.with_name(out.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     counts = {}
@@ -161,10 +161,12 @@ def write_samples(
         folder = partial / name
         folder.mkdir(parents=True)
         keep = row_split == k
-        features = {"poi_id": pa.array(poi[keep]), "date": pa.array(dates[keep])}
-        for band in cube.bands:
-            values = np.concatenate(rows[band]) if rows[band] else np.array([], np.float32)
-            features[band] = pa.array(values[keep].astype(np.float32))
+        features = {
+            "poi_id": pa.array(samples["poi_id"][rows["sample"][keep]]),
+            "date": pa.array(rows["date"][keep]),
+        }
+        for j, band in enumerate(cube.bands):
+            features[band] = pa.array(rows["values"][keep, j].astype(np.float32))
         pq.write_table(pa.table(features), folder / "features.pq")
         members = split == k
         counts[name] = int(members.sum())
@@ -191,6 +193,7 @@ def write_samples(
     return counts
 
 
+@exits_on_user_error
 def main(args: list[str] | None = None) -> None:
     """Entry point of `cmap samples`."""
     parser = argparse.ArgumentParser(prog="cmap samples", description=__doc__.split("\n")[0])
@@ -206,20 +209,16 @@ def main(args: list[str] | None = None) -> None:
     parser.add_argument("--season", type=int, help="default: the season holding every date")
     parser.add_argument("--overwrite", action="store_true")
     options = parser.parse_args(args)
-    try:
-        if options.out.exists() and not options.overwrite:
-            raise FileExistsError(
-                f"{options.out}: already exists; choose another --out or pass --overwrite"
-            )
-        data = CubeDataModule(str(options.cube), season=options.season)
-        if options.points:
-            samples = read_points(options.points, data.cube)
-        elif options.label_raster:
-            samples = read_label_raster(options.label_raster, data.cube, options.block)
-        else:
-            samples = random_pixels(data.cube, options.unlabelled, options.seed)
-        counts = write_samples(data, samples, options.split, options.seed, options.out)
-    except (DataError, FileNotFoundError, FileExistsError) as err:
-        print(f"cmap: error: {err}", file=sys.stderr)
-        sys.exit(2)
+    if options.out.exists() and not options.overwrite:
+        raise FileExistsError(
+            f"{options.out}: already exists; choose another --out or pass --overwrite"
+        )
+    data = CubeDataModule(str(options.cube), season=options.season)
+    if options.points:
+        samples = read_points(options.points, data.cube)
+    elif options.label_raster:
+        samples = read_label_raster(options.label_raster, data.cube, options.block)
+    else:
+        samples = random_pixels(data.cube, options.unlabelled, options.seed)
+    counts = write_samples(data, samples, options.split, options.seed, options.out)
     print(f"wrote {options.out}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytorch_lightning as pl
 import torch
 from torch import nn
 from torchmetrics.regression import MeanSquaredError
@@ -10,14 +9,14 @@ from torchmetrics.regression import MeanSquaredError
 from cmap.models.losses import MaskedMSE
 from cmap.reports.metrics import print_metrics
 from cmap.reports.reconstruction import ReconstructionReports
+from cmap.tasks.base import Task
 from cmap.tasks.masking import MaskMode, hide_dates
-from cmap.tasks.schedule import adamw_warmup_exponential
 from cmap.tasks.weights import check_widths
 
 STAGES = ("train", "val", "test")
 
 
-class AutoEncoder(pl.LightningModule):
+class AutoEncoder(Task):
     """Masked auto-encoder over the dates of a series (labels are not used for training).
 
     Each step hides `mask_ratio` of every series' valid dates, encodes the visible ones
@@ -105,10 +104,6 @@ class AutoEncoder(pl.LightningModule):
             log_figures,
         )
 
-    def configure_model(self):
-        if self.hparams.compile:
-            self.encoder.compile(dynamic=True)
-
     def forward(self, batch: dict[str, torch.Tensor], hidden: torch.Tensor) -> torch.Tensor:
         """Batch (ts [N, T, C], positions [N, T], mask [N, T]) and hidden [N, T] (a subset
         of mask) -> reconstruction [N, T, C] at every valid date, from the visible ones."""
@@ -164,31 +159,10 @@ class AutoEncoder(pl.LightningModule):
             scores = {f"{stage}/mse/{b}": e for b, e in zip(self.bands, errors)}
             scores[f"{stage}/mse"] = errors.mean()
             self.log_dict(scores, sync_dist=True)  # synced by torchmetrics: equal everywhere
-            if (
-                self.trainer.state.fn in ("validate", "test")
-                and self.trainer.is_global_zero
-                and not self.trainer.sanity_checking
-            ):
+            if self.prints_scores():
                 print_metrics({k: float(v) for k, v in scores.items()})
         metric.reset()
         self.reports.epoch_end(self, stage)
 
-    def on_train_epoch_end(self):
-        self._epoch_end("train")
-
-    def on_validation_epoch_end(self):
-        self._epoch_end("val")
-
-    def on_test_epoch_end(self):
-        self._epoch_end("test")
-
     def configure_optimizers(self):
-        hp = self.hparams
-        return adamw_warmup_exponential(
-            [{"params": list(self.parameters())}],
-            hp.min_lr,
-            hp.max_lr,
-            hp.warmup_epochs,
-            hp.gamma,
-            hp.wd,
-        )
+        return self.optimizer([{"params": list(self.parameters())}])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 
-import pytorch_lightning as pl
 import torch
 from torch import nn
 from torchmetrics import MetricCollection
@@ -19,7 +18,7 @@ from cmap.models.linked import linked
 from cmap.reports.classification import ClassificationReports
 from cmap.reports.metrics import print_metrics
 from cmap.reports.tables import per_class_scores
-from cmap.tasks.schedule import adamw_warmup_exponential
+from cmap.tasks.base import Task
 from cmap.tasks.weights import check_widths, load_encoder_weights
 
 log = logging.getLogger(__name__)
@@ -39,7 +38,7 @@ def _metrics(num_classes: int) -> MetricCollection:
     )
 
 
-class Classifier(pl.LightningModule):
+class Classifier(Task):
     """Encoder + classification head trained with `criterion`.
 
     Args:
@@ -158,10 +157,6 @@ class Classifier(pl.LightningModule):
             self.encoder.eval()
         return self
 
-    def configure_model(self):
-        if self.hparams.compile:
-            self.encoder.compile(dynamic=True)
-
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Batch (ts [N, T, C], positions [N, T], mask [N, T]) -> logits [N, K]."""
         mask = batch["mask"]
@@ -215,25 +210,11 @@ class Classifier(pl.LightningModule):
         for metrics in (self.metrics, self.confusion):
             metrics[f"{stage}_"].reset()
         self.reports.epoch_end(self, stage, confusion)
-        fn = self.trainer.state.fn
-        if (
-            fn in ("validate", "test")
-            and not self.trainer.sanity_checking
-            and self.trainer.is_global_zero
-        ):
+        if self.prints_scores():
             print_metrics(
                 {k: float(scores[f"{stage}/{k}"]) for k in ("accuracy", "f1_macro", "kappa")}
                 | {"f1_weighted": float(scores[f"{stage}/f1_weighted"])}
             )
-
-    def on_train_epoch_end(self):
-        self._epoch_end("train")
-
-    def on_validation_epoch_end(self):
-        self._epoch_end("val")
-
-    def on_test_epoch_end(self):
-        self._epoch_end("test")
 
     def configure_optimizers(self):
         hp = self.hparams
@@ -245,9 +226,7 @@ class Classifier(pl.LightningModule):
                 for part, encoder in (("encoder", True), ("head", False))
             ]
             groups[0]["lr_factor"] = hp.encoder_lr_factor
-        return adamw_warmup_exponential(
-            groups, hp.min_lr, hp.max_lr, hp.warmup_epochs, hp.gamma, hp.wd
-        )
+        return self.optimizer(groups)
 
 
 def is_encoder(name: str) -> bool:
