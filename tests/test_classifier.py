@@ -8,8 +8,10 @@ from safetensors.torch import save_file
 
 from cmap.models.decoders import MulticlassClassification
 from cmap.models.losses import FocalLoss
-from cmap.tasks.classifier import Classifier, _metrics
+from cmap.cli import build
+from cmap.tasks.classifier import Classifier, _metrics, balanced_weights
 from cmap.tasks.schedule import warmup_exponential
+from tests.conftest import REPO
 from tests.test_models import batch, encoder
 
 
@@ -98,3 +100,38 @@ def test_compile_option_compiles_the_encoder_in_place():
     plain = classifier()
     plain.configure_model()
     assert plain.encoder._compiled_call_impl is None
+
+
+def test_balanced_weights_follow_the_training_counts():
+    # n = 60, K = 3: sqrt(60 / (3 * 40)), sqrt(60 / (3 * 15)), sqrt(60 / (3 * 5)); absent -> 1
+    torch.testing.assert_close(
+        balanced_weights([40, 15, 5, 0]),
+        torch.tensor([0.5**0.5, (4 / 3) ** 0.5, 2.0, 1.0]),
+    )
+
+
+def test_balanced_class_weights_are_set_at_fit_and_kept_in_the_checkpoint(tmp_path, synthetic_root):
+    cli = build(
+        [
+            *("--config", str(REPO / "configs" / "demo.yaml")),
+            *("--data.init_args.root", str(synthetic_root), "--trainer.max_epochs", "1"),
+            *("--trainer.limit_train_batches", "1", "--trainer.limit_val_batches", "1"),
+            *("--trainer.logger.init_args.save_dir", str(tmp_path)),
+            *(
+                "--model.init_args.classes_weights",
+                "balanced",
+                "--data.init_args.batch_size",
+                "auto",
+            ),
+            *("--trainer.enable_progress_bar", "false"),
+        ]
+    )
+    assert cli.model.criterion.weight is None
+    cli.trainer.fit(cli.model, cli.datamodule)
+    data = cli.datamodule
+    counts = data.class_counts(data.datasets["train"].table)
+    expected = balanced_weights([counts[c] for c in data.classes])
+    torch.testing.assert_close(cli.model.criterion.weight, expected)
+    assert data.batch_size == 16  # "auto": len(train) / 24 < 32
+    restored = Classifier.load_from_checkpoint(cli.trainer.checkpoint_callback.best_model_path)
+    torch.testing.assert_close(restored.criterion.weight, expected)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -30,6 +31,7 @@ from cmap.data.samples import (
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
+AUTO_BATCH = (16, 256)  # bounds of batch_size="auto"
 
 
 class SITSDataModule(pl.LightningDataModule):
@@ -76,7 +78,11 @@ class SITSDataModule(pl.LightningDataModule):
             every (point, season) with observations in the season window is a sample with
             class -1, for self-supervised pretraining (`AutoEncoder`) on unlabelled series.
         predict_split: split served by `predict_dataloader`.
-        batch_size, num_workers, pin_memory: DataLoader settings (pin_memory default: on GPU).
+        batch_size: samples per batch and process, or "auto": the largest power of two at
+            most 1/24 of the training series a process sees, within [16, 256], so that small
+            datasets still get about 24 optimizer steps per epoch (e.g. 96 series: 16,
+            1 539: 64, 6 144 or more: 256); 256 when there is no training split.
+        num_workers, pin_memory: DataLoader settings (pin_memory default: on GPU).
         seed: seeds shuffling, sub-sampling and augmentation. The training order of epoch e
             is a permutation drawn from (seed, e), sharded across processes under DDP, so runs
             are reproducible whatever the number of workers, and a resumed run continues
@@ -108,7 +114,7 @@ class SITSDataModule(pl.LightningDataModule):
         max_gap_days: int = 3,
         labelled: bool = True,
         predict_split: str = "test",
-        batch_size: int = 256,
+        batch_size: int | Literal["auto"] = "auto",
         num_workers: int = 0,
         pin_memory: bool | None = None,
         seed: int = 0,
@@ -180,6 +186,18 @@ class SITSDataModule(pl.LightningDataModule):
     @property
     def num_classes(self) -> int:
         return len(self.classes)
+
+    @property
+    def batch_size(self) -> int:
+        """The DataLoader batch size (`batch_size`, with "auto" resolved)."""
+        if self.hparams.batch_size != "auto":
+            return self.hparams.batch_size
+        if "train" not in self.datasets:
+            return AUTO_BATCH[1]
+        trainer = self.trainer
+        series = len(self.datasets["train"]) / (trainer.world_size if trainer else 1)
+        low, high = AUTO_BATCH
+        return int(min(max(2 ** math.floor(math.log2(max(series / 24, 1))), low), high))
 
     def load_split(self, split: str) -> SeriesTable:
         """Read one split folder, failing clearly when it is absent or empty."""
@@ -287,7 +305,7 @@ class SITSDataModule(pl.LightningDataModule):
         workers = self.hparams.num_workers
         return DataLoader(
             self.datasets[split],
-            batch_size=self.hparams.batch_size,
+            batch_size=self.batch_size,
             sampler=sampler,
             # Iterators draw their workers' base seed from here, not from the global RNG that
             # dropout uses: loading data leaves the model's random stream untouched.

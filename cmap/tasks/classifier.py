@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Literal
 
 import torch
 from torch import nn
@@ -38,6 +39,15 @@ def _metrics(num_classes: int) -> MetricCollection:
     )
 
 
+def balanced_weights(counts: list[int]) -> torch.Tensor:
+    """Per-class weights sqrt(n / (K n_k)) from class counts (weight 1 for absent classes)."""
+    n = torch.tensor(counts, dtype=torch.float64)
+    present = n > 0
+    weights = torch.ones_like(n)
+    weights[present] = (n.sum() / (present.sum() * n[present])).sqrt()
+    return weights.float()
+
+
 class Classifier(Task):
     """Encoder + classification head trained with `criterion`.
 
@@ -49,6 +59,10 @@ class Classifier(Task):
         classes_weights: per-class loss weights by class name (missing classes weigh 1). If
             no name is a class, the weights were meant for other data: a warning is logged and
             none is applied; if only some names are unknown, that is an error (a typo).
+            "balanced": when training starts, weigh class k by sqrt(n / (K n_k)) from the
+            n_k training series of each of the K classes (a softened inverse frequency:
+            full inverse frequency over-weighs classes of a few series). The weights are
+            saved in checkpoints.
         encoder_weights_path: safetensors file of pretrained encoder weights to start from
             (`cmap extract` writes it from a checkpoint of either task).
         freeze_encoder: keep the encoder fixed (weights, and batch-norm statistics: it stays
@@ -75,7 +89,7 @@ class Classifier(Task):
         decoder: nn.Module,
         criterion: nn.Module,
         classes: list[str] | None = None,
-        classes_weights: dict[str, float] | None = None,
+        classes_weights: dict[str, float] | Literal["balanced"] | None = None,
         encoder_weights_path: str | None = None,
         freeze_encoder: bool = False,
         encoder_lr_factor: float = 1.0,
@@ -105,7 +119,8 @@ class Classifier(Task):
             raise ValueError(
                 f"decoder has {head_classes} outputs but {num_classes} classes are given: {classes}"
             )
-        if classes_weights:
+        self._check_weighable(classes_weights)
+        if isinstance(classes_weights, dict):
             self._set_class_weights(classes_weights)
         if encoder_weights_path:
             load_encoder_weights(self.encoder, encoder_weights_path)
@@ -128,6 +143,38 @@ class Classifier(Task):
             log_figures,
         )
 
+    def _check_weighable(self, classes_weights) -> None:
+        if not classes_weights:
+            return
+        if not hasattr(self.criterion, "weight"):
+            raise ValueError(
+                f"classes_weights given but the criterion {type(self.criterion).__name__} "
+                "takes no class weights"
+            )
+        if getattr(self.criterion, "weight", None) is not None:
+            raise ValueError("give class weights either in classes_weights or in the criterion")
+
+    def setup(self, stage: str) -> None:
+        if stage == "fit" and self.hparams.classes_weights == "balanced":
+            self.criterion.weight = balanced_weights(self._train_counts()).to(self.device)
+
+    def _train_counts(self) -> list[int]:
+        data = self.trainer.datamodule
+        dataset = getattr(data, "datasets", {}).get("train")
+        if dataset is None:
+            raise ValueError(
+                'classes_weights "balanced" needs a data module with a training split '
+                f"(got {type(data).__name__}); give the weights by class name instead"
+            )
+        counts = data.class_counts(dataset.table)
+        return [counts[c] for c in self.classes]
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        # Weights computed when training started ("balanced") are part of the state.
+        weight = checkpoint["state_dict"].get("criterion.weight")
+        if weight is not None and getattr(self.criterion, "weight", None) is None:
+            self.criterion.weight = weight.clone()
+
     def _set_class_weights(self, classes_weights: dict[str, float]):
         unknown = sorted(set(classes_weights) - set(self.classes))
         if len(unknown) == len(classes_weights):
@@ -141,13 +188,6 @@ class Classifier(Task):
             raise ValueError(
                 f"classes_weights names unknown class(es) {unknown}; the classes are {self.classes}"
             )
-        if not hasattr(self.criterion, "weight"):
-            raise ValueError(
-                f"classes_weights given but the criterion {type(self.criterion).__name__} "
-                "takes no class weights"
-            )
-        if getattr(self.criterion, "weight", None) is not None:
-            raise ValueError("give class weights either in classes_weights or in the criterion")
         weights = torch.tensor([float(classes_weights.get(c, 1.0)) for c in self.classes])
         self.criterion.weight = weights
 

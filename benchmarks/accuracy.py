@@ -1,0 +1,228 @@
+"""How good is cmap on real data, compared with a random forest and TempCNN?
+
+    python benchmarks/accuracy.py [--root data/demo --root ../shared/data/rondonia_l8 ...]
+        [--models transformer exchanger ltae tempcnn rf] [--seeds 0 1 2] [--max-epochs N]
+
+For each samples folder, the same splits and seeds for every model:
+
+- cmap models: `configs/classifier.yaml` (the default: a Transformer sized by the data rule)
+  and the same config with the encoder of `configs/models/{exchanger,ltae,tempcnn}.yaml`.
+  They see the series as they are: irregular dates, their own lengths, positions in days
+  (TempCNN grids them inside the model, see its docstring). Training stops early on val
+  macro-F1 as the config says; the test scores are those of the best-val checkpoint.
+- `rf`: scikit-learn's random forest, 500 trees, on dates x bands linearly interpolated to a
+  fixed grid (as many evenly spaced days as the median series has dates, over the span of
+  the training dates). Needs `pip install -e ".[bench]"`.
+
+Test split metrics: overall accuracy, macro-F1, Cohen's kappa and per-class F1 (torchmetrics
+on the predicted classes), with training time and parameter count (for the forest: its tree
+nodes). Prints a markdown table per dataset and writes benchmarks/results/accuracy.json.
+
+Target (issue 10): on every real dataset, the best cmap default beats the random forest on
+test macro-F1 and is no lower than TempCNN.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from _common import RESULTS, machine, write_results
+from torchmetrics.functional.classification import (
+    multiclass_accuracy,
+    multiclass_cohen_kappa,
+    multiclass_f1_score,
+)
+
+from cmap.cli import build
+from cmap.data.datamodule import SITSDataModule
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIGS = REPO / "configs"
+DEFAULT = CONFIGS / "classifier.yaml"
+ENCODERS = {
+    "transformer": None,  # the default config's own model
+    "exchanger": CONFIGS / "models" / "exchanger.yaml",
+    "ltae": CONFIGS / "models" / "ltae.yaml",
+    "tempcnn": CONFIGS / "models" / "tempcnn.yaml",
+}
+INPUTS = {
+    "cmap": "irregular dates as observed, positions = days since season start, padding masked",
+    "rf": "bands linearly interpolated to a fixed grid of days (median number of dates)",
+}
+QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
+
+
+def scores(preds: np.ndarray, target: np.ndarray, classes: list[str]) -> dict:
+    """OA, macro-F1, kappa and per-class F1 of predicted classes on the test split."""
+    p, t, k = torch.as_tensor(preds), torch.as_tensor(target), len(classes)
+    per_class = multiclass_f1_score(p, t, k, average="none")
+    return {
+        "oa": round(float(multiclass_accuracy(p, t, k, average="micro")), 4),
+        "f1_macro": round(float(multiclass_f1_score(p, t, k, average="macro")), 4),
+        "kappa": round(float(multiclass_cohen_kappa(p, t, k)), 4),
+        "f1_per_class": dict(zip(classes, [round(float(f), 4) for f in per_class])),
+    }
+
+
+def run_cmap(root: Path, model: str, seed: int, args, folder: Path) -> dict:
+    """Fit the default config with `model`'s encoder; test the best-val weights."""
+    argv = ["--config", str(args.config)]
+    if ENCODERS[model]:
+        argv += ["--model", str(ENCODERS[model])]
+    argv += [
+        *("--data.init_args.root", str(root), "--data.init_args.seed", str(seed)),
+        *("--seed_everything", str(seed), *QUIET),
+        *("--trainer.logger.init_args.save_dir", str(folder)),
+        *("--model.init_args.log_figures", "false"),
+        *("--model.init_args.attention_every_n_epochs", "0"),
+        *("--model.init_args.embeddings_every_n_epochs", "0"),
+        *args.extra,
+    ]
+    if args.max_epochs:
+        argv += ["--trainer.max_epochs", str(args.max_epochs)]
+    if args.max_series:
+        argv += ["--data.init_args.max_per_class", str(args.max_series)]
+    cli = build(argv)
+    start = time.perf_counter()
+    cli.trainer.fit(cli.model, cli.datamodule)
+    seconds = time.perf_counter() - start
+    best = cli.trainer.checkpoint_callback.best_model_path
+    state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
+    cli.model.load_state_dict(state)
+    cli.model.eval()
+    data = cli.datamodule
+    data.setup("test")
+    preds, target = [], []
+    with torch.inference_mode():
+        for batch in data.test_dataloader():
+            preds.append(cli.model(batch).argmax(dim=-1))
+            target.append(batch["class"])
+    return scores(torch.cat(preds).numpy(), torch.cat(target).numpy(), data.classes) | {
+        "fit_s": round(seconds, 1),
+        "epochs": cli.trainer.current_epoch,
+        "batch_size": data.batch_size,
+        "params": sum(p.numel() for p in cli.model.parameters()),
+        "train_series": len(data.datasets["train"]),
+    }
+
+
+def gridded(data: SITSDataModule, split: str, grid: np.ndarray | None = None):
+    """A split's series as [N, G * C] features on a fixed grid of days, labels [N], grid."""
+    dataset = data.datasets[split]
+    batch = dataset.__getitems__(list(range(len(dataset))))
+    ts, days, mask = batch["ts"].numpy(), batch["days"].numpy(), batch["mask"].numpy()
+    if grid is None:
+        lengths = mask.sum(axis=1)
+        valid = days[mask]
+        grid = np.linspace(valid.min(), valid.max(), int(np.median(lengths)))
+    out = np.empty((len(ts), len(grid), ts.shape[-1]), dtype=np.float32)
+    for i in range(len(ts)):  # np.interp is one series and band at a time
+        d = days[i, mask[i]]
+        for c in range(ts.shape[-1]):
+            out[i, :, c] = np.interp(grid, d, ts[i, mask[i], c])
+    return out.reshape(len(ts), -1), batch["class"].numpy(), grid
+
+
+def run_rf(root: Path, seed: int, args) -> dict:
+    """Random forest of 500 trees on the gridded series."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    data = SITSDataModule(root=str(root), seed=seed, max_per_class=args.max_series)
+    data.setup("fit")
+    data.setup("test")
+    start = time.perf_counter()
+    x, y, grid = gridded(data, "train")
+    forest = RandomForestClassifier(n_estimators=args.trees, n_jobs=-1, random_state=seed)
+    forest.fit(x, y)
+    seconds = time.perf_counter() - start
+    x_test, y_test, _ = gridded(data, "test", grid)
+    return scores(forest.predict(x_test), y_test, data.classes) | {
+        "fit_s": round(seconds, 1),
+        "params": int(sum(tree.tree_.node_count for tree in forest.estimators_)),
+        "train_series": len(y),
+        "grid_days": len(grid),
+    }
+
+
+def summarise(runs: list[dict]) -> dict:
+    """Mean over seeds of every number, with the per-seed macro-F1."""
+    mean = {
+        key: round(statistics.mean(r[key] for r in runs), 4)
+        for key in ("oa", "f1_macro", "kappa", "fit_s")
+    }
+    classes = runs[0]["f1_per_class"]
+    mean["f1_per_class"] = {
+        c: round(statistics.mean(r["f1_per_class"][c] for r in runs), 4) for c in classes
+    }
+    return mean | {
+        "f1_macro_sd": round(statistics.pstdev(r["f1_macro"] for r in runs), 4),
+        "params": runs[0]["params"],
+        "per_seed": runs,
+    }
+
+
+def table(name: str, models: dict) -> str:
+    """Markdown table of one dataset's results."""
+    classes = list(next(iter(models.values()))["f1_per_class"])
+    lines = [
+        f"#### {name}",
+        "",
+        "| model | OA | macro-F1 (± sd) | kappa | "
+        + " | ".join(f"F1 {c}" for c in classes)
+        + " | fit s | params |",
+        "|---" * (6 + len(classes)) + "|",
+    ]
+    for model, r in models.items():
+        per_class = " | ".join(f"{r['f1_per_class'][c]:.3f}" for c in classes)
+        lines.append(
+            f"| {model} | {r['oa']:.3f} | {r['f1_macro']:.3f} ± {r['f1_macro_sd']:.3f} | "
+            f"{r['kappa']:.3f} | {per_class} | {r['fit_s']:.0f} | {r['params']:,} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--root", type=Path, action="append")
+    parser.add_argument("--models", nargs="+", default=[*ENCODERS, "rf"])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--max-epochs", type=int, help="cap the config's epochs (tests)")
+    parser.add_argument("--max-series", type=int, help="training series per class (tests)")
+    parser.add_argument("--config", type=Path, default=DEFAULT, help="the cmap config")
+    parser.add_argument("--trees", type=int, default=500)
+    parser.add_argument("--out", type=Path, default=RESULTS / "accuracy.json")
+    parser.add_argument("extra", nargs="*", help="more cmap arguments for the cmap models")
+    args = parser.parse_args(argv)
+    roots = args.root or [
+        REPO / "data" / "demo",
+        REPO.parent / "shared" / "data" / "cerrado_2classes",
+        REPO.parent / "shared" / "data" / "rondonia_l8",
+    ]
+    result: dict = {"config": str(args.config), "seeds": args.seeds}
+    result |= {"inputs": INPUTS, "datasets": {}}
+    for root in roots:
+        models = {}
+        for model in args.models:
+            with tempfile.TemporaryDirectory() as tmp:
+                runs = [
+                    run_rf(root, seed, args)
+                    if model == "rf"
+                    else run_cmap(root, model, seed, args, Path(tmp) / str(seed))
+                    for seed in args.seeds
+                ]
+            models[model] = summarise(runs)
+            print(root.name, model, {k: models[model][k] for k in ("oa", "f1_macro")}, flush=True)
+        result["datasets"][root.name] = models
+        print(table(root.name, models), flush=True)
+    write_results(result | {"machine": machine()}, args.out)
+    return result
+
+
+if __name__ == "__main__":
+    main()
