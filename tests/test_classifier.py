@@ -6,9 +6,9 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from cmap.cli import build
 from cmap.models.decoders import MulticlassClassification
 from cmap.models.losses import FocalLoss
-from cmap.cli import build
 from cmap.tasks.classifier import Classifier, _metrics, balanced_weights
 from cmap.tasks.schedule import warmup_exponential
 from tests.conftest import REPO
