@@ -25,6 +25,8 @@ test macro-F1 and is no lower than TempCNN.
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
 import tempfile
 import time
@@ -204,8 +206,9 @@ def main(argv: list[str] | None = None) -> dict:
         REPO.parent / "shared" / "data" / "cerrado_2classes",
         REPO.parent / "shared" / "data" / "rondonia_l8",
     ]
-    result: dict = {"config": str(args.config), "seeds": args.seeds}
-    result |= {"inputs": INPUTS, "datasets": {}}
+    # Datasets run earlier (another invocation) stay in the results file unless run again.
+    previous = json.loads(args.out.read_text()) if args.out.exists() else {}
+    result: dict = {"inputs": INPUTS, "datasets": previous.get("datasets", {})}
     for root in roots:
         models = {}
         for model in args.models:
@@ -218,7 +221,12 @@ def main(argv: list[str] | None = None) -> dict:
                 ]
             models[model] = summarise(runs)
             print(root.name, model, {k: models[model][k] for k in ("oa", "f1_macro")}, flush=True)
-        result["datasets"][root.name] = models
+        result["datasets"][root.name] = {
+            "config": os.path.relpath(args.config.resolve(), REPO),
+            "seeds": args.seeds,
+            "date": time.strftime("%Y-%m-%d"),
+            "models": models,
+        }
         print(table(root.name, models), flush=True)
     write_results(result | {"machine": machine()}, args.out)
     return result

@@ -22,8 +22,12 @@ TINY = {
         *["--fractions", "0.1", "1", "--seeds", "0", "--epochs", "1", "--pretrain-epochs", "1"]
     ],
     "season_transfer.py": ["--seeds", "0", "--epochs", "1"],
+    "accuracy.py": [
+        *["--seeds", "0", "--max-epochs", "1", "--max-series", "4", "--trees", "5"],
+        *["--models", "transformer", "tempcnn", "rf"],
+    ],
 }
-WITH_ROOT = {"reporting.py", "label_efficiency.py", "season_transfer.py"}
+WITH_ROOT = {"reporting.py", "label_efficiency.py", "season_transfer.py", "accuracy.py"}
 
 
 @pytest.mark.parametrize("script", sorted(TINY))
@@ -55,6 +59,15 @@ def test_benchmark_runs_and_writes_json(script, tmp_path, synthetic_root):
         for positions in ("days", "gdd"):
             assert 0 <= numbers[positions]["shifted"] <= 1
         assert isinstance(numbers["gdd_over_days_shifted_points"], float)
+        return
+    if script == "accuracy.py":
+        models = numbers["datasets"][synthetic_root.name]["models"]
+        assert set(models) == {"transformer", "tempcnn", "rf"}
+        for scores in models.values():
+            assert 0 <= scores["f1_macro"] <= 1 and -1 <= scores["kappa"] <= 1
+            assert len(scores["f1_per_class"]) == 7 and scores["params"] > 0
+            assert scores["per_seed"][0]["train_series"] <= 7 * 4
+        assert models["rf"]["per_seed"][0]["grid_days"] > 1
         return
     if script == "label_efficiency.py":
         table = numbers["datasets"][synthetic_root.name]
