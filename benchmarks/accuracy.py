@@ -5,7 +5,7 @@
 
 For each samples folder, the same splits and seeds for every model:
 
-- cmap models: `configs/classifier.yaml` (the default: a Transformer sized by the data rule)
+- cmap models: `configs/classifier.yaml` (the default: a Transformer, d_model 128 x 2 layers)
   and the same config with the encoder of `configs/models/{exchanger,ltae,tempcnn}.yaml`.
   They see the series as they are: irregular dates, their own lengths, positions in days
   (TempCNN grids them inside the model, see its docstring). Training stops early on val

@@ -69,3 +69,14 @@ def test_training_order_depends_on_seed_and_epoch_only(synthetic_root):
     other_seed = SITSDataModule(str(synthetic_root), batch_size=16, seed=4)
     other_seed.setup("fit")
     assert epoch_order(other_seed, 0) != first
+
+
+@pytest.mark.parametrize(
+    ("series", "expected"), [(50, 16), (96, 16), (435, 16), (1539, 64), (6144, 256), (10**6, 256)]
+)
+def test_auto_batch_size_follows_the_training_series(synthetic_root, series, expected):
+    data = SITSDataModule(str(synthetic_root))  # batch_size "auto" by default
+    assert data.batch_size == 256  # no training split yet (predict, validate)
+    data.datasets["train"] = range(series)  # only its length matters
+    assert data.batch_size == expected
+    assert SITSDataModule(str(synthetic_root), batch_size=32).batch_size == 32

@@ -137,3 +137,27 @@ def test_validate_writes_the_per_class_table(run):
     val = cli.datamodule.datasets["val"].table
     counts = np.bincount(val.labels, minlength=len(rows))
     assert [int(r["support"]) for r in rows] == counts.tolist()
+
+
+def test_figure_worker_writes_images_and_pngs_and_survives_a_bad_request(tmp_path):
+    from torch.utils.tensorboard import SummaryWriter
+
+    from cmap.reports.worker import FigureWorker
+
+    writer = SummaryWriter(str(tmp_path / "run"))
+    worker = FigureWorker(writer, str(tmp_path / "png"))
+    classes = ["a", "b"]
+    worker.draw("confusion_figure", "val/confusion_matrix", 3, np.eye(2), classes, "t")
+    worker.draw("attention_figure", "val/attention/a", 3, "not an array", ["Jan"], "t")  # fails
+    worker.draw("distribution_figure", "val/label_distribution", 0, {"a": 2, "b": 5}, "t")
+    with pytest.raises(ValueError, match="unknown figure"):
+        worker.draw("pie_chart", "x", 0)
+    worker.close()  # waits for the two good figures
+    writer.close()
+    events = EventAccumulator(str(tmp_path / "run"), size_guidance={"images": 0}).Reload()
+    assert sorted(events.Tags()["images"]) == ["val/confusion_matrix", "val/label_distribution"]
+    (image,) = events.Images("val/confusion_matrix")
+    assert image.step == 3 and image.encoded_image_string.startswith(b"\x89PNG")
+    assert image.width > 100 and image.height > 100
+    pngs = sorted(p.name for p in (tmp_path / "png").iterdir())
+    assert pngs == ["val_confusion_matrix_epoch003.png", "val_label_distribution_epoch000.png"]

@@ -7,9 +7,6 @@ import datetime as dt
 import numpy as np
 import torch
 
-from cmap.reports.figures import attention_figure
-from cmap.reports.tensorboard import log_figure
-
 MONTHS = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()
 
 
@@ -150,16 +147,14 @@ class AttentionReport:
             attention.counts = reduce(attention.counts.to(module.device), reduce_op="sum").cpu()
         return attention
 
-    def log(self, attention: AttentionByClass | None, logger, stage: str, epoch: int, out) -> None:
-        """On rank 0: one figure per class seen."""
-        if attention is None:
+    def log(self, attention: AttentionByClass | None, figures, stage: str, epoch: int) -> None:
+        """On rank 0: one figure per class seen, drawn by `figures` (a `FigureWorker`)."""
+        if attention is None or figures is None:
             return
         for k, mean in attention.means().items():
-            name = self.classes[k]
-            fig = attention_figure(
-                mean, attention.labels, f"{name}: attention received, epoch {epoch}"
-            )
-            log_figure(logger, f"{stage}/attention/{name}", fig, epoch, out)
+            name, title = self.classes[k], f"{self.classes[k]}: attention received, epoch {epoch}"
+            tag = f"{stage}/attention/{name}"
+            figures.draw("attention_figure", tag, epoch, mean, attention.labels, title)
 
 
 def season_bins(datamodule) -> tuple[np.ndarray, list[str]]:

@@ -12,9 +12,8 @@ import numpy as np
 import torch
 
 from cmap.reports.attention import AttentionReport, scheduled
-from cmap.reports.figures import confusion_figure, distribution_figure
 from cmap.reports.tables import per_class_scores, print_table, write_csv
-from cmap.reports.tensorboard import log_embeddings, log_figure
+from cmap.reports.tensorboard import log_embeddings
 
 HEADER = ["label", "predicted", "season", "poi_id"]
 
@@ -30,14 +29,12 @@ class ClassificationReports:
         embeddings_every_n_epochs: int = 10,
         max_attention_samples: int = 2048,
         max_embeddings: int = 2000,
-        figures_dir: str | None = None,
         log_figures: bool = True,
     ):
         self.classes = classes
         self.attention = AttentionReport(classes, attention_every_n_epochs, max_attention_samples)
         self.embeddings_every = embeddings_every_n_epochs
         self.max_embeddings = max_embeddings
-        self.figures_dir = figures_dir
         self.log_figures = log_figures
         self._embeddings: list[torch.Tensor] = []
         self._metadata: list[list[str]] = []
@@ -86,7 +83,7 @@ class ClassificationReports:
         log_dir = trainer.log_dir  # a collective call under DDP: every rank must make it
         if not trainer.is_global_zero:
             return
-        epoch, logger, out = module.current_epoch, module.logger, self.figures_dir
+        epoch, logger = module.current_epoch, module.logger
         fn = trainer.state.fn
         title = f"{stage}, epoch {epoch}"
         if fn in ("validate", "test"):
@@ -96,22 +93,13 @@ class ClassificationReports:
         if embeddings:
             features = torch.cat(embeddings)
             log_embeddings(logger, f"{stage}_embeddings", features, metadata, HEADER, epoch)
-        if not self.log_figures:
+        figures = module.figures() if self.log_figures else None
+        if figures is None:
             return
-        log_figure(
-            logger,
-            f"{stage}/confusion_matrix",
-            confusion_figure(confusion, self.classes, title),
-            epoch,
-            out,
-        )
+        tag = f"{stage}/confusion_matrix"
+        figures.draw("confusion_figure", tag, epoch, confusion, self.classes, title)
         if fn == "fit" and epoch == 0:
             counts = dict(zip(self.classes, confusion.sum(axis=1).astype(int).tolist()))
-            log_figure(
-                logger,
-                f"{stage}/label_distribution",
-                distribution_figure(counts, f"{stage} labels"),
-                epoch,
-                out,
-            )
-        self.attention.log(attention, logger, stage, epoch, out)
+            tag = f"{stage}/label_distribution"
+            figures.draw("distribution_figure", tag, epoch, counts, f"{stage} labels")
+        self.attention.log(attention, figures, stage, epoch)

@@ -8,8 +8,6 @@ import numpy as np
 import torch
 
 from cmap.reports.attention import AttentionReport, scheduled
-from cmap.reports.figures import ndvi_figure
-from cmap.reports.tensorboard import log_figure
 
 log = logging.getLogger(__name__)
 
@@ -38,12 +36,10 @@ class ReconstructionReports:
         nir: str,
         attention_every: int,
         max_attention: int,
-        figures_dir: str | None,
         log_figures: bool,
     ):
         self.ndvi_every = ndvi_every if log_figures else 0
         self.samples = samples
-        self.figures_dir = figures_dir
         every = attention_every if log_figures else 0
         self.attention = AttentionReport(groups, every, max_attention)
         if "NDVI" in bands:
@@ -100,8 +96,9 @@ class ReconstructionReports:
         attention = self.attention.take(module)
         if trainer.sanity_checking or not trainer.is_global_zero:
             return
-        epoch, logger, out = module.current_epoch, module.logger, self.figures_dir
-        if series:
-            fig = ndvi_figure(series, f"{stage} NDVI reconstruction, epoch {epoch}")
-            log_figure(logger, f"{stage}/ndvi_reconstruction", fig, epoch, out)
-        self.attention.log(attention, logger, stage, epoch, out)
+        figures = module.figures() if (series or attention is not None) else None
+        epoch = module.current_epoch
+        if series and figures is not None:
+            title = f"{stage} NDVI reconstruction, epoch {epoch}"
+            figures.draw("ndvi_figure", f"{stage}/ndvi_reconstruction", epoch, series, title)
+        self.attention.log(attention, figures, stage, epoch)

@@ -100,7 +100,6 @@ class AutoEncoder(Task):
             nir_band,
             attention_every_n_epochs,
             max_attention_samples,
-            figures_dir,
             log_figures,
         )
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytorch_lightning as pl
 
+from cmap.reports.tensorboard import summary_writer
+from cmap.reports.worker import FigureWorker
 from cmap.tasks.schedule import adamw_warmup_exponential
 
 
@@ -11,11 +13,31 @@ class Task(pl.LightningModule):
     """An encoder-based task: optional compilation of `self.encoder` (hparam `compile`), one
     `_epoch_end(stage)` for the train/val/test epoch ends, and AdamW with the
     warm-up-then-exponential schedule of the hparams `min_lr`, `max_lr`, `warmup_epochs`,
-    `gamma` and `wd`."""
+    `gamma` and `wd`. Figures are drawn by a `FigureWorker` (another process), started on
+    first use on rank 0 and waited for when the stage ends."""
+
+    _figure_worker: FigureWorker | None = None
 
     def configure_model(self):
         if self.hparams.compile:
             self.encoder.compile(dynamic=True)
+
+    def figures(self) -> FigureWorker | None:
+        """This run's figure worker; None off rank 0, or with neither a TensorBoard logger
+        nor `figures_dir`."""
+        if not self.trainer.is_global_zero:
+            return None
+        if self._figure_worker is None:
+            writer, out = summary_writer(self.logger), self.hparams.get("figures_dir")
+            if writer is None and not out:
+                return None
+            self._figure_worker = FigureWorker(writer, out)
+        return self._figure_worker
+
+    def teardown(self, stage: str) -> None:
+        worker, self._figure_worker = self._figure_worker, None
+        if worker is not None:
+            worker.close()
 
     def _epoch_end(self, stage: str) -> None:
         raise NotImplementedError

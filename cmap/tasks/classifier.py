@@ -139,7 +139,6 @@ class Classifier(Task):
             embeddings_every_n_epochs,
             max_attention_samples,
             max_embeddings,
-            figures_dir,
             log_figures,
         )
 
