@@ -6,7 +6,9 @@ stdin. The worker draws each one and answers with the PNG; a thread of the train
 writes it as an image summary into the run's own TensorBoard event file (one file per run, so
 a live TensorBoard keeps following the scalars) and, with `figures_dir`, to
 `<figures_dir>/<tag>_epoch<step>.png`. `close` waits until every requested figure is written.
-The worker ends when its stdin closes, including when the training process dies.
+The worker runs at the lowest CPU priority (nice 19), so on a busy machine it draws with the
+CPU time training leaves idle. It ends when its stdin closes, including when the training
+process dies.
 """
 
 from __future__ import annotations
@@ -99,6 +101,7 @@ class FigureWorker:
 
 def main() -> None:
     """The worker: requests on stdin, (tag, step, png) on stdout, until stdin closes."""
+    os.nice(19)  # draw (and import matplotlib) on the CPU time training leaves idle
     import io
 
     import matplotlib.pyplot as plt
