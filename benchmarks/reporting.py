@@ -21,8 +21,8 @@ import time
 from pathlib import Path
 
 import pytorch_lightning as pl
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from _common import RESULTS, machine, write_results
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from cmap.cli import build
 from cmap.reports.classification import scheduled
