@@ -150,6 +150,16 @@ def test_attention_maps_are_masked_distributions(name):
     assert (rows[~valid_rows] == 0).all()
 
 
+@pytest.mark.parametrize("name", ATTENTION)
+def test_forward_with_attention_gives_forward_and_maps_in_one_pass(name):
+    torch.manual_seed(0)
+    enc = build(name).eval()
+    ts, positions, mask = batch()
+    out, maps = enc.forward_with_attention(ts, positions, mask)
+    torch.testing.assert_close(out, enc(ts, positions, mask), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(maps, enc.get_attention_maps(ts, positions, mask))
+
+
 @pytest.mark.parametrize("name", ENCODERS)
 def test_gradients_reach_every_parameter_and_one_date_is_enough(name):
     torch.manual_seed(0)

@@ -119,22 +119,32 @@ class AttentionReport:
         self.max_samples = max_samples
         self._attention: AttentionByClass | None = None
 
-    def collect(self, module, batch: dict, target: torch.Tensor) -> None:
-        """During validation: attention maps of the batch, grouped by `target` [N] (index
-        into `classes`)."""
-        encoder = module.encoder
-        if not scheduled(module.current_epoch, self.every) or not hasattr(
-            encoder, "get_attention_maps"
-        ):
+    def wanted(self, module) -> bool:
+        """Whether this validation batch's attention is collected: a scheduled epoch of a
+        fit, an encoder with attention maps, and room left under the cap."""
+        trainer = module.trainer
+        return (
+            not trainer.sanity_checking
+            and trainer.state.fn == "fit"
+            and scheduled(module.current_epoch, self.every)
+            and hasattr(module.encoder, "get_attention_maps")
+            and not (self._attention is not None and self._attention.full)
+        )
+
+    def collect(
+        self, module, batch: dict, target: torch.Tensor, maps: torch.Tensor | None = None
+    ) -> None:
+        """During validation: attention maps [N, L, Q, T] of the batch (computed here unless
+        the task's forward pass gave them), grouped by `target` [N] (index into `classes`)."""
+        if not self.wanted(module):
             return
         if self._attention is None:
             bins, labels = season_bins(module.trainer.datamodule)
             self._attention = AttentionByClass(len(self.classes), bins, labels, self.max_samples)
-        if self._attention.full:
-            return
         mask = batch["mask"]
-        maps = encoder.get_attention_maps(batch["ts"], batch["positions"], mask)
-        self._attention.update(maps, batch["days"], mask, target)
+        if maps is None:
+            maps = module.encoder.get_attention_maps(batch["ts"], batch["positions"], mask)
+        self._attention.update(maps.detach(), batch["days"], mask, target)
 
     def take(self, module) -> AttentionByClass | None:
         """At epoch end, on every process: this epoch's attention summed over processes

@@ -40,12 +40,24 @@ class ClassificationReports:
         self._metadata: list[list[str]] = []
 
     # -- collection during validation -------------------------------------------------------
-    def collect(self, module, batch: dict, features: torch.Tensor, preds: torch.Tensor) -> None:
+    def wants_attention(self, module) -> bool:
+        """Whether this validation batch's attention maps are collected (the task can then
+        compute them in its own forward pass and hand them to `collect`)."""
+        return self.log_figures and self.attention.wanted(module)
+
+    def collect(
+        self,
+        module,
+        batch: dict,
+        features: torch.Tensor,
+        preds: torch.Tensor,
+        maps: torch.Tensor | None = None,
+    ) -> None:
         trainer = module.trainer
         if trainer.sanity_checking or trainer.state.fn != "fit":
             return
         if self.log_figures:
-            self.attention.collect(module, batch, batch["class"])
+            self.attention.collect(module, batch, batch["class"], maps)
         if scheduled(module.current_epoch, self.embeddings_every):
             self._collect_embeddings(module, batch, features, preds)
 

@@ -202,8 +202,16 @@ class Classifier(Task):
         return self.decoder(self.encoder(batch["ts"], batch["positions"], mask), mask)
 
     def _step(self, batch: dict[str, torch.Tensor], stage: str) -> torch.Tensor:
-        mask = batch["mask"]
-        features = self.encoder(batch["ts"], batch["positions"], mask)
+        mask, maps = batch["mask"], None
+        inputs = (batch["ts"], batch["positions"], mask)
+        if (
+            stage == "val"
+            and self.reports.wants_attention(self)
+            and hasattr(self.encoder, "forward_with_attention")
+        ):
+            features, maps = self.encoder.forward_with_attention(*inputs)  # one pass for both
+        else:
+            features = self.encoder(*inputs)
         logits = self.decoder(features, mask)
         target = batch["class"]
         loss = self.criterion(logits, target)
@@ -211,7 +219,7 @@ class Classifier(Task):
         for metrics in (self.metrics, self.confusion):
             metrics[f"{stage}_"].update(preds, target)
         if stage == "val":
-            self.reports.collect(self, batch, features, preds)
+            self.reports.collect(self, batch, features, preds, maps)
         on_step = stage == "train"
         self.log(
             f"{stage}/loss",

@@ -136,6 +136,14 @@ class ExchangerEncoder(nn.Module):
         """
         return self._run(ts, positions, mask, need_weights=False, queries=queries)[0]
 
+    def forward_with_attention(
+        self, ts: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The output [N, T, D] and `get_attention_maps` from one pass (the layers' explicit
+        softmax path, slower than `forward` alone but cheaper than both)."""
+        out, maps = self._run(ts, positions, mask, need_weights=True)
+        return out, mask_attention(torch.stack(maps, dim=1), mask)
+
     @torch.no_grad()
     def get_attention_maps(
         self, ts: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor
@@ -144,5 +152,4 @@ class ExchangerEncoder(nn.Module):
 
         Rows of valid queries sum to 1 over valid keys; padded keys and queries are 0.
         """
-        maps = torch.stack(self._run(ts, positions, mask, need_weights=True)[1], dim=1)
-        return mask_attention(maps, mask)
+        return self.forward_with_attention(ts, positions, mask)[1]

@@ -65,12 +65,18 @@ class LTAEEncoder(nn.Module):
         self, ts: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor
     ) -> torch.Tensor:
         """ts [N, T, C], positions [N, T], mask [N, T] (True = valid) -> pooled [N, D_out]."""
+        return self.forward_with_attention(ts, positions, mask)[0]
+
+    def forward_with_attention(
+        self, ts: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The pooled output [N, D_out] and `get_attention_maps` [N, 1, 1, T] in one pass."""
         x = self.norm(self.embedding(ts, positions, mask))
         attention = self._attention(x, mask)  # [N, H, T]
         n, t, d = x.shape
         values = x.view(n, t, self.n_head, d // self.n_head)
         pooled = torch.einsum("nht,nthv->nhv", attention, values).reshape(n, d)
-        return self.mlp(pooled)
+        return self.mlp(pooled), attention.mean(dim=1)[:, None, None, :]
 
     @torch.no_grad()
     def get_attention_maps(
@@ -80,5 +86,4 @@ class LTAEEncoder(nn.Module):
 
         Sums to 1 over valid dates; padded dates are exactly 0.
         """
-        x = self.norm(self.embedding(ts, positions, mask))
-        return self._attention(x, mask).mean(dim=1)[:, None, None, :]
+        return self.forward_with_attention(ts, positions, mask)[1]

@@ -147,6 +147,14 @@ class TransformerEncoder(nn.Module):
         """
         return self._run(ts, positions, mask, need_weights=False, queries=queries)[0]
 
+    def forward_with_attention(
+        self, ts: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The output [N, T, D] and `get_attention_maps` from one pass (the layers' explicit
+        softmax path, slower than `forward` alone but cheaper than both)."""
+        out, maps = self._run(ts, positions, mask, need_weights=True)
+        return out, mask_attention(torch.stack(maps, dim=1), mask)
+
     @torch.no_grad()
     def get_attention_maps(
         self, ts: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor
@@ -155,5 +163,4 @@ class TransformerEncoder(nn.Module):
 
         Padded keys get exactly 0, and so do the rows of padded queries.
         """
-        maps = torch.stack(self._run(ts, positions, mask, need_weights=True)[1], dim=1)
-        return mask_attention(maps, mask)
+        return self.forward_with_attention(ts, positions, mask)[1]
