@@ -206,11 +206,20 @@ def main(argv: list[str] | None = None) -> dict:
         REPO.parent / "shared" / "data" / "cerrado_2classes",
         REPO.parent / "shared" / "data" / "rondonia_l8",
     ]
-    # Datasets run earlier (another invocation) stay in the results file unless run again.
+    # Datasets and models run earlier stay in the results file unless run again; a dataset's
+    # earlier models are kept only if they ran with the same settings.
     previous = json.loads(args.out.read_text()) if args.out.exists() else {}
     result: dict = {"inputs": INPUTS, "datasets": previous.get("datasets", {})}
     for root in roots:
-        models = {}
+        settings = {
+            "config": os.path.relpath(args.config.resolve(), REPO),
+            "seeds": args.seeds,
+            "max_epochs": args.max_epochs,
+            "extra": args.extra,
+        }
+        earlier = result["datasets"].get(root.name, {})
+        same = all(earlier.get(k) == v for k, v in settings.items())
+        models = dict(earlier.get("models", {})) if same else {}
         for model in args.models:
             with tempfile.TemporaryDirectory() as tmp:
                 runs = [
@@ -221,9 +230,9 @@ def main(argv: list[str] | None = None) -> dict:
                 ]
             models[model] = summarise(runs)
             print(root.name, model, {k: models[model][k] for k in ("oa", "f1_macro")}, flush=True)
-        result["datasets"][root.name] = {
-            "config": os.path.relpath(args.config.resolve(), REPO),
-            "seeds": args.seeds,
+        order = [*ENCODERS, "rf"]
+        models = dict(sorted(models.items(), key=lambda item: order.index(item[0])))
+        result["datasets"][root.name] = settings | {
             "date": time.strftime("%Y-%m-%d"),
             "models": models,
         }
