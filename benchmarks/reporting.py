@@ -1,6 +1,6 @@
 """What the training reports cost: epoch times of the demo config with and without them.
 
-    python benchmarks/reporting.py [--epochs 6] [--every 2]
+    python benchmarks/reporting.py [--epochs 16] [--every 2]
 
 Trains the demo config twice for `--epochs` epochs: bare (no figures, attention or
 embeddings) and with every report on (confusion matrices and label distributions each
@@ -81,7 +81,7 @@ def run(root: Path, epochs: int, reports: bool, every: int, folder: Path) -> lis
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--epochs", type=int, default=16)
     parser.add_argument("--every", type=int, default=2)
     parser.add_argument("--root", type=Path, default=REPO / "data" / "demo")
     parser.add_argument("--out", type=Path, default=RESULTS / "reporting.json")
