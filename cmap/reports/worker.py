@@ -22,6 +22,8 @@ import sys
 import threading
 from pathlib import Path
 
+from tensorboard.compat.proto.summary_pb2 import Summary
+
 log = logging.getLogger(__name__)
 
 # Requests name one of these functions of cmap.reports.figures.
@@ -51,7 +53,8 @@ class FigureWorker:
         self._broken = False
 
     def draw(self, kind: str, tag: str, step: int, *args) -> None:
-        """Queue `figures.<kind>(*args)` for `tag` at `step`; returns at once."""
+        """Queue `figures.<kind>(*args)` for `tag` at `step`. Returns at once, unless the
+        worker is so far behind that the pipe's buffer is full: then training waits for it."""
         if kind not in KINDS:
             raise ValueError(f"unknown figure {kind}; one of {KINDS}")
         if self._broken:
@@ -77,8 +80,6 @@ class FigureWorker:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(png)
         if self.writer is not None:
-            from tensorboard.compat.proto.summary_pb2 import Summary
-
             width, height = struct.unpack(">II", png[16:24])  # the PNG header's IHDR chunk
             image = Summary.Image(
                 height=height, width=width, colorspace=4, encoded_image_string=png
