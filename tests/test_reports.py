@@ -161,3 +161,17 @@ def test_figure_worker_writes_images_and_pngs_and_survives_a_bad_request(tmp_pat
     assert image.width > 100 and image.height > 100
     pngs = sorted(p.name for p in (tmp_path / "png").iterdir())
     assert pngs == ["val_confusion_matrix_epoch003.png", "val_label_distribution_epoch000.png"]
+
+
+def test_figures_the_worker_did_not_draw_are_drawn_at_close(tmp_path):
+    from cmap.reports.worker import FigureWorker
+
+    worker = FigureWorker(None, str(tmp_path))
+    worker._process.kill()  # as if starved or dead: nothing will be answered
+    worker._process.wait()
+    for step in range(3):
+        worker.draw("distribution_figure", "train/label_distribution", step, {"a": 1}, "t")
+    worker.close()
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == [f"train_label_distribution_epoch00{s}.png" for s in range(3)]
+    assert all((tmp_path / n).read_bytes().startswith(b"\x89PNG") for n in names)
