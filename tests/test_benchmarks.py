@@ -16,7 +16,7 @@ TINY = {
         *["--series", "300", "--dates", "12", "--batch-size", "32"],
         *["--train-steps", "1", "--large", "500"],
     ],
-    "reporting.py": ["--epochs", "2", "--every", "1"],
+    "reporting.py": ["--epochs", "2", "--every", "1", "--repeats", "1"],
     "encoders.py": ["--batch-size", "8", "--dates", "12", "--steps", "1"],
     "label_efficiency.py": [
         *["--fractions", "0.1", "1", "--seeds", "0", "--epochs", "1", "--pretrain-epochs", "1"]
@@ -51,8 +51,10 @@ def test_benchmark_runs_and_writes_json(script, tmp_path, synthetic_root):
     numbers = json.loads(out.read_text())
     assert numbers["machine"]["torch"]
     if script == "reporting.py":
-        assert len(numbers["reports_epoch_s"]) == 2
+        assert len(numbers["reports_epoch_s"]) == 1 and len(numbers["reports_epoch_s"][0]) == 2
         assert isinstance(numbers["overhead_attention_embeddings_epochs"], float)
+        # epoch 0: 2 confusion matrices + 2 label distributions; epoch 1: + attention figures
+        assert numbers["images_written"] > 6
         return
     if script == "season_transfer.py":
         assert numbers["train_seasons"] == [2020] and numbers["shifted_season"] == 2021

@@ -8,9 +8,10 @@ it as an image summary into the run's own TensorBoard event file (one file per r
 TensorBoard keeps following the scalars) and, with `figures_dir`, to
 `<figures_dir>/<tag>_epoch<step>.png`.
 
-`close` (the end of a stage) stops the worker and draws whatever it has not answered yet in
-the training process, at normal priority: a worker starved by other busy processes never
-holds the run up. The worker also ends when its stdin closes, e.g. when training dies.
+At the end of a stage, `close` draws what is left from both ends: the worker from the oldest
+request, the training process (at normal priority) from the newest, so a worker starved by
+other busy processes never holds the run up. The worker also ends when its stdin closes, e.g.
+when training dies.
 """
 
 from __future__ import annotations
@@ -99,9 +100,9 @@ class FigureWorker:
             except (EOFError, OSError, pickle.UnpicklingError):
                 return
             with self._lock:
-                _, tag, step, _ = self._pending.pop(number)
-            if png is not None:
-                self._write(tag, step, png)
+                request = self._pending.pop(number, None)  # None: `close` drew it
+            if request is not None and png is not None:
+                self._write(request[1], request[2], png)
 
     def _write(self, tag: str, step: int, png: bytes) -> None:
         if self.figures_dir is not None:
@@ -118,20 +119,30 @@ class FigureWorker:
             self.writer._get_file_writer().add_summary(summary, step)
 
     def close(self) -> None:
-        """Stop the worker and draw here, in order, every figure it has not answered."""
+        """Draw every figure not drawn yet, with the worker: it goes on from the oldest
+        request while this process takes the newest ones, until none is left; then the
+        worker is stopped (a starved worker never holds the run up)."""
+        try:
+            self._process.stdin.close()  # the worker ends after the requests it has
+        except OSError:
+            pass
+        drawn = []
+        while True:
+            with self._lock:
+                if not self._pending:
+                    break
+                number = next(reversed(self._pending))
+                kind, tag, step, args = self._pending.pop(number)
+            drawn.append((number, tag, step, render(kind, args)))
         self._process.terminate()
         self._process.wait()
-        self._thread.join()  # it reads the answers written before the end, then EOF
-        for stream in (self._process.stdin, self._process.stdout):
-            try:
-                stream.close()
-            except OSError:  # requests never sent: they are among the pending ones
-                pass
-        for kind, tag, step, args in self._pending.values():
-            png = render(kind, args)
+        self._thread.join()
+        self._process.stdout.close()
+        # Written after the worker's (older) ones and oldest first: steps of a tag stay in
+        # order in the event file, as TensorBoard expects.
+        for _, tag, step, png in sorted(drawn, key=lambda item: item[0]):
             if png is not None:
                 self._write(tag, step, png)
-        self._pending.clear()
         if self.writer is not None:
             self.writer.flush()
 
