@@ -20,6 +20,7 @@ import io
 import logging
 import os
 import pickle
+import queue
 import struct
 import subprocess
 import sys
@@ -69,29 +70,40 @@ class FigureWorker:
             stdout=subprocess.PIPE,
             env=os.environ | {"PYTHONPATH": path, "MPLBACKEND": "Agg"},
         )
-        self._pending: dict[int, tuple[str, str, int, tuple]] = {}  # sent, not answered
+        self._pending: dict[int, tuple[str, str, int, tuple]] = {}  # requested, not drawn
         self._count = 0
         self._lock = threading.Lock()
-        self._broken = False
-        self._thread = threading.Thread(target=self._receive, daemon=True)
-        self._thread.start()
+        self._outbox: queue.SimpleQueue = queue.SimpleQueue()
+        # Two threads: one sends requests (it may wait on a full pipe, training never does),
+        # one writes the answers.
+        self._threads = [
+            threading.Thread(target=self._send, daemon=True),
+            threading.Thread(target=self._receive, daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
 
     def draw(self, kind: str, tag: str, step: int, *args) -> None:
-        """Queue `figures.<kind>(*args)` for `tag` at `step`. Returns at once, unless the
-        worker is so far behind that the pipe's buffer is full: then training waits for it."""
+        """Queue `figures.<kind>(*args)` for `tag` at `step`; returns at once."""
         if kind not in KINDS:
             raise ValueError(f"unknown figure {kind}; one of {KINDS}")
         with self._lock:
             number, self._count = self._count, self._count + 1
             self._pending[number] = (kind, tag, step, args)
-        if self._broken:
-            return  # drawn by `close`
+        self._outbox.put((number, kind, args))
+
+    def _send(self) -> None:
+        stream = self._process.stdin
+        while (request := self._outbox.get()) is not None:
+            try:
+                pickle.dump(request, stream, protocol=5)
+                stream.flush()
+            except OSError:  # the worker is gone: `close` draws what is pending
+                return
         try:
-            pickle.dump((number, kind, args), self._process.stdin, protocol=5)
-            self._process.stdin.flush()
-        except (BrokenPipeError, OSError):
-            self._broken = True
-            log.warning("the figure worker stopped; the remaining figures are drawn at the end")
+            stream.close()  # the worker ends after the requests it has
+        except OSError:
+            pass
 
     def _receive(self) -> None:
         while True:
@@ -122,10 +134,7 @@ class FigureWorker:
         """Draw every figure not drawn yet, with the worker: it goes on from the oldest
         request while this process takes the newest ones, until none is left; then the
         worker is stopped (a starved worker never holds the run up)."""
-        try:
-            self._process.stdin.close()  # the worker ends after the requests it has
-        except OSError:
-            pass
+        self._outbox.put(None)
         drawn = []
         while True:
             with self._lock:
@@ -136,7 +145,8 @@ class FigureWorker:
             drawn.append((number, tag, step, render(kind, args)))
         self._process.terminate()
         self._process.wait()
-        self._thread.join()
+        for thread in self._threads:
+            thread.join()
         self._process.stdout.close()
         # Written after the worker's (older) ones and oldest first: steps of a tag stay in
         # order in the event file, as TensorBoard expects.
