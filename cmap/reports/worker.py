@@ -16,6 +16,7 @@ when training dies.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import os
@@ -100,10 +101,8 @@ class FigureWorker:
                 stream.flush()
             except OSError:  # the worker is gone: `close` draws what is pending
                 return
-        try:
+        with contextlib.suppress(OSError):
             stream.close()  # the worker ends after the requests it has
-        except OSError:
-            pass
 
     def _receive(self) -> None:
         while True:

@@ -14,7 +14,8 @@ class Task(pl.LightningModule):
     `_epoch_end(stage)` for the train/val/test epoch ends, and AdamW with the
     warm-up-then-exponential schedule of the hparams `min_lr`, `max_lr`, `warmup_epochs`,
     `gamma` and `wd`. Figures are drawn by a `FigureWorker` (another process), started on
-    first use on rank 0 and waited for when the stage ends."""
+    first use on rank 0 and finished (remaining figures drawn and written) when the stage
+    ends."""
 
     _figure_worker: FigureWorker | None = None
 

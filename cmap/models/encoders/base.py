@@ -69,3 +69,43 @@ class DateEmbedding(nn.Module):
         where = mask if queries is None else queries | mask
         x = self.bands_encoder(ts, mask) + self.position_encoder(positions, where)
         return self.dropout(x)
+
+
+class LayeredEncoder(nn.Module):
+    """Encoders whose `_run(ts, positions, mask, need_weights, queries)` returns the output
+    [N, T, D] (zeros at dates neither valid nor queried) and one [N, T, T] map per layer (None
+    without `need_weights`); what a map means is the subclass's (see its docstring)."""
+
+    def _run(self, ts, positions, mask, need_weights: bool, queries=None):
+        raise NotImplementedError
+
+    def forward(
+        self,
+        ts: torch.Tensor,
+        positions: torch.Tensor,
+        mask: torch.Tensor,
+        queries: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """ts [N, T, C], positions [N, T], mask [N, T] (True = valid) -> [N, T, D].
+
+        `queries` [N, T]: extra dates with features in the output, computed from their
+        position and the valid dates only (they are never attended to), e.g. dates hidden
+        for masked reconstruction. Default: the valid dates.
+        """
+        return self._run(ts, positions, mask, need_weights=False, queries=queries)[0]
+
+    def forward_with_attention(
+        self, ts: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The output [N, T, D] and `get_attention_maps` from one pass (the layers' explicit
+        softmax path, slower than `forward` alone but cheaper than both)."""
+        out, maps = self._run(ts, positions, mask, need_weights=True)
+        return out, mask_attention(torch.stack(maps, dim=1), mask)
+
+    @torch.no_grad()
+    def get_attention_maps(
+        self, ts: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor
+    ) -> torch.Tensor:
+        """Attention maps per layer -> [N, L, T, T] (query, key). Rows of valid queries sum
+        to 1 over valid keys; padded keys and the rows of padded queries are exactly 0."""
+        return self.forward_with_attention(ts, positions, mask)[1]

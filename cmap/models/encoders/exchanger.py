@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from cmap.models.encoders.base import DateEmbedding, mask_attention
+from cmap.models.encoders.base import DateEmbedding, LayeredEncoder
 
 
 def _mlp(d_model: int, ratio: float, dropout_p: float) -> nn.Sequential:
@@ -77,10 +77,12 @@ class GPBlock(nn.Module):
         return tokens, x, weights
 
 
-class ExchangerEncoder(nn.Module):
+class ExchangerEncoder(LayeredEncoder):
     """Bands + position embeddings, then `n_blocks` GP blocks sharing `n_tokens` learned tokens.
 
     Output: per-date features [N, T, D] (zeros at padded dates), so any head applies.
+    Attention maps: the date-to-date attention through the tokens of each block (distribute
+    x collect, averaged over heads).
     """
 
     def __init__(
@@ -120,36 +122,3 @@ class ExchangerEncoder(nn.Module):
             maps.append(weights)
         out = mask if queries is None else queries | mask
         return self.norm(x).masked_fill(~out[..., None], 0.0), maps
-
-    def forward(
-        self,
-        ts: torch.Tensor,
-        positions: torch.Tensor,
-        mask: torch.Tensor,
-        queries: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """ts [N, T, C], positions [N, T], mask [N, T] (True = valid) -> [N, T, D].
-
-        `queries` [N, T]: extra dates with features in the output, computed from their
-        position and the valid dates only (they are never attended to), e.g. dates hidden
-        for masked reconstruction. Default: the valid dates.
-        """
-        return self._run(ts, positions, mask, need_weights=False, queries=queries)[0]
-
-    def forward_with_attention(
-        self, ts: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The output [N, T, D] and `get_attention_maps` from one pass (the layers' explicit
-        softmax path, slower than `forward` alone but cheaper than both)."""
-        out, maps = self._run(ts, positions, mask, need_weights=True)
-        return out, mask_attention(torch.stack(maps, dim=1), mask)
-
-    @torch.no_grad()
-    def get_attention_maps(
-        self, ts: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor
-    ) -> torch.Tensor:
-        """Date-to-date attention through the tokens, per block -> [N, L, T, T] (query, key).
-
-        Rows of valid queries sum to 1 over valid keys; padded keys and queries are 0.
-        """
-        return self.forward_with_attention(ts, positions, mask)[1]

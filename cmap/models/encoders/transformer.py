@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cmap.models.encoders.base import DateEmbedding, mask_attention
+from cmap.models.encoders.base import DateEmbedding, LayeredEncoder
 
 _ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu}
 
@@ -81,13 +81,14 @@ class SelfAttentionLayer(nn.Module):
         return self.norm2(x + self.dropout(self.feed_forward(x))), weights
 
 
-class TransformerEncoder(nn.Module):
+class TransformerEncoder(LayeredEncoder):
     """Bands embedding + position embedding, then `n_att_layers` self-attention layers.
 
     Post-norm layers as in Vaswani et al. (2017) and the seed project, or pre-norm
     (`norm_first`, with a final LayerNorm). `attention_dropout_p` drops attention weights
     (0 by default: it keeps the fused attention kernels, and costs a third of a CPU training
-    step otherwise). Recording attention is a separate method and costs nothing in training.
+    step otherwise). Recording attention is a separate method and costs nothing in training;
+    its maps are each layer's attention averaged over heads.
     """
 
     def __init__(
@@ -131,36 +132,3 @@ class TransformerEncoder(nn.Module):
             maps.append(weights)
         out = mask if queries is None else queries | mask
         return self.norm(x).masked_fill(~out[..., None], 0.0), maps
-
-    def forward(
-        self,
-        ts: torch.Tensor,
-        positions: torch.Tensor,
-        mask: torch.Tensor,
-        queries: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """ts [N, T, C], positions [N, T], mask [N, T] (True = valid) -> [N, T, D].
-
-        `queries` [N, T]: extra dates with features in the output, computed from their
-        position and the valid dates only (they are never attended to), e.g. dates hidden
-        for masked reconstruction. Default: the valid dates.
-        """
-        return self._run(ts, positions, mask, need_weights=False, queries=queries)[0]
-
-    def forward_with_attention(
-        self, ts: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The output [N, T, D] and `get_attention_maps` from one pass (the layers' explicit
-        softmax path, slower than `forward` alone but cheaper than both)."""
-        out, maps = self._run(ts, positions, mask, need_weights=True)
-        return out, mask_attention(torch.stack(maps, dim=1), mask)
-
-    @torch.no_grad()
-    def get_attention_maps(
-        self, ts: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor
-    ) -> torch.Tensor:
-        """Attention of each layer averaged over heads -> [N, L, T, T] (query, key).
-
-        Padded keys get exactly 0, and so do the rows of padded queries.
-        """
-        return self.forward_with_attention(ts, positions, mask)[1]
