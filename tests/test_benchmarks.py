@@ -19,7 +19,8 @@ TINY = {
     "reporting.py": ["--epochs", "2", "--every", "1", "--repeats", "1"],
     "encoders.py": ["--batch-size", "8", "--dates", "12", "--steps", "1"],
     "label_efficiency.py": [
-        *["--fractions", "0.1", "1", "--seeds", "0", "--epochs", "1", "--pretrain-epochs", "1"]
+        *["--fractions", "0.1", "1", "--seeds", "0", "--epochs", "1", "--pretrain-epochs", "1"],
+        *["--unlabelled-points", "40"],
     ],
     "season_transfer.py": ["--seeds", "0", "--epochs", "1"],
     "accuracy.py": [
@@ -73,6 +74,9 @@ def test_benchmark_runs_and_writes_json(script, tmp_path, synthetic_root):
         return
     if script == "label_efficiency.py":
         table = numbers["datasets"][synthetic_root.name]
+        # pretrained on the training share (~60 %) of 40 fresh generator points, each in
+        # 2 seasons (3 season windows at most: the last season runs past a year)
+        assert table["pretrain_on"] == "generator pool" and 20 < table["pretrain_series"] < 120
         assert table["scratch@0.1"]["train_series"] < table["pretrained@1"]["train_series"]
         scores = [v for k, v in _flatten(table) if k.endswith("f1_macro")]
         assert len(scores) == 8 and all(0 <= s <= 1 for s in scores)
