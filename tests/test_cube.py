@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ from cmap.cli import build, main
 from cmap.data.cube import Cube, parse_date
 from cmap.data.cube_module import CubeDataModule, pixel_series
 from cmap.data.errors import DataError
+from cmap.io.extract import encoder_from_checkpoint
 from cmap.io.maps import NODATA, read_classes
 from cmap.tasks.classifier import Classifier
 from tests.conftest import REPO
@@ -316,3 +318,85 @@ def test_unlabelled_cube_pixels_pretrain_an_autoencoder(tmp_path):
     cli.trainer.fit(cli.model, cli.datamodule)
     assert len(cli.datamodule.datasets["train"]) > 100
     assert float(cli.trainer.callback_metrics["val/loss"]) > 0
+
+
+# -- unlabelled pixels for self-supervised pretraining ------------------------------------
+
+
+def pixel_module(**kwargs) -> CubeDataModule:
+    data = CubeDataModule(str(DEMO_CUBE), window_size=16, batch_size=64, **kwargs)
+    data.setup("fit")
+    return data
+
+
+def indices(loader) -> list[int]:
+    return [i for batch in loader for i in batch["index"].tolist()]
+
+
+def test_cube_pixels_batches_hold_the_cube_values_of_unlabelled_pixels():
+    data = pixel_module()
+    windows = data.split_windows()  # the demo cube is 40 x 40: 9 windows of at most 16 x 16
+    assert (len(windows["train"]), len(windows["val"])) == (8, 1)
+    train_area = sum(int(w.width * w.height) for w in windows["train"])
+    loader = data.train_dataloader()
+    assert len(loader) == -(-train_area // 64)
+    batches = list(loader)
+    assert len(batches) == len(loader)
+    values, valid = data.cube.read(Window(0, 0, 40, 40))  # [T, C, 40, 40], [T, 40, 40]
+    days = (data.cube.dates - data.first_day).astype(np.int64)
+    for batch in batches[:3]:
+        n, t = batch["mask"].shape
+        assert batch["ts"].shape == (n, t, 10) and n == 64
+        assert (batch["class"] == -1).all() and (batch["season"] == 2021).all()
+        counts = batch["mask"].sum(dim=1)
+        assert counts.min() >= 1 and counts.max() == t  # padded to the batch's longest
+        assert torch.equal(batch["mask"], torch.arange(t) < counts[:, None])  # valid first
+        for k in (0, n - 1):
+            row, col = divmod(int(batch["index"][k]), 40)
+            dates = np.flatnonzero(valid[:, row, col])
+            mask = batch["mask"][k]
+            assert np.array_equal(batch["positions"][k][mask].numpy(), days[dates])
+            np.testing.assert_array_equal(batch["ts"][k][mask].numpy(), values[dates, :, row, col])
+
+
+def test_cube_pixels_hold_out_windows_and_repeat_with_seed_and_epoch():
+    data = pixel_module()
+    train, val = data.train_dataloader(), data.val_dataloader()
+    first, again = indices(train), indices(train)
+    assert first == again  # the same epoch draws the same pixels in the same order
+    data.trainer = SimpleNamespace(current_epoch=1, global_rank=0, world_size=1)
+    assert indices(data.train_dataloader()) != first
+    assert set(indices(val)) == set(indices(data.val_dataloader()))  # fixed validation
+    assert not set(first) & set(indices(val))  # held-out windows
+    other = pixel_module(seed=1)
+    assert indices(other.val_dataloader()) != indices(val)  # another window held out
+    fewer = pixel_module(pixels_per_epoch=200)
+    assert len(fewer.train_dataloader()) == 4  # ceil(200 / 64)
+
+
+def test_cube_pixels_errors_are_clear(tmp_path):
+    with pytest.raises(DataError, match="single window of 256 pixels: lower window_size"):
+        CubeDataModule(str(DEMO_CUBE), window_size=256).setup("fit")
+    with pytest.raises(DataError, match="a cube has no labels to test with"):
+        CubeDataModule(str(DEMO_CUBE)).setup("test")
+    with pytest.raises(DataError, match=r"val_windows must be in \(0, 1\)"):
+        CubeDataModule(str(DEMO_CUBE), val_windows=1.0)
+
+
+def test_autoencoder_pretrains_on_cube_pixels_from_the_command_line(tmp_path):
+    args = [
+        *("fit", "--config", str(REPO / "configs" / "pretrain.yaml")),
+        *("--data", "cmap.data.cube_module.CubeDataModule", "--data.cube", str(DEMO_CUBE)),
+        *("--data.window_size", "16", "--data.batch_size", "256", "--trainer.max_epochs", "1"),
+        *("--trainer.logger.init_args.save_dir", str(tmp_path), "--seed_everything", "0"),
+        *("--trainer.enable_progress_bar", "false", "--model.init_args.log_figures", "false"),
+    ]
+    result = subprocess.run(
+        [sys.executable, "-m", "cmap.main", *args], capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    checkpoint = tmp_path / "pretrain" / "version_0" / "checkpoints" / "best.ckpt"
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    assert state["hyper_parameters"]["bands"] == CubeDataModule(str(DEMO_CUBE)).bands
+    tensors, spec = encoder_from_checkpoint(checkpoint)  # ready for `cmap extract`
+    assert spec["class_path"].endswith("TransformerEncoder") and len(tensors) > 10

@@ -1,12 +1,17 @@
-"""Prediction over a raster cube: windows read one at a time, batches of valid pixels."""
+"""Raster cubes as data: windows read one at a time, batches of valid pixels, for
+prediction (every pixel, window by window) and for self-supervised pretraining (unlabelled
+pixels drawn from shuffled windows, some windows held out for validation)."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 import pytorch_lightning as pl
 import torch
+from rasterio.windows import Window
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from cmap.data.cube import Cube
@@ -80,8 +85,127 @@ class CubeWindows(IterableDataset):
                 }
 
 
+def _padded(pieces: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Concatenate pixel series of different widths (T'), padding with invalid dates."""
+    width = max(piece["mask"].shape[1] for piece in pieces)
+    out = {}
+    for key in ("ts", "mask", "date"):
+        parts = []
+        for piece in pieces:
+            pad = [(0, 0), (0, width - piece[key].shape[1])] + [(0, 0)] * (piece[key].ndim - 2)
+            parts.append(np.pad(piece[key], pad))
+        out[key] = np.concatenate(parts)
+    out["pixel"] = np.concatenate([piece["pixel"] for piece in pieces])
+    return out
+
+
+class CubePixels(IterableDataset):
+    """Unlabelled pixel series of a cube's windows, in batches of exactly `batch_size`, for
+    self-supervised training (the `AutoEncoder`).
+
+    An epoch is `batches` batches per process. Each pass over the windows visits them in an
+    order drawn from (seed, epoch, rank, worker) when `shuffle`, and each window's pixels that
+    have a valid date in a random order too; passes repeat until the epoch is full, so every
+    process yields the same number of batches (as distributed training needs). Without
+    `shuffle` (validation) the order is fixed: the same pixels at every epoch. Batches have
+    the keys of a samples batch: ts [N, T, C], positions and days [N, T] (days since the
+    season start), mask [N, T], class [N] (-1: unlabelled), season [N] and index [N] (the
+    pixel's flat index in the cube, row * width + col).
+    """
+
+    def __init__(
+        self,
+        cube: Cube,
+        windows: list[Window],
+        batch_size: int,
+        batches: int,
+        first_day: np.datetime64,
+        season: int,
+        shuffle: bool,
+        seed: int = 0,
+    ):
+        self.cube, self.windows = cube, windows
+        self.batch_size, self.batches = batch_size, batches
+        self.days = (cube.dates - first_day).astype(np.int64)
+        self.season, self.shuffle, self.seed = season, shuffle, seed
+        self.epoch, self.rank, self.world_size = 0, 0, 1
+
+    def __len__(self) -> int:
+        info = get_worker_info()
+        if info is None:
+            return self.batches
+        return len(range(info.id, self.batches, info.num_workers))
+
+    def _pixels(self, rng: np.random.Generator | None) -> Iterator[dict[str, np.ndarray]]:
+        """Pixel series, window after window, pass after pass."""
+        while True:
+            found = False
+            order = rng.permutation(len(self.windows)) if rng else range(len(self.windows))
+            for number in order:
+                window = self.windows[number]
+                series = pixel_series(*self.cube.read(window))
+                if not len(series["pixel"]):
+                    continue
+                found = True
+                keep = rng.permutation(len(series["pixel"])) if rng else slice(None)
+                series = {key: value[keep] for key, value in series.items()}
+                row, col = np.divmod(series["pixel"], int(window.width))
+                series["pixel"] = (row + window.row_off) * self.cube.width + col + window.col_off
+                yield series
+            if not found:
+                raise DataError(self.cube.folder, "no valid pixel in the windows to train on")
+
+    def __iter__(self):
+        info = get_worker_info()
+        worker, workers = (info.id, info.num_workers) if info else (0, 1)
+        rng = None
+        if self.shuffle:
+            rng = np.random.default_rng([self.seed, self.epoch, self.rank, worker])
+        stream, current, used = self._pixels(rng), None, 0
+        for _ in range(len(range(worker, self.batches, workers))):
+            parts, need = [], self.batch_size
+            while need:
+                if current is None or used == len(current["pixel"]):
+                    current, used = next(stream), 0
+                take = min(need, len(current["pixel"]) - used)
+                parts.append({key: value[used : used + take] for key, value in current.items()})
+                used, need = used + take, need - take
+            yield self._tensors(_padded(parts))
+
+    def _tensors(self, series: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+        mask = series["mask"]
+        width = int(mask.sum(axis=1).max())  # the padding this batch needs
+        mask = mask[:, :width]
+        days = np.where(mask, self.days[series["date"][:, :width]], 0)
+        n = len(mask)
+        return {
+            "ts": torch.from_numpy(np.ascontiguousarray(series["ts"][:, :width])),
+            "positions": torch.from_numpy(days),
+            "days": torch.from_numpy(days.copy()),
+            "mask": torch.from_numpy(np.ascontiguousarray(mask)),
+            "class": torch.full((n,), -1, dtype=torch.int64),
+            "season": torch.full((n,), self.season, dtype=torch.int64),
+            "index": torch.from_numpy(series["pixel"].astype(np.int64)),
+        }
+
+
+class _EpochLoader(DataLoader):
+    """A DataLoader that tells its `CubePixels` the epoch before each pass, so the draws of a
+    run are reproducible (workers copy the dataset when a pass starts)."""
+
+    def __init__(self, dataset: CubePixels, epoch: Callable[[], int], **kwargs):
+        super().__init__(dataset, batch_size=None, **kwargs)
+        self._epoch = epoch
+
+    def __iter__(self):
+        self.dataset.epoch = self._epoch()
+        return super().__iter__()
+
+
 class CubeDataModule(pl.LightningDataModule):
-    """Prediction data over a cube (see `cmap.data.cube.Cube` for the folder layout).
+    """A cube as data (see `cmap.data.cube.Cube` for the folder layout): every pixel for
+    `predict`, and unlabelled pixels for self-supervised training (`fit` and `validate` with
+    the `AutoEncoder`; there are no labels to train a Classifier or to `test`).
 
     Args:
         cube: the cube folder.
@@ -94,8 +218,14 @@ class CubeDataModule(pl.LightningDataModule):
             since its first day).
         window_size: side of the square windows read and written at once (pixels); memory
             is bounded by it (T x C x window_size^2 x 4 bytes) and `batch_size`.
-        batch_size: pixels per model call.
+        batch_size: pixels per model call (and per training batch).
         num_workers: DataLoader processes reading windows in parallel.
+        val_windows: share of the windows held out for validation when training (at least
+            one), drawn with `seed`; whole windows, so validation pixels are not the training
+            pixels' neighbours.
+        pixels_per_epoch: training pixels per epoch (all processes together); default the
+            pixels of the training windows. Validation covers its windows' pixels once.
+        seed: seeds the held-out windows and the order of training windows and pixels.
     """
 
     def __init__(
@@ -112,9 +242,12 @@ class CubeDataModule(pl.LightningDataModule):
         window_size: int = 256,
         batch_size: int = 1024,
         num_workers: int = 0,
+        val_windows: float = 0.1,
+        pixels_per_epoch: int | None = None,
+        seed: int = 0,
     ):
         super().__init__()
-        self.save_hyperparameters()
+        self.save_hyperparameters(ignore=["bands"])  # the model logs the bands it reads
         folder = Path(cube)
         meta = read_meta(folder) or read_meta(folder.parent)
         self.cube = Cube(
@@ -142,7 +275,10 @@ class CubeDataModule(pl.LightningDataModule):
             )
         if window_size < 16 or window_size % 16:
             raise DataError(None, f"window_size must be a multiple of 16, got {window_size}")
+        if not 0 < val_windows < 1:
+            raise DataError(None, f"val_windows must be in (0, 1), got {val_windows}")
         self.dataset: CubeWindows | None = None
+        self.datasets: dict[str, CubePixels] = {}
 
     def _infer_season(self) -> int:
         dates = self.cube.dates
@@ -170,9 +306,30 @@ class CubeDataModule(pl.LightningDataModule):
     def num_bands(self) -> int:
         return len(self.cube.bands)
 
+    def split_windows(self) -> dict[str, list[Window]]:
+        """The windows training and validation draw pixels from (disjoint, seeded)."""
+        windows = self.cube.windows(self.hparams.window_size)
+        if len(windows) < 2:
+            raise DataError(
+                self.cube.folder,
+                f"is a single window of {self.hparams.window_size} pixels: lower window_size "
+                "so that some windows can be held out for validation",
+            )
+        n_val = min(max(1, round(self.hparams.val_windows * len(windows))), len(windows) - 1)
+        held = set(np.random.default_rng(self.hparams.seed).permutation(len(windows))[:n_val])
+        return {
+            "train": [w for i, w in enumerate(windows) if i not in held],
+            "val": [w for i, w in enumerate(windows) if i in held],
+        }
+
     def setup(self, stage: str | None = None):
+        if stage in ("fit", "validate"):
+            self._setup_pixels(["train", "val"] if stage == "fit" else ["val"])
+            return
         if stage not in (None, "predict"):
-            raise DataError(None, "a cube serves predictions only; train on a samples folder")
+            raise DataError(
+                self.cube.folder, f"a cube has no labels to {stage} with; use a samples folder"
+            )
         if self.dataset is None:
             self.dataset = CubeWindows(
                 self.cube, self.hparams.window_size, self.hparams.batch_size, self.first_day
@@ -180,6 +337,47 @@ class CubeDataModule(pl.LightningDataModule):
         trainer = self.trainer
         if trainer is not None:
             self.dataset.rank, self.dataset.world_size = trainer.global_rank, trainer.world_size
+
+    def _setup_pixels(self, splits: list[str]) -> None:
+        trainer = self.trainer
+        world = trainer.world_size if trainer else 1
+        batch = self.hparams.batch_size
+        windows = self.split_windows()
+        for split in splits:
+            if split in self.datasets:
+                continue
+            pixels = sum(int(w.width * w.height) for w in windows[split])
+            if split == "train" and self.hparams.pixels_per_epoch:
+                pixels = self.hparams.pixels_per_epoch
+            self.datasets[split] = CubePixels(
+                self.cube,
+                windows[split],
+                batch,
+                max(1, math.ceil(pixels / (batch * world))),
+                self.first_day,
+                self.season,
+                shuffle=split == "train",
+                seed=self.hparams.seed,
+            )
+        for dataset in self.datasets.values():
+            dataset.rank, dataset.world_size = (trainer.global_rank, world) if trainer else (0, 1)
+
+    def _current_epoch(self) -> int:
+        return self.trainer.current_epoch if self.trainer else 0
+
+    def _pixel_loader(self, split: str) -> DataLoader:
+        return _EpochLoader(
+            self.datasets[split],
+            self._current_epoch,
+            num_workers=self.hparams.num_workers,
+            pin_memory=torch.cuda.is_available(),
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._pixel_loader("train")
+
+    def val_dataloader(self) -> DataLoader:
+        return self._pixel_loader("val")
 
     def predict_dataloader(self) -> DataLoader:
         workers = self.hparams.num_workers
