@@ -400,3 +400,17 @@ def test_autoencoder_pretrains_on_cube_pixels_from_the_command_line(tmp_path):
     assert state["hyper_parameters"]["bands"] == CubeDataModule(str(DEMO_CUBE)).bands
     tensors, spec = encoder_from_checkpoint(checkpoint)  # ready for `cmap extract`
     assert spec["class_path"].endswith("TransformerEncoder") and len(tensors) > 10
+
+
+def test_cube_pixels_give_every_process_the_same_number_of_batches():
+    counts, firsts = [], []
+    for rank in (0, 1):
+        data = CubeDataModule(str(DEMO_CUBE), window_size=16, batch_size=64)
+        data.trainer = SimpleNamespace(current_epoch=0, global_rank=rank, world_size=2)
+        data.setup("fit")
+        batches = list(data.train_dataloader())
+        counts.append(len(batches))
+        firsts.append(batches[0]["index"].tolist())
+    train_area = sum(int(w.width * w.height) for w in data.split_windows()["train"])
+    assert counts == [-(-train_area // 128)] * 2  # half the epoch each
+    assert firsts[0] != firsts[1]
