@@ -103,10 +103,11 @@ class CubePixels(IterableDataset):
     """Unlabelled pixel series of a cube's windows, in batches of exactly `batch_size`, for
     self-supervised training (the `AutoEncoder`).
 
-    An epoch is `batches` batches per process. Each pass over the windows visits them in an
-    order drawn from (seed, epoch, rank, worker) when `shuffle`, and each window's pixels that
-    have a valid date in a random order too; passes repeat until the epoch is full, so every
-    process yields the same number of batches (as distributed training needs). Without
+    An epoch is `batches` batches per process. With `shuffle`, each process (and DataLoader
+    worker) takes its own share of the windows (`_shard`) and visits them, and each window's
+    pixels that have a valid date, in an order drawn from (seed, epoch, rank, worker); passes
+    repeat until the epoch is full, so every process yields the same number of batches (as
+    distributed training needs). Without
     `shuffle` (validation) the order is fixed: the same pixels at every epoch. Batches have
     the keys of a samples batch: ts [N, T, C], positions and days [N, T] (days since the
     season start), mask [N, T], class [N] (-1: unlabelled), season [N] and index [N] (the
@@ -136,13 +137,24 @@ class CubePixels(IterableDataset):
             return self.batches
         return len(range(info.id, self.batches, info.num_workers))
 
-    def _pixels(self, rng: np.random.Generator | None) -> Iterator[dict[str, np.ndarray]]:
-        """Pixel series, window after window, pass after pass."""
+    def _shard(self, worker: int, workers: int) -> list[Window]:
+        """This process's and worker's windows: a share of a permutation drawn from (seed,
+        epoch), the same in every process, so shares do not overlap; all windows when there
+        are fewer windows than readers (or without `shuffle`)."""
+        readers = self.world_size * workers
+        if not self.shuffle or len(self.windows) < readers:
+            return self.windows
+        order = np.random.default_rng([self.seed, self.epoch]).permutation(len(self.windows))
+        return [self.windows[i] for i in order[self.rank * workers + worker :: readers]]
+
+    def _pixels(
+        self, windows: list[Window], rng: np.random.Generator | None
+    ) -> Iterator[dict[str, np.ndarray]]:
+        """Pixel series, window after window, pass after pass (each pass in a new order)."""
         while True:
             found = False
-            order = rng.permutation(len(self.windows)) if rng else range(len(self.windows))
-            for number in order:
-                window = self.windows[number]
+            for number in rng.permutation(len(windows)) if rng else range(len(windows)):
+                window = windows[number]
                 series = pixel_series(*self.cube.read(window))
                 if not len(series["pixel"]):
                     continue
@@ -161,7 +173,7 @@ class CubePixels(IterableDataset):
         rng = None
         if self.shuffle:
             rng = np.random.default_rng([self.seed, self.epoch, self.rank, worker])
-        stream, current, used = self._pixels(rng), None, 0
+        stream, current, used = self._pixels(self._shard(worker, workers), rng), None, 0
         for _ in range(len(range(worker, self.batches, workers))):
             parts, need = [], self.batch_size
             while need:
