@@ -9,8 +9,8 @@ reconstruction, labels ignored), extract it as `cmap extract` does, then train C
 with `configs/demo.yaml` (from scratch) and `configs/finetune.yaml` (from the pretrained
 encoder) on each fraction of the training labels (seeded, stratified, at least one series
 per class), with the same seeds and the same number of epochs. Reports
-the best validation macro-F1 over the epochs (mean and per seed) and the test macro-F1 of
-the final weights. Writes benchmarks/results/label_efficiency.json.
+the best validation macro-F1 over the epochs (mean and per seed) and the test macro-F1 (and
+F1 per class) of the final weights. Writes benchmarks/results/label_efficiency.json.
 
 What the encoder is pretrained on: a user pretrains on the unlabelled series of the region,
 far more than the labelled ones. A synthetic dataset (one whose `meta.yaml` has a `generator`
@@ -120,6 +120,9 @@ def classify(
     return {
         "val_f1_macro": round(best.best, 4),
         "test_f1_macro": round(float(test["test/f1_macro"]), 4),
+        "test_f1": {
+            name: round(float(test[f"test/f1/{name}"]), 4) for name in cli.datamodule.classes
+        },
         "train_series": len(cli.datamodule.datasets["train"]),
         "fit_s": round(seconds, 1),
     }
@@ -130,6 +133,10 @@ def summarise(runs: list[dict]) -> dict:
         key: round(statistics.mean(r[key] for r in runs), 4)
         for key in ("val_f1_macro", "test_f1_macro")
     } | {
+        "test_f1_per_class": {
+            name: round(statistics.mean(r["test_f1"][name] for r in runs), 4)
+            for name in runs[0]["test_f1"]
+        },
         "train_series": runs[0]["train_series"],
         "val_f1_macro_per_seed": [r["val_f1_macro"] for r in runs],
     }

@@ -78,6 +78,7 @@ def test_benchmark_runs_and_writes_json(script, tmp_path, synthetic_root):
         # 2 seasons (3 season windows at most: the last season runs past a year)
         assert table["pretrain_on"] == "generator pool" and 20 < table["pretrain_series"] < 120
         assert table["scratch@0.1"]["train_series"] < table["pretrained@1"]["train_series"]
+        assert set(table["pretrained@1"]["test_f1_per_class"]) >= {"other", "ble_dur"}
         scores = [v for k, v in _flatten(table) if k.endswith("f1_macro")]
         assert len(scores) == 8 and all(0 <= s <= 1 for s in scores)
         return
