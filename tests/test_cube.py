@@ -414,3 +414,26 @@ def test_cube_pixels_give_every_process_the_same_number_of_batches():
     train_area = sum(int(w.width * w.height) for w in data.split_windows()["train"])
     assert counts == [-(-train_area // 128)] * 2  # half the epoch each
     assert not seen[0] & seen[1]  # disjoint shares of the windows
+
+
+@pytest.mark.parametrize("source", ["cube", "unlabelled samples"])
+def test_a_classifier_refuses_unlabelled_data_with_a_clear_message(source, synthetic_root):
+    import pytorch_lightning as pl
+    from torch import nn
+
+    from cmap.data.datamodule import SITSDataModule
+    from cmap.models.decoders import MulticlassClassification
+    from cmap.models.embeddings.bands import PixelEncoding
+    from cmap.models.embeddings.positions import PositionalEncoding
+    from cmap.models.encoders.transformer import TransformerEncoder
+
+    if source == "cube":
+        data = CubeDataModule(str(DEMO_CUBE), window_size=16, batch_size=64)
+    else:
+        data = SITSDataModule(str(synthetic_root), labelled=False, batch_size=16)
+    encoder = TransformerEncoder(PositionalEncoding(16), PixelEncoding(10, [16]), d_model=16)
+    head = MulticlassClassification(16, num_classes=2)
+    model = Classifier(encoder, head, nn.CrossEntropyLoss(), classes=["a", "b"])
+    trainer = pl.Trainer(max_epochs=1, logger=False, enable_checkpointing=False)
+    with pytest.raises(ValueError, match="the Classifier needs labels to fit, but this"):
+        trainer.fit(model, datamodule=data)

@@ -311,6 +311,11 @@ class CubeDataModule(pl.LightningDataModule):
         return self.cube.bands
 
     @property
+    def labelled(self) -> bool:
+        """A cube has no labels: its training batches are for self-supervised tasks."""
+        return False
+
+    @property
     def channels(self) -> list[str]:
         return self.cube.bands
 

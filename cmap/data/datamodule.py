@@ -174,6 +174,11 @@ class SITSDataModule(pl.LightningDataModule):
         return classes
 
     @property
+    def labelled(self) -> bool:
+        """Whether batches carry classes (False: every class is -1, for pretraining)."""
+        return self.hparams.labelled
+
+    @property
     def channels(self) -> list[str]:
         """Input channels: the bands, then the extra channels."""
         return [*self.bands, *(self.hparams.extra_channels or [])]

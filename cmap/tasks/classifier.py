@@ -154,6 +154,14 @@ class Classifier(Task):
             raise ValueError("give class weights either in classes_weights or in the criterion")
 
     def setup(self, stage: str) -> None:
+        data = self.trainer.datamodule
+        stage = getattr(stage, "value", stage)  # Lightning passes an enum of the stage names
+        if stage in ("fit", "validate", "test") and not getattr(data, "labelled", True):
+            raise ValueError(
+                f"the Classifier needs labels to {stage}, but this {type(data).__name__} serves "
+                "unlabelled series (a cube, or labelled: false); pretrain an encoder on them "
+                "with the AutoEncoder (configs/pretrain.yaml) instead"
+            )
         if stage == "fit" and self.hparams.classes_weights == "balanced":
             self.criterion.weight = balanced_weights(self._train_counts()).to(self.device)
 
