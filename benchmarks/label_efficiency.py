@@ -8,9 +8,9 @@ For each samples folder: pretrain the demo encoder with `configs/pretrain.yaml` 
 reconstruction, labels ignored), extract it as `cmap extract` does, then train Classifiers
 with `configs/demo.yaml` (from scratch) and `configs/finetune.yaml` (from the pretrained
 encoder) on each fraction of the training labels (seeded, stratified, at least one series
-per class), with the same seeds and the same number of epochs. Reports
-the best validation macro-F1 over the epochs (mean and per seed) and the test macro-F1 (and
-F1 per class) of the final weights. Writes benchmarks/results/label_efficiency.json.
+per class), with the same seeds and the same number of epochs. Reports the best validation
+macro-F1 over the epochs (mean and per seed) and the test macro-F1 (and F1 per class) of the
+final weights. Writes benchmarks/results/label_efficiency.json.
 
 What the encoder is pretrained on: a user pretrains on the unlabelled series of the region,
 far more than the labelled ones. A synthetic dataset (one whose `meta.yaml` has a `generator`

@@ -38,6 +38,20 @@ def pixel_series(values: np.ndarray, valid: np.ndarray) -> dict[str, np.ndarray]
     return {"ts": ts, "mask": mask, "date": order, "pixel": pixels}
 
 
+def model_inputs(
+    ts: np.ndarray, mask: np.ndarray, date: np.ndarray, days: np.ndarray
+) -> dict[str, torch.Tensor]:
+    """Pixel series (ts [N, T, C], mask [N, T], date [N, T] into the cube's dates) and the
+    cube dates' days since the season start [D] -> ts, positions, days and mask tensors."""
+    at = np.where(mask, days[date], 0)
+    return {
+        "ts": torch.from_numpy(np.ascontiguousarray(ts)),
+        "positions": torch.from_numpy(at),
+        "days": torch.from_numpy(at.copy()),
+        "mask": torch.from_numpy(np.ascontiguousarray(mask)),
+    }
+
+
 class CubeWindows(IterableDataset):
     """Batches of at most `batch_size` pixels, window after window.
 
@@ -72,13 +86,9 @@ class CubeWindows(IterableDataset):
             starts = range(0, total, self.batch_size) if total else [0]
             for start in starts:
                 part = slice(start, start + self.batch_size)
-                mask = series["mask"][part]
-                days = np.where(mask, self.days[series["date"][part]], 0)
-                yield {
-                    "ts": torch.from_numpy(np.ascontiguousarray(series["ts"][part])),
-                    "positions": torch.from_numpy(days),
-                    "days": torch.from_numpy(days.copy()),
-                    "mask": torch.from_numpy(mask),
+                yield model_inputs(
+                    series["ts"][part], series["mask"][part], series["date"][part], self.days
+                ) | {
                     "pixel": torch.from_numpy(series["pixel"][part]),
                     "window": torch.tensor(number),
                     "window_done": torch.tensor(start + self.batch_size >= total),
@@ -107,8 +117,8 @@ class CubePixels(IterableDataset):
     worker) takes its own share of the windows (`_shard`) and visits them, and each window's
     pixels that have a valid date, in an order drawn from (seed, epoch, rank, worker); passes
     repeat until the epoch is full, so every process yields the same number of batches (as
-    distributed training needs). Without
-    `shuffle` (validation) the order is fixed: the same pixels at every epoch. Batches have
+    distributed training needs). Without `shuffle` (validation) the order is fixed: the same
+    pixels at every epoch. Batches have
     the keys of a samples batch: ts [N, T, C], positions and days [N, T] (days since the
     season start), mask [N, T], class [N] (-1: unlabelled), season [N] and index [N] (the
     pixel's flat index in the cube, row * width + col).
@@ -174,7 +184,7 @@ class CubePixels(IterableDataset):
         if self.shuffle:
             rng = np.random.default_rng([self.seed, self.epoch, self.rank, worker])
         stream, current, used = self._pixels(self._shard(worker, workers), rng), None, 0
-        for _ in range(len(range(worker, self.batches, workers))):
+        for _ in range(len(self)):
             parts, need = [], self.batch_size
             while need:
                 if current is None or used == len(current["pixel"]):
@@ -185,16 +195,10 @@ class CubePixels(IterableDataset):
             yield self._tensors(_padded(parts))
 
     def _tensors(self, series: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
-        mask = series["mask"]
-        width = int(mask.sum(axis=1).max())  # the padding this batch needs
-        mask = mask[:, :width]
-        days = np.where(mask, self.days[series["date"][:, :width]], 0)
+        width = int(series["mask"].sum(axis=1).max())  # the padding this batch needs
+        ts, mask, date = (series[key][:, :width] for key in ("ts", "mask", "date"))
         n = len(mask)
-        return {
-            "ts": torch.from_numpy(np.ascontiguousarray(series["ts"][:, :width])),
-            "positions": torch.from_numpy(days),
-            "days": torch.from_numpy(days.copy()),
-            "mask": torch.from_numpy(np.ascontiguousarray(mask)),
+        return model_inputs(ts, mask, date, self.days) | {
             "class": torch.full((n,), -1, dtype=torch.int64),
             "season": torch.full((n,), self.season, dtype=torch.int64),
             "index": torch.from_numpy(series["pixel"].astype(np.int64)),
@@ -236,7 +240,8 @@ class CubeDataModule(pl.LightningDataModule):
             one), drawn with `seed`; whole windows, so validation pixels are not the training
             pixels' neighbours.
         pixels_per_epoch: training pixels per epoch (all processes together); default the
-            pixels of the training windows. Validation covers its windows' pixels once.
+            pixels of the training windows. Validation covers every pixel of its windows
+            (the last batch is filled up from the first pixels again).
         seed: seeds the held-out windows and the order of training windows and pixels.
     """
 
@@ -377,7 +382,7 @@ class CubeDataModule(pl.LightningDataModule):
                 seed=self.hparams.seed,
             )
         for dataset in self.datasets.values():
-            dataset.rank, dataset.world_size = (trainer.global_rank, world) if trainer else (0, 1)
+            dataset.rank, dataset.world_size = trainer.global_rank if trainer else 0, world
 
     def _current_epoch(self) -> int:
         return self.trainer.current_epoch if self.trainer else 0
