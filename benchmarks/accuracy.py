@@ -42,7 +42,7 @@ from torchmetrics.functional.classification import (
 )
 
 from cmap.cli import build
-from cmap.data.datamodule import SITSDataModule
+from cmap.data import SITSDataModule
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "configs"

@@ -32,8 +32,8 @@ from _common import RESULTS, machine, write_results
 from torch.utils.data import DataLoader
 
 from cmap.data.cache import COMPLETE, load
-from cmap.data.dataset import SeriesDataset, collate_batch
-from cmap.data.samples import SeriesTable
+from cmap.data.datasets.series import SeriesDataset, collate_batch
+from cmap.data.table import SeriesTable
 from cmap.models.decoders import MulticlassClassification
 from cmap.models.embeddings.bands import PixelEncoding
 from cmap.models.embeddings.positions import PositionalEncoding

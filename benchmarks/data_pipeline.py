@@ -18,8 +18,8 @@ from pathlib import Path
 import torch
 from _common import RESULTS, machine, write_results
 
-from cmap.data.datamodule import SITSDataModule
-from cmap.data.synthetic import generate
+from cmap.data import SITSDataModule
+from cmap.data.demo import generate
 
 
 def run(root: Path, batch_size: int, epochs: int) -> dict:

@@ -36,8 +36,9 @@ import yaml
 from _common import RESULTS, machine, write_results
 
 from cmap.cli import build
-from cmap.data.synthetic import generate
-from cmap.io.extract import encoder_from_checkpoint, find_checkpoint, write_encoder
+from cmap.commands import extract
+from cmap.data.demo import generate
+from cmap.io.checkpoints import find_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "configs"
@@ -86,9 +87,8 @@ def pretrain(root: Path, epochs: int, folder: Path) -> tuple[Path, dict]:
     start = time.perf_counter()
     cli.trainer.fit(cli.model, cli.datamodule)
     seconds = round(time.perf_counter() - start, 1)
-    checkpoint = find_checkpoint(folder / "logs")
-    tensors, spec = encoder_from_checkpoint(checkpoint)
-    weights, _ = write_encoder(tensors, spec, folder / "pretrained", checkpoint, overwrite=False)
+    extract(find_checkpoint(folder / "logs"), folder / "pretrained")
+    weights = folder / "pretrained" / "encoder.safetensors"
     return weights, {"pretrain_series": series, "pretrain_epochs": epochs, "pretrain_s": seconds}
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from _common import RESULTS, machine, write_results
 
 from cmap.cli import build
-from cmap.data.samples import read_meta
+from cmap.data.meta import read_meta
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = {"days": REPO / "configs" / "demo.yaml", "gdd": REPO / "configs" / "thermal.yaml"}

@@ -1,6 +1,5 @@
-"""`python -m cmap ...` does the same as the `cmap` command."""
+"""`python -m cmap ...` is the `cmap` command."""
 
-from cmap.cli import main
+from cmap.main import main
 
-if __name__ == "__main__":
-    main()
+main()

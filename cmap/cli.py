@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-import functools
 import importlib
 import inspect
+import logging
 import sys
-import traceback
-import zipfile
 from pathlib import Path
 
-import torch
 from jsonargparse import Namespace
+from pytorch_lightning.callbacks import LearningRateMonitor, ProgressBar
 from pytorch_lightning.cli import LightningCLI
 
-from cmap.data.errors import DataError
+from cmap.callbacks.progress import MapProgressBar
+from cmap.errors import DataError
+from cmap.io.checkpoints import check_checkpoint, newest_last
+
+log = logging.getLogger(__name__)
 
 # Model settings that follow the data: (path under the model's config, data attribute).
 # A path applies only where the configured class takes that argument, so one table serves
@@ -86,7 +88,7 @@ class CMapCLI(LightningCLI):
         if subcommand:
             self._resolve_last(self.config[subcommand])
             path = self.config[subcommand].get("ckpt_path")
-            if path and Path(path).is_file():
+            if path:
                 check_checkpoint(Path(path))
         super()._parse_ckpt_path()
 
@@ -105,19 +107,34 @@ class CMapCLI(LightningCLI):
             or "."
         )
         name = (init.get("name") if init else None) or "lightning_logs"
-        found = sorted(
-            Path(save_dir).glob(f"{name}/version_*/checkpoints/last.ckpt"),
-            key=lambda p: p.stat().st_mtime,
-        )
-        if not found:  # the first run of a job that is requeued with the same command
+        found = newest_last(Path(save_dir), name)
+        if found is None:  # the first run of a job that is requeued with the same command
             print(
                 f"cmap: no last.ckpt under {Path(save_dir) / name}: starting afresh",
                 file=sys.stderr,
             )
             config.ckpt_path = None
             return
-        config.ckpt_path = str(found[-1])
-        print(f"cmap: resuming from {found[-1]}", file=sys.stderr)
+        config.ckpt_path = str(found)
+        print(f"cmap: resuming from {found}", file=sys.stderr)
+
+    def _instantiate_trainer(self, config: dict, callbacks: list) -> object:
+        """Lightning's, with cmap's progress bar in place of Lightning's own (it counts map
+        windows when predicting a map), and without a learning-rate monitor when there is no
+        logger to write to."""
+        listed = config.get("callbacks") or []
+        listed = listed if isinstance(listed, list) else [listed]
+        if config.get("logger") is False:
+            kept = [c for c in listed if not isinstance(c, LearningRateMonitor)]
+            if len(kept) < len(listed):
+                log.info("logger: false, so learning rates are not logged")
+            listed = kept
+        if config.get("enable_progress_bar") is not False and not any(
+            isinstance(c, ProgressBar) for c in [*listed, *callbacks]
+        ):
+            listed.append(MapProgressBar())
+        config["callbacks"] = listed
+        return super()._instantiate_trainer(config, callbacks)
 
 
 def import_object(path: str):
@@ -142,18 +159,6 @@ def _show(value) -> str:
     return f"{len(value)} {value}" if isinstance(value, list) else str(value)
 
 
-def check_checkpoint(path: Path) -> None:
-    """Refuse files that are not complete Lightning checkpoints, saying why."""
-    if not zipfile.is_zipfile(path):
-        raise DataError(path, "is not a readable checkpoint (truncated, or not saved by PyTorch)")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception as err:
-        raise DataError(path, f"cannot be read as a checkpoint ({err})") from err
-    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
-        raise DataError(path, "is not a Lightning checkpoint (it has no state_dict)")
-
-
 def build(args: list[str]) -> CMapCLI:
     """Trainer, model and data module from `cmap`-style arguments (no subcommand), without
     running anything: for notebooks, benchmarks and tests."""
@@ -162,59 +167,3 @@ def build(args: list[str]) -> CMapCLI:
         return CMapCLI(subclass_mode_model=True, subclass_mode_data=True, run=False, args=args)
     finally:
         sys.argv = argv
-
-
-# `cmap <tool> ...` commands besides LightningCLI's fit/validate/test/predict.
-TOOLS = {
-    "extract": "cmap.io.extract:main",
-    "quicklook": "cmap.io.maps:quicklook_main",
-    "samples": "cmap.io.samples:main",
-}
-
-
-def main(args: list[str] | None = None) -> None:
-    """Entry point of `cmap` and `python -m cmap.main`."""
-    argv = sys.argv[1:] if args is None else args
-    if argv[:1] and argv[0] in TOOLS:
-        module, function = TOOLS[argv[0]].split(":")
-        getattr(importlib.import_module(module), function)(argv[1:])
-        return
-    exits_on_user_error(CMapCLI)(subclass_mode_model=True, subclass_mode_data=True, args=args)
-
-
-def exits_on_user_error(function):
-    """`function`, but a user error (see `user_error`) ends the process with one line,
-    `cmap: error: ...`, and exit code 2 instead of a traceback."""
-
-    @functools.wraps(function)
-    def run(*args, **kwargs):
-        try:
-            return function(*args, **kwargs)
-        except Exception as err:
-            cause = user_error(err)
-            if cause is None:
-                raise
-            print(f"cmap: error: {cause}", file=sys.stderr)
-            sys.exit(2)
-
-    return run
-
-
-PACKAGE = Path(__file__).resolve().parent
-USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError)
-
-
-def user_error(err: BaseException | None) -> BaseException | None:
-    """The error behind `err` that a user can act on, if any: a `DataError`, a missing file
-    (from any library: the message names it), or a ValueError / existing file raised by cmap's
-    own checks (a model block refusing its settings). jsonargparse and Lightning wrap errors
-    raised at instantiation, hence the walk."""
-    while err is not None:
-        if isinstance(err, (DataError, FileNotFoundError)):
-            return err
-        if isinstance(err, USER_ERRORS) and err.__traceback__ is not None:
-            origin = Path(traceback.extract_tb(err.__traceback__)[-1].filename).resolve()
-            if PACKAGE in origin.parents:
-                return err
-        err = err.__cause__ or err.__context__
-    return None

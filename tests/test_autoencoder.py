@@ -10,8 +10,8 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from cmap.cli import build, main
-from cmap.io.extract import main as extract
+from cmap.cli import build
+from cmap.main import main
 from cmap.models.decoders import MulticlassClassification, Reconstruction
 from cmap.models.losses import FocalLoss, MaskedMSE
 from cmap.tasks.autoencoder import AutoEncoder
@@ -183,7 +183,7 @@ def test_pretraining_logs_losses_per_band_errors_and_ndvi_figures(pretrained):
 def test_extract_then_finetune_reproduces_the_encoder(pretrained, synthetic_root, tmp_path, capsys):
     checkpoint = pretrained / "lightning_logs" / "pretrain" / "version_0" / "checkpoints"
     out = tmp_path / "pretrained"
-    extract([str(pretrained / "lightning_logs"), "--output", str(out)])  # newest best.ckpt
+    main(["extract", str(pretrained / "lightning_logs"), "--output", str(out)])  # newest best
     assert "best.ckpt" in capsys.readouterr().out
     weights = load_file(str(out / "encoder.safetensors"))
     state = torch.load(checkpoint / "best.ckpt", weights_only=True)["state_dict"]
@@ -191,16 +191,18 @@ def test_extract_then_finetune_reproduces_the_encoder(pretrained, synthetic_root
     assert weights.keys() == expected.keys()
     assert all(torch.equal(weights[k], expected[k]) for k in expected)
     spec = yaml.safe_load((out / "encoder.yaml").read_text())
-    assert spec["class_path"] == "cmap.models.encoders.transformer.TransformerEncoder"
+    assert spec["class_path"] == "cmap.models.TransformerEncoder"
     assert spec["init_args"]["d_model"] == 64
 
     # refuses to overwrite, unless asked
     before = (out / "encoder.safetensors").read_bytes()
     with pytest.raises(SystemExit):
-        extract([str(checkpoint / "last.ckpt"), "--output", str(out)])
-    assert "already exists; choose another --output or pass --overwrite" in capsys.readouterr().err
+        main(["extract", str(checkpoint / "last.ckpt"), "--output", str(out)])
+    assert (
+        "already exists; choose another output or pass --overwrite true" in capsys.readouterr().err
+    )
     assert (out / "encoder.safetensors").read_bytes() == before
-    extract([str(checkpoint / "last.ckpt"), "--output", str(out), "--overwrite"])
+    main(["extract", str(checkpoint / "last.ckpt"), "--output", str(out), "--overwrite", "true"])
 
     # a Classifier built from encoder.yaml + the weights computes what the pretrained one did
     pretrained_model = AutoEncoder.load_from_checkpoint(checkpoint / "last.ckpt").eval()
@@ -229,7 +231,7 @@ def test_extract_then_finetune_reproduces_the_encoder(pretrained, synthetic_root
 
 def test_weights_that_do_not_fit_name_the_mismatches(pretrained, tmp_path, synthetic_root, capsys):
     out = tmp_path / "w"
-    extract([str(pretrained / "lightning_logs"), "--output", str(out)])
+    main(["extract", str(pretrained / "lightning_logs"), "--output", str(out)])
     with pytest.raises(SystemExit):
         main(
             [
@@ -252,11 +254,11 @@ def test_extract_errors_are_one_line(tmp_path, capsys):
     torch.save({"state_dict": {"decoder.w": torch.zeros(2)}}, tmp_path / "a.ckpt")
     for target, message in [
         (tmp_path / "a.ckpt", "has no encoder weights"),
-        (tmp_path / "nowhere.ckpt", "no such checkpoint or folder"),
+        (tmp_path / "nowhere.ckpt", "no such checkpoint file or folder"),
         (tmp_path, "a.ckpt"),  # a folder without best/last: but a.ckpt is not searched
     ]:
         with pytest.raises(SystemExit):
-            extract([str(target)])
+            main(["extract", str(target)])
         err = capsys.readouterr().err
         assert err.startswith("cmap: error: ") and "Traceback" not in err
         if target != tmp_path:

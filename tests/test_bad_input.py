@@ -16,7 +16,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from cmap.cli import build, main
+from cmap.cli import build
+from cmap.main import main
 from tests.conftest import REPO
 
 DEMO = str(REPO / "configs" / "demo.yaml")
@@ -240,7 +241,7 @@ def test_encoder_weights_of_another_shape(root, tmp_path, fails):
 
 
 def test_unknown_class_path_and_wrong_type(root, fails):
-    err = fails(*fit(root, "--model.init_args.criterion", "cmap.models.losses.NoSuchLoss"))
+    err = fails(*fit(root, "--model.init_args.criterion", "cmap.models.NoSuchLoss"))
     assert "NoSuchLoss" in err
     err = fails(*fit(root, "--data.init_args.batch_size", "many"))
     assert "batch_size" in err
@@ -291,7 +292,7 @@ def test_outputs_are_never_overwritten_and_unwritable_places_are_named(
         "false",
     ]
     writer = [
-        "--trainer.callbacks+=cmap.io.predictions.PointPredictionWriter",
+        "--trainer.callbacks+=cmap.callbacks.PointPredictionWriter",
         "--trainer.callbacks.output",
     ]
     err = fails(*predict, *writer, output)
@@ -331,7 +332,7 @@ def test_predict_keeps_the_checkpoint_classes(checkpoint, synthetic_root, tmp_pa
             str(checkpoint),
             "--trainer.enable_progress_bar",
             "false",
-            "--trainer.callbacks+=cmap.io.predictions.PointPredictionWriter",
+            "--trainer.callbacks+=cmap.callbacks.PointPredictionWriter",
             "--trainer.callbacks.output",
             str(output),
         ]
@@ -348,7 +349,7 @@ def break_cube(kind, cube):
     if kind == "unknown_band":
         return ["--data.init_args.bands", "[B02, B99]"]
     if kind == "outside_season":
-        return ["--data.init_args.season", "2030"]
+        return ["--data.init_args.year", "2030"]
     if kind == "no_date":
         files[3].rename(cube / "quicklook.tif")
     elif kind == "unreadable":

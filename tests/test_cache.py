@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-import cmap.data.datamodule as datamodule_module
+import cmap.data.modules.samples as datamodule_module
+from cmap.data import SITSDataModule
 from cmap.data.cache import COMPLETE, DiskArray
-from cmap.data.datamodule import SITSDataModule
-from cmap.data.errors import DataError
+from cmap.errors import DataError
 
 
 def first_batches(dm: SITSDataModule, split: str = "val", n: int = 3):

@@ -129,7 +129,7 @@ def test_balanced_class_weights_are_set_at_fit_and_kept_in_the_checkpoint(tmp_pa
     assert cli.model.criterion.weight is None
     cli.trainer.fit(cli.model, cli.datamodule)
     data = cli.datamodule
-    counts = data.class_counts(data.datasets["train"].table)
+    counts = data.class_counts("train")
     expected = balanced_weights([counts[c] for c in data.classes])
     torch.testing.assert_close(cli.model.criterion.weight, expected)
     assert data.batch_size == 16  # "auto": len(train) / 24 < 32

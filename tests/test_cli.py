@@ -149,7 +149,7 @@ def test_print_config_is_complete(tmp_path):
     result = cmap("fit", "--config", DEMO, "--print_config", cwd=REPO)
     assert result.returncode == 0, result.stderr[-3000:]
     config = yaml.safe_load(result.stdout)
-    assert config["model"]["class_path"] == "cmap.tasks.classifier.Classifier"
+    assert config["model"]["class_path"] == "cmap.tasks.Classifier"
     assert config["data"]["init_args"]["season_length"] == 395
     assert config["trainer"]["max_epochs"] == 30
 
@@ -199,7 +199,7 @@ def test_bad_model_settings_end_with_a_clear_error(override, message, tmp_path, 
 def test_predict_writes_one_row_per_sample(trained, synthetic_root):
     import pyarrow.parquet as pq
 
-    from cmap.data.datamodule import SITSDataModule
+    from cmap.data import SITSDataModule
 
     ckpt = last_checkpoint(trained)
     result = cmap(

@@ -14,12 +14,14 @@ import torch
 from rasterio.transform import from_origin
 from rasterio.windows import Window
 
-from cmap.cli import build, main
-from cmap.data.cube import Cube, parse_date
-from cmap.data.cube_module import CubeDataModule, pixel_series
-from cmap.data.errors import DataError
-from cmap.io.extract import encoder_from_checkpoint
+from cmap.cli import build
+from cmap.data import CubeDataModule
+from cmap.data.datasets.pixels import pixel_series
+from cmap.data.formats.cube import Cube, parse_date
+from cmap.errors import DataError
+from cmap.io.checkpoints import encoder_from_checkpoint
 from cmap.io.maps import NODATA, read_classes
+from cmap.main import main
 from cmap.tasks.classifier import Classifier
 from tests.conftest import REPO
 
@@ -127,9 +129,9 @@ def test_other_cube_errors(tmp_path):
 
 def test_season_is_inferred_and_dates_outside_it_refused(tmp_path):
     data = CubeDataModule(str(small_cube(tmp_path / "c")), season_start="11-01")
-    assert data.season == 2021 and str(data.first_day) == "2020-11-01"
+    assert data.year == 2021 and str(data.first_day) == "2020-11-01"
     with pytest.raises(DataError, match=r"3 date\(s\) outside season 2023"):
-        CubeDataModule(str(tmp_path / "c"), season=2023)
+        CubeDataModule(str(tmp_path / "c"), year=2023)
 
 
 @pytest.fixture(scope="module")
@@ -251,8 +253,7 @@ def test_quicklook_command(checkpoint, tmp_path, monkeypatch, capsys):
 def test_samples_cut_from_a_cube_hold_the_cube_values(tmp_path, capsys):
     import pyarrow.parquet as pq
 
-    from cmap.io.samples import assign_splits
-    from cmap.io.samples import main as samples
+    from cmap.data.cube_samples import assign_splits
 
     folder = small_cube(tmp_path / "c")
     # pixel (row 1, col 1) of the 10 m grid from (500000, 4800000): centre (500015, 4799985)
@@ -261,7 +262,7 @@ def test_samples_cut_from_a_cube_hold_the_cube_values(tmp_path, capsys):
         "c,500005,4799965,maize,f2\n"
     )
     out = tmp_path / "samples"
-    samples(["--cube", str(folder), "--points", str(tmp_path / "points.csv"), "--out", str(out)])
+    main(["samples", str(folder), str(out), "--points", str(tmp_path / "points.csv")])
     features = pq.read_table(out / "train/features.pq").to_pylist()
     features += pq.read_table(out / "val/features.pq").to_pylist()
     features += pq.read_table(out / "test/features.pq").to_pylist()
@@ -286,30 +287,17 @@ def test_samples_cut_from_a_cube_hold_the_cube_values(tmp_path, capsys):
         assert sorted(np.bincount(split[::7])) == [10, 10, 30]
 
     with pytest.raises(SystemExit):
-        samples(
-            ["--cube", str(folder), "--points", str(tmp_path / "points.csv"), "--out", str(out)]
-        )
+        main(["samples", str(folder), str(out), "--points", str(tmp_path / "points.csv")])
     assert "already exists" in capsys.readouterr().err
     (tmp_path / "far.csv").write_text("lon,lat,label\n2.0,45.0,wheat\n")
     with pytest.raises(SystemExit):
-        samples(
-            [
-                "--cube",
-                str(folder),
-                "--points",
-                str(tmp_path / "far.csv"),
-                "--out",
-                str(tmp_path / "x"),
-            ]
-        )
+        main(["samples", str(folder), str(tmp_path / "x"), "--points", str(tmp_path / "far.csv")])
     assert "1 point(s) outside the cube" in capsys.readouterr().err
 
 
 def test_unlabelled_cube_pixels_pretrain_an_autoencoder(tmp_path):
-    from cmap.io.samples import main as samples
-
     out = tmp_path / "pixels"
-    samples(["--cube", str(DEMO_CUBE), "--unlabelled", "300", "--out", str(out)])
+    main(["samples", str(DEMO_CUBE), str(out), "--unlabelled", "300"])
     assert not (out / "train" / "labels.pq").exists()
     args = ["--config", str(REPO / "configs" / "pretrain.yaml"), "--data.init_args.root", str(out)]
     args += ["--trainer.max_epochs", "1", "--trainer.enable_progress_bar", "false"]
@@ -386,7 +374,7 @@ def test_cube_pixels_errors_are_clear(tmp_path):
 def test_autoencoder_pretrains_on_cube_pixels_from_the_command_line(tmp_path):
     args = [
         *("fit", "--config", str(REPO / "configs" / "pretrain.yaml")),
-        *("--data", "cmap.data.cube_module.CubeDataModule", "--data.cube", str(DEMO_CUBE)),
+        *("--data", "cmap.data.CubeDataModule", "--data.cube", str(DEMO_CUBE)),
         *("--data.window_size", "16", "--data.batch_size", "256", "--trainer.max_epochs", "1"),
         *("--trainer.logger.init_args.save_dir", str(tmp_path), "--seed_everything", "0"),
         *("--trainer.enable_progress_bar", "false", "--model.init_args.log_figures", "false"),
@@ -421,7 +409,7 @@ def test_a_classifier_refuses_unlabelled_data_with_a_clear_message(source, synth
     import pytorch_lightning as pl
     from torch import nn
 
-    from cmap.data.datamodule import SITSDataModule
+    from cmap.data import SITSDataModule
     from cmap.models.decoders import MulticlassClassification
     from cmap.models.embeddings.bands import PixelEncoding
     from cmap.models.embeddings.positions import PositionalEncoding

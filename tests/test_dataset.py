@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from cmap.data.datamodule import SITSDataModule
-from cmap.data.dataset import SeriesDataset
+from cmap.data import SITSDataModule
+from cmap.data.datasets.series import SeriesDataset
 
 
 @pytest.fixture(scope="module")

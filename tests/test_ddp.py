@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from cmap.data.datamodule import SITSDataModule
+from cmap.data import SITSDataModule
 from tests.test_cli import DEMO, cmap
 
 DDP = [

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from cmap.cli import build
-from cmap.data.datamodule import SITSDataModule
-from cmap.data.errors import DataError
-from cmap.data.extras import growing_degree_days
+from cmap.data import SITSDataModule
+from cmap.data.formats.extras import growing_degree_days
+from cmap.errors import DataError
 from cmap.models.embeddings.positions import PositionalEncoding
 from tests.conftest import REPO, day, write_split
 

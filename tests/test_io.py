@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from cmap.io.predictions import PointPredictionWriter
+from cmap.callbacks import PointPredictionWriter
 
 
 def test_existing_output_is_refused_unless_overwrite(tmp_path):

@@ -9,8 +9,10 @@ import pyarrow.parquet as pq
 import pytest
 import rasterio
 
-from cmap.data.datamodule import SITSDataModule
-from cmap.data.synthetic import BANDS, generate, main
+from cmap.data import SITSDataModule
+from cmap.data.demo import generate
+from cmap.data.demo.calendars import BANDS
+from cmap.main import main
 from tests.conftest import REPO
 
 
@@ -76,7 +78,7 @@ def test_clouds_leave_fewer_dates_in_winter_and_some_bright_outliers():
 
 def test_class_imbalance_like_the_seed():
     dm = SITSDataModule(str(REPO / "data" / "demo"))
-    counts = dm.class_counts(dm.load_split("train"))
+    counts = dm.load_split("train").class_counts(dm.classes)
     total = sum(counts.values())
     assert counts["ble_dur"] / total < 0.05
     assert counts["ble_tendre"] > 5 * counts["ble_dur"]
@@ -103,8 +105,8 @@ def test_cube_is_a_valid_geotiff_time_series(synthetic_root):
 
 
 def test_command_line_refuses_to_overwrite(tmp_path, capsys):
-    main(["--out", str(tmp_path), "--points", "10", "--seasons", "2021", "--cube-size", "0"])
+    main(["demo", str(tmp_path), "--points", "10", "--seasons", "[2021]", "--cube_size", "0"])
     assert "train=" in capsys.readouterr().out
     with pytest.raises(SystemExit):
-        main(["--out", str(tmp_path), "--points", "10"])
+        main(["demo", str(tmp_path), "--points", "10"])
     assert "already holds a dataset" in capsys.readouterr().err

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from cmap.data.errors import DataError
-from cmap.data.samples import SeriesTable
+from cmap.data.table import SeriesTable
+from cmap.errors import DataError
 
 log = logging.getLogger(__name__)
 

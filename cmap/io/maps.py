@@ -1,37 +1,15 @@
-"""Crop maps as GeoTIFF (DATA_FORMATS.md §3), written window by window and resumable.
-
-While a prediction runs, each finished window is written into the map (and the optional
-probabilities) and saved as a small part file under `<map>.parts/`; the parts are the
-durable record of progress. A rerun after an interruption skips the windows that have a
-part (rebuilding the map from the parts if the interruption left it unreadable), and the
-parts folder is removed once every window is written. A map without a parts folder is
-finished: it is never overwritten unless `overwrite` is set.
-
-With several processes (DDP), each predicts its own windows and saves only their parts;
-rank 0 writes them all into the map at the end.
-"""
+"""Crop maps as GeoTIFF (docs/data_formats.md): layout, colours, class tags, reading back."""
 
 from __future__ import annotations
 
-import argparse
-import os
-import shutil
-import sys
-import time
 from pathlib import Path
-from typing import Literal
 
 import matplotlib
 import numpy as np
-import pytorch_lightning as pl
 import rasterio
-from pytorch_lightning.callbacks import BasePredictionWriter
 from rasterio.errors import RasterioIOError
-from rasterio.windows import Window
-from tqdm.auto import tqdm
 
-from cmap.cli import exits_on_user_error
-from cmap.data.errors import DataError
+from cmap.errors import DataError
 
 NODATA = 255
 CLASS_TAG = "CLASS_{}"
@@ -47,14 +25,14 @@ def colour_table(classes: list[str]) -> dict[int, tuple[int, int, int, int]]:
     return table | {NODATA: (0, 0, 0, 0)}
 
 
-def map_profile(cube_profile: dict, count: int, dtype: str, nodata) -> dict:
-    """Cube georeferencing with cmap's map layout: tiled 256 x 256, deflate."""
+def map_profile(grid_profile: dict, count: int, dtype: str, nodata) -> dict:
+    """A cube's georeferencing with cmap's map layout: tiled 256 x 256, deflate."""
     return {
         "driver": "GTiff",
-        "width": cube_profile["width"],
-        "height": cube_profile["height"],
-        "crs": cube_profile["crs"],
-        "transform": cube_profile["transform"],
+        "width": grid_profile["width"],
+        "height": grid_profile["height"],
+        "crs": grid_profile["crs"],
+        "transform": grid_profile["transform"],
         "count": count,
         "dtype": dtype,
         "nodata": nodata,
@@ -65,220 +43,11 @@ def map_profile(cube_profile: dict, count: int, dtype: str, nodata) -> dict:
     }
 
 
-class CubeMapWriter(BasePredictionWriter):
-    """Writes `cmap predict` over a `CubeDataModule` as a class map GeoTIFF.
-
-    Args:
-        output: the class map (uint8, nodata 255 where a pixel has no valid date, colour
-            table, class names as `CLASS_<id>` tags and in `CLASS_NAMES`).
-        probabilities: also write `<output stem>_probabilities.tif`, one band per class
-            (band descriptions = class names).
-        probability_dtype: "uint8" (probability x 255, rounded), "float16" or "float32".
-        overwrite: replace a finished map; without it an existing map is refused.
-        quicklook: also render `<output stem>.png` (colours and legend) when the map is done.
-        progress: show a progress bar of windows written, with pixels per second (on rank 0;
-            turn Lightning's own bar off with `trainer.enable_progress_bar: false`).
-    """
-
-    def __init__(
-        self,
-        output: str = "map.tif",
-        probabilities: bool = False,
-        probability_dtype: Literal["uint8", "float16", "float32"] = "uint8",
-        overwrite: bool = False,
-        quicklook: bool = True,
-        progress: bool = True,
-    ):
-        super().__init__(write_interval="batch")
-        self.output = Path(output)
-        self.probabilities = probabilities
-        self.probability_dtype = probability_dtype
-        self.overwrite = overwrite
-        self.quicklook = quicklook
-        self.progress = progress
-        self._bar = None
-        self.parts = self.output.with_name(self.output.name + ".parts")
-        self.probability_path = self.output.with_name(f"{self.output.stem}_probabilities.tif")
-        self._pending: dict[int, list[dict]] = {}
-
-    # -- start: create or resume -------------------------------------------------------------
-    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        if stage != "predict":
-            return
-        data = trainer.datamodule
-        if not hasattr(data, "cube"):
-            raise DataError(None, "CubeMapWriter needs a cube data module (CubeDataModule)")
-        data.setup("predict")
-        self.cube, self.windows = data.cube, data.dataset.windows
-        self.classes = list(pl_module.classes)
-        self.shared = trainer.world_size > 1
-        outcome: set[int] | str = set()
-        if trainer.is_global_zero:  # one process creates or resumes the outputs
-            try:
-                outcome = self._prepare()
-            except (DataError, FileExistsError) as err:
-                if not self.shared:
-                    raise
-                outcome = str(err)
-        if self.shared:
-            outcome = trainer.strategy.broadcast(outcome)
-            if isinstance(outcome, str):
-                raise DataError(None, outcome)
-        done = outcome
-        data.dataset.skip = done
-        if self.progress and trainer.is_global_zero:
-            self._bar = tqdm(
-                total=len(self.windows), initial=len(done), desc="windows", unit="window"
-            )
-            self._pixels, self._start = 0, time.perf_counter()
-        if done and trainer.is_global_zero:
-            print(
-                f"cmap: resuming {self.output}: {len(done)} of {len(self.windows)} windows "
-                "already written",
-                file=sys.stderr,
-            )
-
-    def _prepare(self) -> set[int]:
-        """Create the outputs, or find the windows already written; returns those."""
-        if self.parts.is_dir():
-            done = {int(p.stem[1:]) for p in self.parts.glob("w*.npz")}
-            if not self._readable():
-                self._create()
-                self._replay()
-            return done
-        existing = [p for p in (self.output, self.probability_path) if p.exists()]
-        if existing and not self.overwrite:
-            raise FileExistsError(
-                f"{existing[0]}: already exists; choose another output or set overwrite"
-            )
-        for path in existing:
-            path.unlink()
-        try:
-            self.parts.mkdir(parents=True)
-        except OSError as err:
-            raise DataError(self.parts, f"cannot be written ({err.strerror or err})") from err
-        self._create()
-        return set()
-
-    def _readable(self) -> bool:
-        paths = [self.output] + ([self.probability_path] if self.probabilities else [])
-        try:
-            for path in paths:
-                with rasterio.open(path) as src:
-                    src.read(1, window=Window(0, 0, 1, 1))
-        except RasterioIOError:
-            return False
-        return True
-
-    def _create(self) -> None:
-        profile = self.cube.profile
-        with rasterio.open(self.output, "w", **map_profile(profile, 1, "uint8", NODATA)) as dst:
-            dst.write_colormap(1, colour_table(self.classes))
-            dst.update_tags(
-                CLASS_NAMES=",".join(self.classes),
-                **{CLASS_TAG.format(k): name for k, name in enumerate(self.classes)},
-            )
-            dst.set_band_description(1, "class")
-        if self.probabilities:
-            dtype = self.probability_dtype
-            nodata = None if dtype == "uint8" else float("nan")
-            spec = map_profile(profile, len(self.classes), dtype, nodata)
-            with rasterio.open(self.probability_path, "w", **spec) as dst:
-                for k, name in enumerate(self.classes):
-                    dst.set_band_description(k + 1, name)
-
-    # -- during prediction -------------------------------------------------------------------
-    def write_on_batch_end(
-        self, trainer, pl_module, prediction, batch_indices, batch, batch_idx, dataloader_idx=0
-    ) -> None:
-        number = int(batch["window"])
-        self._pending.setdefault(number, []).append(
-            {
-                "pixel": batch["pixel"].cpu().numpy(),
-                "class": prediction["class"].cpu().numpy(),
-                "probabilities": prediction["probabilities"].float().cpu().numpy()
-                if self.probabilities
-                else None,
-            }
-        )
-        if self._bar is not None:
-            self._pixels += len(batch["pixel"])
-        if bool(batch["window_done"]):
-            self._finish_window(number)
-            if self._bar is not None:
-                rate = self._pixels / max(time.perf_counter() - self._start, 1e-9)
-                self._bar.set_postfix_str(f"{rate:,.0f} pixels/s", refresh=False)
-                self._bar.update()
-
-    def _finish_window(self, number: int) -> None:
-        window = self.windows[number]
-        h, w = int(window.height), int(window.width)
-        classes = np.full(h * w, NODATA, np.uint8)
-        probabilities = None
-        if self.probabilities:
-            probabilities = np.zeros((len(self.classes), h * w), np.float32)
-        for chunk in self._pending.pop(number):
-            classes[chunk["pixel"]] = chunk["class"]
-            if probabilities is not None:
-                probabilities[:, chunk["pixel"]] = chunk["probabilities"].T
-        classes = classes.reshape(h, w)
-        if probabilities is not None:
-            probabilities = self._encode(probabilities, classes == NODATA).reshape(-1, h, w)
-        if not self.shared:  # with several processes, rank 0 writes the map at the end
-            self._write_window(number, classes, probabilities)
-        part = self.parts / f"w{number}.npz"
-        partial = part.with_name(part.name + ".partial.npz")
-        arrays = {"classes": classes}
-        if probabilities is not None:
-            arrays["probabilities"] = probabilities
-        np.savez(partial, **arrays)
-        os.replace(partial, part)  # the window counts as done only once its part is complete
-
-    def _encode(self, probabilities: np.ndarray, empty: np.ndarray) -> np.ndarray:
-        if self.probability_dtype == "uint8":
-            return np.round(probabilities * 255).astype(np.uint8)
-        out = probabilities.astype(self.probability_dtype)
-        out[:, empty.ravel()] = np.nan
-        return out
-
-    def _replay(self) -> None:
-        """Write every saved part into the map."""
-        for part in sorted(self.parts.glob("w*.npz")):
-            with np.load(part) as arrays:
-                self._write_window(
-                    int(part.stem[1:]), arrays["classes"], arrays.get("probabilities")
-                )
-
-    def _write_window(self, number: int, classes: np.ndarray, probabilities) -> None:
-        window = self.windows[number]
-        with rasterio.open(self.output, "r+") as dst:
-            dst.write(classes, 1, window=window)
-        if probabilities is not None:
-            with rasterio.open(self.probability_path, "r+") as dst:
-                dst.write(probabilities, window=window)
-
-    # -- end ----------------------------------------------------------------------------------
-    def on_predict_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if self._bar is not None:
-            self._bar.close()
-            self._bar = None
-        if self.shared:
-            trainer.strategy.barrier()  # every process has saved its parts
-            if not trainer.is_global_zero:
-                return
-            self._replay()
-        done = len(list(self.parts.glob("w*.npz")))
-        if done < len(self.windows):
-            print(
-                f"cmap: {self.output}: {done} of {len(self.windows)} windows written; "
-                "run the same command again to finish",
-                file=sys.stderr,
-            )
-            return
-        shutil.rmtree(self.parts)
-        print(f"cmap: wrote {self.output}", file=sys.stderr)
-        if self.quicklook:
-            print(f"cmap: wrote {write_quicklook(self.output)}", file=sys.stderr)
+def class_tags(classes: list[str]) -> dict[str, str]:
+    """The tags naming a map's classes: `CLASS_NAMES` and one `CLASS_<id>` per class."""
+    return {"CLASS_NAMES": ",".join(classes)} | {
+        CLASS_TAG.format(k): name for k, name in enumerate(classes)
+    }
 
 
 def read_classes(path: Path) -> list[str]:
@@ -292,11 +61,9 @@ def read_classes(path: Path) -> list[str]:
     return names
 
 
-def write_quicklook(path: Path, output: Path | None = None, max_side: int = 2048) -> Path:
-    """Render a class map as PNG with its own colours and a legend (classes present)."""
-    from cmap.reports.figures import map_figure
-
-    output = output or path.with_suffix(".png")
+def read_overview(path: Path, max_side: int) -> tuple[np.ndarray, dict[int, tuple], list[str]]:
+    """A class map decimated to at most `max_side` pixels a side: class ids [H, W], its
+    colour table and its class names."""
     try:
         with rasterio.open(path) as src:
             step = max(1, int(np.ceil(max(src.width, src.height) / max_side)))
@@ -306,17 +73,4 @@ def write_quicklook(path: Path, output: Path | None = None, max_side: int = 2048
             colours = src.colormap(1)
     except (RasterioIOError, ValueError) as err:
         raise DataError(path, f"cannot be read as a cmap class map ({err})") from err
-    names = read_classes(path)
-    figure = map_figure(classes, names, colours, path.name)
-    figure.savefig(output, dpi=100)
-    return output
-
-
-@exits_on_user_error
-def quicklook_main(args: list[str] | None = None) -> None:
-    """Entry point of `cmap quicklook MAP.tif [--output PNG]`."""
-    parser = argparse.ArgumentParser(prog="cmap quicklook", description=write_quicklook.__doc__)
-    parser.add_argument("map", type=Path)
-    parser.add_argument("--output", type=Path)
-    options = parser.parse_args(args)
-    print(f"wrote {write_quicklook(options.map, options.output)}")
+    return classes, colours, read_classes(path)

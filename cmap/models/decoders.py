@@ -12,6 +12,7 @@ import math
 import torch
 from torch import nn
 
+from cmap.errors import ConfigError
 from cmap.models.linked import linked
 
 
@@ -89,7 +90,7 @@ class Reconstruction(nn.Module):
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """x [N, T, D], mask [N, T] (True = valid) -> reconstructed bands [N, T, C]."""
         if x.dim() != 3:
-            raise ValueError(
+            raise ConfigError(
                 "Reconstruction needs per-date features [N, T, D]; this encoder pools the dates "
                 f"(output shape {tuple(x.shape)}), use a Transformer or Exchanger encoder"
             )

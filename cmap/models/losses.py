@@ -8,6 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cmap.errors import ConfigError
+
 Reduction = Literal["mean", "sum", "none"]
 
 
@@ -28,7 +30,7 @@ class FocalLoss(nn.Module):
     ):
         super().__init__()
         if gamma < 0:
-            raise ValueError(f"FocalLoss needs gamma >= 0, got {gamma}")
+            raise ConfigError(f"FocalLoss needs gamma >= 0, got {gamma}")
         self.gamma = gamma
         self.scale = float(alpha) if isinstance(alpha, (int, float)) else 1.0
         per_class = torch.tensor(alpha, dtype=torch.float32) if isinstance(alpha, list) else None
@@ -38,7 +40,7 @@ class FocalLoss(nn.Module):
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """logits [N, K], target [N] int -> scalar ([N] with reduction "none")."""
         if self.weight is not None and len(self.weight) != logits.shape[-1]:
-            raise ValueError(
+            raise ConfigError(
                 f"FocalLoss has {len(self.weight)} class weights but the model has "
                 f"{logits.shape[-1]} classes"
             )
@@ -69,7 +71,7 @@ class MaskedMSE(nn.Module):
     ) -> torch.Tensor:
         """prediction [N, T, C], target [N, T, C], selected [N, T] bool -> scalar ([C] if none)."""
         if not selected.any():
-            raise ValueError("MaskedMSE: no date is selected, the loss is undefined")
+            raise ConfigError("MaskedMSE: no date is selected, the loss is undefined")
         errors = (prediction[selected].float() - target[selected].float()) ** 2  # [M, C]
         if self.reduction == "none":
             return errors.mean(dim=0)

@@ -168,8 +168,8 @@ class AttentionReport:
 
 
 def season_bins(datamodule) -> tuple[np.ndarray, list[str]]:
-    """Calendar months of the data's season window, else 12 equal bins."""
-    window = getattr(datamodule, "window", None)
-    if window is not None:
-        return month_bins(window.start, window.length)
+    """Calendar months of the data's season, else 12 equal bins."""
+    season = getattr(datamodule, "season", None)
+    if season is not None:
+        return month_bins(season.start, season.length)
     return equal_bins(400)

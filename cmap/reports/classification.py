@@ -79,9 +79,9 @@ class ClassificationReports:
 
     @staticmethod
     def _poi_ids(module, index: np.ndarray) -> list[str]:
-        datasets = getattr(module.trainer.datamodule, "datasets", {})
-        if "val" in datasets:
-            return [str(p) for p in datasets["val"].table.poi_ids[index]]
+        data = module.trainer.datamodule
+        if hasattr(data, "sample_ids"):
+            return [str(p) for p in data.sample_ids("val", index)]
         return [str(i) for i in index]
 
     # -- epoch end ---------------------------------------------------------------------------

@@ -75,11 +75,11 @@ class ReconstructionReports:
         rebuilt = self._ndvi(reconstructed[:room].float()).cpu().numpy()
         mask, hidden = batch["mask"][:room].cpu().numpy(), hidden[:room].cpu().numpy()
         days, seasons = batch["days"][:room].cpu().numpy(), batch["season"][:room].tolist()
-        window = getattr(trainer.datamodule, "window", None)
+        calendar = getattr(trainer.datamodule, "season", None)
         for i, season in enumerate(seasons):
             valid = mask[i]
-            # calendar dates when the season window is known, else days from 1970-01-01
-            first = np.datetime64(f"{season - 1}-{window.start}" if window else 0, "D")
+            # calendar dates when the season is known, else days from 1970-01-01
+            first = np.datetime64(calendar.first_date(season) if calendar else 0, "D")
             self._series.append(
                 {
                     "dates": first + days[i, valid].astype("timedelta64[D]"),

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import torch
+from pytorch_lightning.loggers import TensorBoardLogger
 
 
 def summary_writer(logger):
-    """The TensorBoard SummaryWriter behind a Lightning logger, or None for other loggers."""
-    writer = getattr(logger, "experiment", None)
-    return writer if hasattr(writer, "add_figure") else None
+    """The TensorBoard SummaryWriter behind a Lightning logger; None for no logger, other
+    loggers and the stand-in logger of fast dev runs."""
+    return logger.experiment if isinstance(logger, TensorBoardLogger) else None
 
 
 def spherize(features: torch.Tensor) -> torch.Tensor:

@@ -127,7 +127,11 @@ class FigureWorker:
             )
             summary = Summary(value=[Summary.Value(tag=tag, image=image)])
             # The event file's writer queues events, so this thread and training can both log.
-            self.writer._get_file_writer().add_summary(summary, step)
+            file_writer = self.writer.file_writer
+            if file_writer is None:  # the logger was closed first: nowhere to write
+                log.warning("figure %s of step %d not logged: TensorBoard writer closed", tag, step)
+                return
+            file_writer.add_summary(summary, step)
 
     def close(self) -> None:
         """Draw every figure not drawn yet, with the worker: it goes on from the oldest

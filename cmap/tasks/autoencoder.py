@@ -6,6 +6,7 @@ import torch
 from torch import nn
 from torchmetrics.regression import MeanSquaredError
 
+from cmap.errors import ConfigError
 from cmap.models.losses import MaskedMSE
 from cmap.reports.metrics import print_metrics
 from cmap.reports.reconstruction import ReconstructionReports
@@ -69,20 +70,20 @@ class AutoEncoder(Task):
         super().__init__()
         self.save_hyperparameters(ignore=["criterion"])
         if not 0 < mask_ratio < 1:
-            raise ValueError(f"mask_ratio must be in (0, 1), got {mask_ratio}")
+            raise ConfigError(f"mask_ratio must be in (0, 1), got {mask_ratio}")
         check_widths(encoder, decoder)
         self.encoder = encoder
         self.decoder = decoder
         self.criterion = criterion if criterion is not None else MaskedMSE()
         out_bands = getattr(decoder, "out_bands", None)
         if out_bands is None:
-            raise ValueError(
+            raise ConfigError(
                 f"the AutoEncoder needs a reconstruction head (e.g. Reconstruction); "
                 f"{type(decoder).__name__} has no out_bands"
             )
         self.bands = list(bands) if bands else [f"band{i}" for i in range(out_bands)]
         if len(self.bands) != out_bands:
-            raise ValueError(
+            raise ConfigError(
                 f"the decoder reconstructs {out_bands} bands but {len(self.bands)} band names "
                 f"are given: {self.bands}"
             )

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytorch_lightning as pl
 
 from cmap.reports.tensorboard import summary_writer
 from cmap.reports.worker import FigureWorker
 from cmap.tasks.schedule import adamw_warmup_exponential
+
+log = logging.getLogger(__name__)
 
 
 class Task(pl.LightningModule):
@@ -18,6 +22,7 @@ class Task(pl.LightningModule):
     ends."""
 
     _figure_worker: FigureWorker | None = None
+    _said_no_figures = False
 
     def configure_model(self):
         if self.hparams.compile:
@@ -31,6 +36,9 @@ class Task(pl.LightningModule):
         if self._figure_worker is None:
             writer, out = summary_writer(self.logger), self.hparams.get("figures_dir")
             if writer is None and not out:
+                if not self._said_no_figures:
+                    log.info("no TensorBoard logger and no figures_dir: figures are not drawn")
+                    self._said_no_figures = True
                 return None
             self._figure_worker = FigureWorker(writer, out)
         return self._figure_worker

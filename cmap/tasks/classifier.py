@@ -15,6 +15,7 @@ from torchmetrics.classification import (
     MulticlassF1Score,
 )
 
+from cmap.errors import ConfigError
 from cmap.models.linked import linked
 from cmap.reports.classification import ClassificationReports
 from cmap.reports.metrics import print_metrics
@@ -116,7 +117,7 @@ class Classifier(Task):
         check_widths(encoder, decoder)
         head_classes = getattr(decoder, "num_classes", num_classes)
         if head_classes != num_classes:
-            raise ValueError(
+            raise ConfigError(
                 f"decoder has {head_classes} outputs but {num_classes} classes are given: {classes}"
             )
         self._check_weighable(classes_weights)
@@ -125,7 +126,7 @@ class Classifier(Task):
         if encoder_weights_path:
             load_encoder_weights(self.encoder, encoder_weights_path)
         if encoder_lr_factor <= 0:
-            raise ValueError(f"encoder_lr_factor must be positive, got {encoder_lr_factor}")
+            raise ConfigError(f"encoder_lr_factor must be positive, got {encoder_lr_factor}")
         self.encoder.requires_grad_(not freeze_encoder)
         # ModuleDict keys cannot be "train" (nn.Module.train), hence the "_" suffix.
         self.metrics = nn.ModuleDict({f"{s}_": _metrics(num_classes) for s in STAGES})
@@ -146,18 +147,18 @@ class Classifier(Task):
         if not classes_weights:
             return
         if not hasattr(self.criterion, "weight"):
-            raise ValueError(
+            raise ConfigError(
                 f"classes_weights given but the criterion {type(self.criterion).__name__} "
                 "takes no class weights"
             )
         if getattr(self.criterion, "weight", None) is not None:
-            raise ValueError("give class weights either in classes_weights or in the criterion")
+            raise ConfigError("give class weights either in classes_weights or in the criterion")
 
     def setup(self, stage: str) -> None:
         data = self.trainer.datamodule
         stage = getattr(stage, "value", stage)  # Lightning passes an enum of the stage names
         if stage in ("fit", "validate", "test") and not getattr(data, "labelled", True):
-            raise ValueError(
+            raise ConfigError(
                 f"the Classifier needs labels to {stage}, but this {type(data).__name__} serves "
                 "unlabelled series (a cube, or labelled: false); pretrain an encoder on them "
                 "with the AutoEncoder (configs/pretrain.yaml) instead"
@@ -167,13 +168,12 @@ class Classifier(Task):
 
     def _train_counts(self) -> list[int]:
         data = self.trainer.datamodule
-        dataset = getattr(data, "datasets", {}).get("train")
-        if dataset is None:
-            raise ValueError(
-                'classes_weights "balanced" needs a data module with a training split '
+        if not hasattr(data, "class_counts"):
+            raise ConfigError(
+                'classes_weights "balanced" needs a cmap data module with a training split '
                 f"(got {type(data).__name__}); give the weights by class name instead"
             )
-        counts = data.class_counts(dataset.table)
+        counts = data.class_counts("train")
         return [counts[c] for c in self.classes]
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
@@ -192,7 +192,7 @@ class Classifier(Task):
             )
             return
         if unknown:
-            raise ValueError(
+            raise ConfigError(
                 f"classes_weights names unknown class(es) {unknown}; the classes are {self.classes}"
             )
         weights = torch.tensor([float(classes_weights.get(c, 1.0)) for c in self.classes])

@@ -6,6 +6,8 @@ from typing import Literal
 
 import torch
 
+from cmap.errors import ConfigError
+
 MaskMode = Literal["random", "contiguous"]
 
 
@@ -29,7 +31,7 @@ def hide_dates(
     valid dates (in date order) at a random place, as a cloudy spell would.
     """
     if not 0 < ratio < 1:
-        raise ValueError(f"mask_ratio must be in (0, 1), got {ratio}")
+        raise ConfigError(f"mask_ratio must be in (0, 1), got {ratio}")
     counts = hidden_counts(mask, ratio)[:, None]  # [N, 1]
     draws = torch.rand(mask.shape, generator=generator, device=mask.device)  # [N, T]
     if mode == "random":
@@ -42,4 +44,4 @@ def hide_dates(
         room = mask.sum(dim=1, keepdim=True) - counts + 1  # possible starts
         start = (draws[:, :1] * room).long()
         return mask & (rank >= start) & (rank < start + counts)
-    raise ValueError(f"mask_mode must be 'random' or 'contiguous', got {mode!r}")
+    raise ConfigError(f"mask_mode must be 'random' or 'contiguous', got {mode!r}")

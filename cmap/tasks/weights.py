@@ -8,18 +8,18 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 from torch import nn
 
-from cmap.data.errors import preview
+from cmap.errors import ConfigError, DataError, preview
 
 
 def load_encoder_weights(encoder: nn.Module, path: str | Path) -> None:
     """Load `path` into `encoder`; every key must exist with the same shape, both ways."""
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"{path}: encoder weights file not found")
+        raise DataError(path, "encoder weights file not found")
     try:
         weights = load_file(str(path))
     except (SafetensorError, OSError) as err:
-        raise ValueError(f"{path}: cannot be read as safetensors ({err})") from err
+        raise DataError(path, f"cannot be read as safetensors ({err})") from err
     expected = encoder.state_dict()
     problems = [
         f"{k}: file {tuple(weights[k].shape)} vs model {tuple(v.shape)}"
@@ -29,7 +29,7 @@ def load_encoder_weights(encoder: nn.Module, path: str | Path) -> None:
     problems += [f"missing {k}" for k in expected if k not in weights]
     problems += [f"unexpected {k}" for k in weights if k not in expected]
     if problems:
-        raise ValueError(
+        raise ConfigError(
             f"{path}: weights do not fit the configured encoder ({len(problems)} problem(s)): "
             f"{preview(problems, 8)}"
         )
@@ -41,7 +41,7 @@ def check_widths(encoder: nn.Module, decoder: nn.Module) -> None:
     produced = getattr(encoder, "out_dim", None)
     expected = getattr(decoder, "hidden", None)
     if produced is not None and expected is not None and produced != expected:
-        raise ValueError(
+        raise ConfigError(
             f"the decoder ({type(decoder).__name__}) expects hidden={expected} features but the "
             f"encoder ({type(encoder).__name__}) produces {produced}; set the decoder's hidden "
             f"to {produced}"

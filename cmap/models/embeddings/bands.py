@@ -7,6 +7,7 @@ from typing import Literal
 import torch
 from torch import nn
 
+from cmap.errors import ConfigError
 from cmap.models.linked import linked
 
 Norm = Literal["batch", "layer", "none"]
@@ -30,7 +31,7 @@ def make_activation(kind: Activation) -> nn.Module:
 
 def check_bands(owner: nn.Module, ts: torch.Tensor, in_bands: int) -> None:
     if ts.shape[-1] != in_bands:
-        raise ValueError(
+        raise ConfigError(
             f"{type(owner).__name__} expects {in_bands} bands per date, the data has {ts.shape[-1]}"
         )
 
@@ -64,7 +65,9 @@ class PixelEncoding(nn.Module):
         super().__init__()
         in_bands = linked(in_bands, "PixelEncoding", "in_bands")
         if in_bands <= 0 or not sizes:
-            raise ValueError(f"PixelEncoding needs in_bands > 0 and sizes, got {in_bands}, {sizes}")
+            raise ConfigError(
+                f"PixelEncoding needs in_bands > 0 and sizes, got {in_bands}, {sizes}"
+            )
         widths = [in_bands, *sizes]
         layers: list[nn.Module] = []
         for i, (w_in, w_out) in enumerate(zip(widths[:-1], widths[1:])):
@@ -107,13 +110,13 @@ class PatchBandsEncoding(nn.Module):
         super().__init__()
         in_bands = linked(in_bands, "PatchBandsEncoding", "in_bands")
         if len(channels) != len(kernels) or not channels:
-            raise ValueError(
+            raise ConfigError(
                 f"PatchBandsEncoding needs one kernel per conv layer, got channels {channels} "
                 f"and kernels {kernels}"
             )
         length = in_bands - sum(k - 1 for k in kernels)
         if length < 1:
-            raise ValueError(
+            raise ConfigError(
                 f"PatchBandsEncoding: kernels {kernels} are too wide for {in_bands} bands "
                 "(each kernel k shortens the band axis by k - 1); use smaller kernels"
             )

@@ -7,11 +7,13 @@ import math
 import torch
 from torch import nn
 
+from cmap.errors import ConfigError
+
 
 def frequencies(d_model: int, tau: float) -> torch.Tensor:
     """[D / 2] angular frequencies tau^(-2i/D) of the sinusoidal encoding (Vaswani et al., 2017)."""
     if d_model % 2:
-        raise ValueError(f"sinusoidal position encodings need an even d_model, got {d_model}")
+        raise ConfigError(f"sinusoidal position encodings need an even d_model, got {d_model}")
     return torch.exp(-math.log(tau) * torch.arange(0, d_model, 2, dtype=torch.float64) / d_model)
 
 
@@ -30,7 +32,7 @@ def sinusoid_table(length: int, d_model: int, tau: float) -> torch.Tensor:
 def check_integer(owner: nn.Module, positions: torch.Tensor) -> None:
     """Lookup tables need whole days; real-valued positions are thermal time."""
     if positions.is_floating_point():
-        raise ValueError(
+        raise ConfigError(
             f"{type(owner).__name__} takes whole-day positions but got real values (growing "
             "degree days, from the data's positions: gdd); use ThermalPositionalEncoding"
         )
@@ -40,7 +42,7 @@ def check_range(owner: nn.Module, positions: torch.Tensor, mask: torch.Tensor, l
     """Positions at valid dates must lie in [0, limit): a clear error instead of an index error."""
     valid = positions[mask]
     if valid.numel() and (valid.min() < 0 or valid.max() >= limit):
-        raise ValueError(
+        raise ConfigError(
             f"{type(owner).__name__} got positions in [{valid.min().item():g}, "
             f"{valid.max().item():g}] but accepts [0, {limit:g}); raise max_len or shorten the "
             "season window"
@@ -104,7 +106,7 @@ class ThermalPositionalEncoding(nn.Module):
     ):
         super().__init__()
         if scale <= 0:
-            raise ValueError(f"ThermalPositionalEncoding needs scale > 0, got {scale}")
+            raise ConfigError(f"ThermalPositionalEncoding needs scale > 0, got {scale}")
         self.d_model = d_model
         self.scale = scale
         self.max_len = max_value

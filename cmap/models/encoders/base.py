@@ -5,13 +5,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from cmap.errors import ConfigError
+
 
 def require_valid_dates(mask: torch.Tensor) -> None:
     """mask [N, T]: every sample needs at least one valid date."""
     empty = ~mask.any(dim=1)
     if empty.any():
         rows = empty.nonzero()[:, 0].tolist()
-        raise ValueError(
+        raise ConfigError(
             f"{len(rows)} sample(s) of the batch have no valid date (batch rows {rows[:10]}); "
             "series with every date masked cannot be encoded, drop them from the data"
         )
@@ -45,7 +47,7 @@ class DateEmbedding(nn.Module):
         ):
             width = getattr(block, "out_dim", getattr(block, "d_model", None))
             if width is not None and width != d_model:
-                raise ValueError(
+                raise ConfigError(
                     f"{owner}: {name} ({type(block).__name__}) produces width {width} "
                     f"but d_model is {d_model}; make them equal"
                 )

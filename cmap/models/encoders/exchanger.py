@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from cmap.errors import ConfigError
 from cmap.models.encoders.base import DateEmbedding, LayeredEncoder
 
 
@@ -98,9 +99,9 @@ class ExchangerEncoder(LayeredEncoder):
     ):
         super().__init__()
         if d_model % n_heads:
-            raise ValueError(f"d_model ({d_model}) must be divisible by n_heads ({n_heads})")
+            raise ConfigError(f"d_model ({d_model}) must be divisible by n_heads ({n_heads})")
         if n_tokens < 1 or n_blocks < 1:
-            raise ValueError(
+            raise ConfigError(
                 f"ExchangerEncoder needs n_tokens and n_blocks >= 1, got {n_tokens}, {n_blocks}"
             )
         self.embedding = DateEmbedding(

@@ -14,6 +14,7 @@ import math
 import torch
 from torch import nn
 
+from cmap.errors import ConfigError
 from cmap.models.encoders.base import DateEmbedding
 
 
@@ -39,7 +40,7 @@ class LTAEEncoder(nn.Module):
     ):
         super().__init__()
         if d_model % n_head:
-            raise ValueError(f"d_model ({d_model}) must be divisible by n_head ({n_head})")
+            raise ConfigError(f"d_model ({d_model}) must be divisible by n_head ({n_head})")
         self.embedding = DateEmbedding(
             position_encoder, bands_encoder, d_model, dropout_p, "LTAEEncoder"
         )

@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from cmap.errors import ConfigError
 from cmap.models.encoders.base import require_valid_dates
 from cmap.models.linked import linked
 
@@ -71,7 +72,7 @@ class TempCNNEncoder(nn.Module):
         super().__init__()
         in_bands = linked(in_bands, "TempCNNEncoder", "in_bands")
         if n_bins < 1 or span <= 0 or kernel % 2 == 0:
-            raise ValueError(
+            raise ConfigError(
                 f"TempCNNEncoder needs n_bins >= 1, span > 0 and an odd kernel, got "
                 f"{n_bins}, {span}, {kernel}"
             )
@@ -100,6 +101,6 @@ class TempCNNEncoder(nn.Module):
         """ts [N, T, C], positions [N, T], mask [N, T] (True = valid) -> features [N, D]."""
         require_valid_dates(mask)
         if ts.shape[-1] != self.in_bands:
-            raise ValueError(f"TempCNNEncoder expects {self.in_bands} bands, got {ts.shape[-1]}")
+            raise ConfigError(f"TempCNNEncoder expects {self.in_bands} bands, got {ts.shape[-1]}")
         grid = regular_grid(ts, positions, mask, self.n_bins, self.span)  # [N, C, B]
         return self.dense(self.convs(grid))

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cmap.errors import ConfigError
 from cmap.models.encoders.base import DateEmbedding, LayeredEncoder
 
 _ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu}
@@ -35,7 +36,7 @@ class SelfAttentionLayer(nn.Module):
     ):
         super().__init__()
         if d_model % n_heads:
-            raise ValueError(f"d_model ({d_model}) must be divisible by n_att_head ({n_heads})")
+            raise ConfigError(f"d_model ({d_model}) must be divisible by n_att_head ({n_heads})")
         self.qkv = nn.Linear(d_model, 3 * d_model)
         self.out = nn.Linear(d_model, d_model)
         self.ff_in = nn.Linear(d_model, dim_feedforward)

@@ -10,23 +10,19 @@ from typing import Literal
 
 import numpy as np
 import pyarrow.compute as pc
-import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
 from cmap.data.cache import cached_split
-from cmap.data.dataset import SeriesDataset, collate_batch
-from cmap.data.errors import DataError, preview
-from cmap.data.extras import sample_extras
-from cmap.data.samples import (
-    SeasonWindow,
-    SeriesTable,
-    feature_bands,
-    load_series,
-    read_labels,
-    read_mapping,
-    read_meta,
-)
+from cmap.data.datasets.series import SeriesDataset, collate_batch
+from cmap.data.formats.extras import sample_extras
+from cmap.data.formats.mapping import read_mapping
+from cmap.data.formats.samples import feature_bands, load_series, read_labels
+from cmap.data.meta import Settings, read_meta
+from cmap.data.modules.base import CmapDataModule
+from cmap.data.season import DEFAULT_LENGTH, Season
+from cmap.data.table import SeriesTable
+from cmap.errors import DataError, preview
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +30,7 @@ SPLITS = ("train", "val", "test")
 AUTO_BATCH = (16, 256)  # bounds of batch_size="auto"
 
 
-class SITSDataModule(pl.LightningDataModule):
+class SITSDataModule(CmapDataModule):
     """Samples folder (`root/{train,val,test}/features.pq|labels.pq`, optional `meta.yaml`).
 
     Args:
@@ -50,7 +46,7 @@ class SITSDataModule(pl.LightningDataModule):
             for Sentinel-2 L2A reflectance); default `meta.yaml` `value_range`, else no check.
         season_start: `MM-DD` of a season's first day (in year season - 1); default
             `meta.yaml` `season_start`, else 11-01.
-        season_length: days in a season window.
+        season_length: days in a season.
         seasons: keep only these seasons (all splits).
         fraction: keep this fraction of the training samples (seeded, stratified by class).
         max_per_class: keep at most this many training samples per class (seeded).
@@ -75,7 +71,7 @@ class SITSDataModule(pl.LightningDataModule):
         max_gap_days: in extra tables, gaps of at most this many missing days are filled by
             linear interpolation; longer gaps are an error.
         labelled: read `labels.pq` (default). False ignores labels (the file may be absent):
-            every (point, season) with observations in the season window is a sample with
+            every (point, season) with observations in its season is a sample with
             class -1, for self-supervised pretraining (`AutoEncoder`) on unlabelled series.
         predict_split: split served by `predict_dataloader`.
         batch_size: samples per batch and process, or "auto": the largest power of two at
@@ -99,7 +95,7 @@ class SITSDataModule(pl.LightningDataModule):
         nodata: float | None = None,
         value_range: list[float] | None = None,
         season_start: str | None = None,
-        season_length: int = 395,
+        season_length: int = DEFAULT_LENGTH,
         seasons: list[int] | None = None,
         fraction: float = 1.0,
         max_per_class: int | None = None,
@@ -128,33 +124,25 @@ class SITSDataModule(pl.LightningDataModule):
         if not 0 < fraction <= 1:
             raise DataError(None, f"fraction must be in (0, 1], got {fraction}")
         self.meta = read_meta(self.root)
+        settings = Settings(self.meta, bands, scale, nodata, season_start, season_length)
         if label_mapping is None and self.meta.get("label_mapping"):
             label_mapping = str(self.root / self.meta["label_mapping"])
         self.mapping = read_mapping(label_mapping) if label_mapping else None
-        self.scale = float(scale if scale is not None else self.meta.get("scale", 1.0))
-        self.nodata = nodata if nodata is not None else self.meta.get("nodata")
+        self.scale, self.nodata = settings.scale, settings.nodata
         self.value_range = value_range or self.meta.get("value_range")
         if self.value_range is not None and (
             len(self.value_range) != 2 or self.value_range[0] >= self.value_range[1]
         ):
             raise DataError(None, f"value_range must be [low, high], got {self.value_range}")
-        self.window = SeasonWindow(
-            str(season_start or self.meta.get("season_start", "11-01")), season_length
-        )
-        self._bands = bands
+        self._season = settings.season
+        self._bands = settings.bands
         self._classes = classes
         self.datasets: dict[str, SeriesDataset] = {}
 
     @cached_property
     def bands(self) -> list[str]:
         """Band names read from the features files, in input-channel order."""
-        if self._bands:
-            bands = list(self._bands)
-        elif self.meta.get("bands"):
-            bands = [str(b) for b in self.meta["bands"]]
-        else:
-            bands = feature_bands(self.root / "train" / "features.pq")
-        return bands
+        return self._bands or feature_bands(self.root / "train" / "features.pq")
 
     @cached_property
     def classes(self) -> list[str]:
@@ -175,22 +163,32 @@ class SITSDataModule(pl.LightningDataModule):
 
     @property
     def labelled(self) -> bool:
-        """Whether batches carry classes (False: every class is -1, for pretraining)."""
         return self.hparams.labelled
+
+    @property
+    def season(self) -> Season:
+        return self._season
 
     @property
     def channels(self) -> list[str]:
         """Input channels: the bands, then the extra channels."""
         return [*self.bands, *(self.hparams.extra_channels or [])]
 
-    @property
-    def num_bands(self) -> int:
-        """Input width C of the model (bands and extra channels)."""
-        return len(self.channels)
+    def class_counts(self, split: str) -> dict[str, int]:
+        return self._dataset(split).table.class_counts(self.classes)
 
-    @property
-    def num_classes(self) -> int:
-        return len(self.classes)
+    def sample_ids(self, split: str, index: np.ndarray) -> np.ndarray:
+        return self._dataset(split).table.poi_ids[np.asarray(index)]
+
+    def source_files(self) -> tuple[Path, list[Path]]:
+        files = sorted(p for pattern in ("*.yaml", "*/*.pq") for p in self.root.glob(pattern))
+        return self.root, files
+
+    def _dataset(self, split: str) -> SeriesDataset:
+        name = self.hparams.predict_split if split == "predict" else split
+        if name not in self.datasets:
+            raise DataError(self.root / name, f"the {split} split is not loaded (setup first)")
+        return self.datasets[name]
 
     @property
     def batch_size(self) -> int:
@@ -212,7 +210,7 @@ class SITSDataModule(pl.LightningDataModule):
         settings = {
             "bands": self.bands,
             "classes": self.classes,
-            "window": self.window,
+            "season": self.season,
             "scale": self.scale,
             "nodata": self.nodata,
             "mapping": self.mapping,
@@ -232,12 +230,8 @@ class SITSDataModule(pl.LightningDataModule):
             raise DataError(folder, "no sample left after reading (check seasons and classes)")
         if split == "train":
             table = table.subset(self._subsample(table.labels))
-        log.info("%s: %d samples, classes %s", folder, len(table), self.class_counts(table))
+        log.info("%s: %d samples, classes %s", folder, len(table), table.class_counts(self.classes))
         return table
-
-    def class_counts(self, table: SeriesTable) -> dict[str, int]:
-        counts = np.bincount(table.labels[table.labels >= 0], minlength=self.num_classes)
-        return dict(zip(self.classes, counts.tolist()))
 
     def _subsample(self, labels: np.ndarray) -> np.ndarray:
         """Sorted indices kept after `fraction` and `max_per_class` (seeded, per class)."""
@@ -273,9 +267,7 @@ class SITSDataModule(pl.LightningDataModule):
                     table, self.hparams.max_dates, **augment, extras=self._extras(split, table)
                 )
         if "train" in self.datasets and self.hparams.labelled:
-            missing = [
-                k for k, n in self.class_counts(self.datasets["train"].table).items() if n == 0
-            ]
+            missing = [k for k, n in self.class_counts("train").items() if n == 0]
             if missing:
                 log.warning("classes without training samples: %s", preview(missing))
 

@@ -11,6 +11,7 @@ import pytorch_lightning as pl
 import yaml
 
 from cmap.data.cache import state_hash
+from cmap.io.atomic import atomic_path
 
 PACKAGES = (
     "cmap",
@@ -23,11 +24,6 @@ PACKAGES = (
     "rasterio",
     "safetensors",
 )
-
-
-def data_files(root: Path) -> list[Path]:
-    """The files that define a samples folder: parquet tables and YAML (meta, mapping)."""
-    return sorted(p for pattern in ("*.yaml", "*/*.pq") for p in root.glob(pattern))
 
 
 class RunInfo(pl.Callback):
@@ -45,9 +41,10 @@ class RunInfo(pl.Callback):
             "python": platform.python_version(),
             "packages": {name: _version(name) for name in PACKAGES},
         }
-        root = getattr(trainer.datamodule, "root", None)
-        if root is not None:
-            files = data_files(Path(root))
+        data = trainer.datamodule
+        sources = data.source_files() if hasattr(data, "source_files") else None
+        if sources is not None:
+            root, files = sources
             info["data"] = {
                 "root": str(Path(root).resolve()),
                 "fingerprint": state_hash(files, {}),
@@ -55,7 +52,8 @@ class RunInfo(pl.Callback):
             }
         path = Path(log_dir) / "run_info.yaml"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(yaml.safe_dump(info, sort_keys=False))
+        with atomic_path(path) as partial:
+            partial.write_text(yaml.safe_dump(info, sort_keys=False))
 
 
 def _version(name: str) -> str | None:

@@ -6,8 +6,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from cmap.data.extras import SampleExtras
-from cmap.data.samples import SeriesTable
+from cmap.data.formats.extras import SampleExtras
+from cmap.data.table import SeriesTable
+from cmap.errors import ConfigError
 
 
 class SeriesDataset(Dataset):
@@ -19,7 +20,7 @@ class SeriesDataset(Dataset):
     mask [N, T] bool (True = valid date), class [N] int64 (-1 = unlabelled),
     season [N] int64, index [N] int64 (sample index in the split). T = longest series of
     the batch, capped at `max_dates` (the most recent dates are dropped beyond it).
-    `extras` (see `cmap.data.extras`) appends extra channels (e.g. the temperature of each
+    `extras` (see `cmap.data.formats.extras`) appends extra channels (e.g. the temperature of each
     acquisition date) after the bands, and/or supplies thermal positions.
     When the observation rows are on disk (cache), each sample's rows are read with one
     positioned read, so resident memory stays bounded on splits larger than RAM.
@@ -40,7 +41,7 @@ class SeriesDataset(Dataset):
         extras: SampleExtras | None = None,
     ):
         if not 0 <= date_dropout < 1:
-            raise ValueError(f"date_dropout must be in [0, 1), got {date_dropout}")
+            raise ConfigError(f"date_dropout must be in [0, 1), got {date_dropout}")
         self.table = table
         self.max_dates = max_dates
         self.date_dropout = date_dropout

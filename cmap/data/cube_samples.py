@@ -1,4 +1,4 @@
-"""`cmap samples`: a samples folder (DATA_FORMATS.md §1) cut out of a raster cube.
+"""A samples folder (docs/data_formats.md §1) cut out of a raster cube (`cmap samples`).
 
 Labelled pixels come from a points table (`x`, `y` in the cube's CRS, or `lon`, `lat` in
 WGS 84; `label`; optional `poi_id` and `field_id`) or from a label raster aligned with the
@@ -10,8 +10,6 @@ read window by window.
 
 from __future__ import annotations
 
-import argparse
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -23,10 +21,11 @@ import yaml
 from rasterio.errors import RasterioIOError
 from rasterio.warp import transform as reproject_points
 
-from cmap.cli import exits_on_user_error
-from cmap.data.cube_module import CubeDataModule
-from cmap.data.errors import DataError, preview
-from cmap.data.samples import read_parquet
+from cmap.data.formats.cube import Cube
+from cmap.data.formats.parquet import read_parquet
+from cmap.data.season import Season
+from cmap.errors import DataError, preview
+from cmap.io.atomic import atomic_path
 
 SPLITS = ("train", "val", "test")
 
@@ -34,7 +33,7 @@ SPLITS = ("train", "val", "test")
 def read_points(path: Path, cube) -> dict[str, np.ndarray]:
     """Points table -> row, col (pixel of the cube), label, poi_id, group."""
     if not path.exists():
-        raise FileNotFoundError(f"{path}: points file not found")
+        raise DataError(path, "points file not found")
     try:
         table = pv.read_csv(path) if path.suffix.lower() == ".csv" else read_parquet(path)
     except pa.ArrowInvalid as err:
@@ -147,78 +146,49 @@ def pixel_rows(cube, samples: dict, window_size: int = 256) -> dict[str, np.ndar
 
 
 def write_samples(
-    data: CubeDataModule, samples: dict, fractions: list[float], seed: int, out: Path
+    cube: Cube,
+    year: int,
+    season: Season,
+    samples: dict,
+    fractions: list[float],
+    seed: int,
+    out: Path,
 ) -> dict[str, int]:
-    """Write the samples folder to `<out>.partial`, then move it to `out`."""
-    cube = data.cube
+    """Write the samples folder `out` (built aside, then moved into place); returns the
+    number of samples per split."""
     split = assign_splits(samples["group"], fractions, seed)
     rows = pixel_rows(cube, samples)
     row_split = split[rows["sample"]]
-    partial = out.with_name(out.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
     counts = {}
-    for k, name in enumerate(SPLITS):
-        folder = partial / name
-        folder.mkdir(parents=True)
-        keep = row_split == k
-        features = {
-            "poi_id": pa.array(samples["poi_id"][rows["sample"][keep]]),
-            "date": pa.array(rows["date"][keep]),
-        }
-        for j, band in enumerate(cube.bands):
-            features[band] = pa.array(rows["values"][keep, j].astype(np.float32))
-        pq.write_table(pa.table(features), folder / "features.pq")
-        members = split == k
-        counts[name] = int(members.sum())
-        if samples["label"] is not None:
-            labels = {
-                "poi_id": pa.array(samples["poi_id"][members]),
-                "season": pa.array(np.full(members.sum(), data.season, np.int32)),
-                "label": pa.array(samples["label"][members]),
+    with atomic_path(out) as partial:
+        for k, name in enumerate(SPLITS):
+            folder = partial / name
+            folder.mkdir(parents=True)
+            keep = row_split == k
+            features = {
+                "poi_id": pa.array(samples["poi_id"][rows["sample"][keep]]),
+                "date": pa.array(rows["date"][keep]),
             }
-            pq.write_table(pa.table(labels), folder / "labels.pq")
-    meta = {
-        "bands": cube.bands,
-        "scale": 1.0,  # values written already scaled
-        "nodata": None,
-        "season_start": data.window.start,
-        "source_cube": str(cube.folder),
-        "samples_per_split": counts,
-        "split_seed": seed,
-    }
-    (partial / "meta.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))
-    if out.exists():
-        shutil.rmtree(out)
-    partial.rename(out)
+            for j, band in enumerate(cube.bands):
+                features[band] = pa.array(rows["values"][keep, j].astype(np.float32))
+            pq.write_table(pa.table(features), folder / "features.pq")
+            members = split == k
+            counts[name] = int(members.sum())
+            if samples["label"] is not None:
+                labels = {
+                    "poi_id": pa.array(samples["poi_id"][members]),
+                    "season": pa.array(np.full(members.sum(), year, np.int32)),
+                    "label": pa.array(samples["label"][members]),
+                }
+                pq.write_table(pa.table(labels), folder / "labels.pq")
+        meta = {
+            "bands": cube.bands,
+            "scale": 1.0,  # values written already scaled
+            "nodata": None,
+            "season_start": season.start,
+            "source_cube": str(cube.folder),
+            "samples_per_split": counts,
+            "split_seed": seed,
+        }
+        (partial / "meta.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))
     return counts
-
-
-@exits_on_user_error
-def main(args: list[str] | None = None) -> None:
-    """Entry point of `cmap samples`."""
-    parser = argparse.ArgumentParser(prog="cmap samples", description=__doc__.split("\n")[0])
-    parser.add_argument("--cube", type=Path, required=True, help="the cube folder")
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--points", type=Path, help="CSV or parquet points with labels")
-    source.add_argument("--label-raster", type=Path, help="label GeoTIFF aligned with the cube")
-    source.add_argument("--unlabelled", type=int, help="this many random pixels, no labels")
-    parser.add_argument("--out", type=Path, required=True, help="the samples folder to write")
-    parser.add_argument("--split", type=float, nargs=3, default=[0.6, 0.2, 0.2])
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--block", type=int, default=16, help="label-raster group side (px)")
-    parser.add_argument("--season", type=int, help="default: the season holding every date")
-    parser.add_argument("--overwrite", action="store_true")
-    options = parser.parse_args(args)
-    if options.out.exists() and not options.overwrite:
-        raise FileExistsError(
-            f"{options.out}: already exists; choose another --out or pass --overwrite"
-        )
-    data = CubeDataModule(str(options.cube), season=options.season)
-    if options.points:
-        samples = read_points(options.points, data.cube)
-    elif options.label_raster:
-        samples = read_label_raster(options.label_raster, data.cube, options.block)
-    else:
-        samples = random_pixels(data.cube, options.unlabelled, options.seed)
-    counts = write_samples(data, samples, options.split, options.seed, options.out)
-    print(f"wrote {options.out}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))

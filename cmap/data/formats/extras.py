@@ -15,15 +15,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cmap.data.errors import DataError, preview
-from cmap.data.samples import (
-    SeriesTable,
+from cmap.data.formats.parquet import (
     check_unique_pairs,
     day_numbers,
     read_parquet,
     require_columns,
     require_numeric,
 )
+from cmap.data.table import SeriesTable
+from cmap.errors import DataError, preview
 
 EPOCH = np.datetime64("1970-01-01", "D")
 

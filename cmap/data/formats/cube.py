@@ -19,7 +19,7 @@ from rasterio.env import set_gdal_config
 from rasterio.errors import RasterioIOError
 from rasterio.windows import Window
 
-from cmap.data.errors import DataError, preview
+from cmap.errors import DataError, preview
 
 # Each window is read once: GDAL's block cache (5 % of RAM by default) would only grow the
 # process and slow reads down. A user's own GDAL_CACHEMAX wins.

@@ -1,0 +1,222 @@
+"""Crop maps as GeoTIFF, written window by window while `cmap predict` runs, resumable.
+
+While a prediction runs, each finished window is written into the map (and the optional
+probabilities) and saved as a small part file under `<map>.parts/`; the parts are the
+durable record of progress. A rerun after an interruption skips the windows that have a
+part (rebuilding the map from the parts if the interruption left it unreadable), and the
+parts folder is removed once every window is written. A map without a parts folder is
+finished: it is never overwritten unless `overwrite` is set.
+
+With several processes (DDP), each predicts its own windows and saves only their parts;
+rank 0 writes them all into the map at the end.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pytorch_lightning as pl
+import rasterio
+from pytorch_lightning.callbacks import BasePredictionWriter
+from rasterio.errors import RasterioIOError
+from rasterio.windows import Window
+
+from cmap.errors import CmapError, DataError
+from cmap.io.atomic import atomic_path
+from cmap.io.maps import NODATA, class_tags, colour_table, map_profile
+from cmap.io.outputs import refuse_existing
+from cmap.reports.quicklook import write_quicklook
+
+
+class CubeMapWriter(BasePredictionWriter):
+    """Writes `cmap predict` over a `CubeDataModule` as a class map GeoTIFF.
+
+    Args:
+        output: the class map (uint8, nodata 255 where a pixel has no valid date, colour
+            table, class names as `CLASS_<id>` tags and in `CLASS_NAMES`).
+        probabilities: also write `<output stem>_probabilities.tif`, one band per class
+            (band descriptions = class names).
+        probability_dtype: "uint8" (probability x 255, rounded), "float16" or "float32".
+        overwrite: replace a finished map; without it an existing map is refused.
+        quicklook: also render `<output stem>.png` (colours and legend) when the map is done.
+
+    Progress (windows done, pixels per second) shows in Lightning's progress bar
+    (`MapProgressBar`, which the cmap command puts in place of Lightning's own).
+    """
+
+    def __init__(
+        self,
+        output: str = "map.tif",
+        probabilities: bool = False,
+        probability_dtype: Literal["uint8", "float16", "float32"] = "uint8",
+        overwrite: bool = False,
+        quicklook: bool = True,
+    ):
+        super().__init__(write_interval="batch")
+        self.output = Path(output)
+        self.probabilities = probabilities
+        self.probability_dtype = probability_dtype
+        self.overwrite = overwrite
+        self.quicklook = quicklook
+        self.parts = self.output.with_name(self.output.name + ".parts")
+        self.probability_path = self.output.with_name(f"{self.output.stem}_probabilities.tif")
+        self._pending: dict[int, list[dict]] = {}
+
+    # -- start: create or resume -------------------------------------------------------------
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if stage != "predict":
+            return
+        data = trainer.datamodule
+        self.profile, self.windows = data.map_profile(), data.map_windows()
+        self.classes = list(pl_module.classes)
+        self.shared = trainer.world_size > 1
+        outcome: set[int] | str = set()
+        if trainer.is_global_zero:  # one process creates or resumes the outputs
+            try:
+                outcome = self._prepare()
+            except CmapError as err:
+                if not self.shared:
+                    raise
+                outcome = str(err)
+        if self.shared:
+            outcome = trainer.strategy.broadcast(outcome)
+            if isinstance(outcome, str):
+                raise DataError(None, outcome)
+        done = outcome
+        data.skip_windows(done)
+        if done and trainer.is_global_zero:
+            print(
+                f"cmap: resuming {self.output}: {len(done)} of {len(self.windows)} windows "
+                "already written",
+                file=sys.stderr,
+            )
+
+    def _prepare(self) -> set[int]:
+        """Create the outputs, or find the windows already written; returns those."""
+        if self.parts.is_dir():
+            done = {int(p.stem[1:]) for p in self.parts.glob("w*.npz")}
+            if not self._readable():
+                self._create()
+                self._replay()
+            return done
+        outputs = (self.output, self.probability_path)
+        refuse_existing(*outputs, overwrite=self.overwrite)
+        for path in outputs:
+            path.unlink(missing_ok=True)
+        try:
+            self.parts.mkdir(parents=True)
+        except OSError as err:
+            raise DataError(self.parts, f"cannot be written ({err.strerror or err})") from err
+        self._create()
+        return set()
+
+    def _readable(self) -> bool:
+        paths = [self.output] + ([self.probability_path] if self.probabilities else [])
+        try:
+            for path in paths:
+                with rasterio.open(path) as src:
+                    src.read(1, window=Window(0, 0, 1, 1))
+        except RasterioIOError:
+            return False
+        return True
+
+    def _create(self) -> None:
+        profile = self.profile
+        with rasterio.open(self.output, "w", **map_profile(profile, 1, "uint8", NODATA)) as dst:
+            dst.write_colormap(1, colour_table(self.classes))
+            dst.update_tags(**class_tags(self.classes))
+            dst.set_band_description(1, "class")
+        if self.probabilities:
+            dtype = self.probability_dtype
+            nodata = None if dtype == "uint8" else float("nan")
+            spec = map_profile(profile, len(self.classes), dtype, nodata)
+            with rasterio.open(self.probability_path, "w", **spec) as dst:
+                for k, name in enumerate(self.classes):
+                    dst.set_band_description(k + 1, name)
+
+    # -- during prediction -------------------------------------------------------------------
+    def write_on_batch_end(
+        self, trainer, pl_module, prediction, batch_indices, batch, batch_idx, dataloader_idx=0
+    ) -> None:
+        number = int(batch["window"])
+        self._pending.setdefault(number, []).append(
+            {
+                "pixel": batch["pixel"].cpu().numpy(),
+                "class": prediction["class"].cpu().numpy(),
+                "probabilities": prediction["probabilities"].float().cpu().numpy()
+                if self.probabilities
+                else None,
+            }
+        )
+        if bool(batch["window_done"]):
+            self._finish_window(number)
+
+    def _finish_window(self, number: int) -> None:
+        window = self.windows[number]
+        h, w = int(window.height), int(window.width)
+        classes = np.full(h * w, NODATA, np.uint8)
+        probabilities = None
+        if self.probabilities:
+            probabilities = np.zeros((len(self.classes), h * w), np.float32)
+        for chunk in self._pending.pop(number):
+            classes[chunk["pixel"]] = chunk["class"]
+            if probabilities is not None:
+                probabilities[:, chunk["pixel"]] = chunk["probabilities"].T
+        classes = classes.reshape(h, w)
+        if probabilities is not None:
+            probabilities = self._encode(probabilities, classes == NODATA).reshape(-1, h, w)
+        if not self.shared:  # with several processes, rank 0 writes the map at the end
+            self._write_window(number, classes, probabilities)
+        arrays = {"classes": classes}
+        if probabilities is not None:
+            arrays["probabilities"] = probabilities
+        # The window counts as done only once its part is complete.
+        with atomic_path(self.parts / f"w{number}.npz") as partial, open(partial, "wb") as f:
+            np.savez(f, **arrays)
+
+    def _encode(self, probabilities: np.ndarray, empty: np.ndarray) -> np.ndarray:
+        if self.probability_dtype == "uint8":
+            return np.round(probabilities * 255).astype(np.uint8)
+        out = probabilities.astype(self.probability_dtype)
+        out[:, empty.ravel()] = np.nan
+        return out
+
+    def _replay(self) -> None:
+        """Write every saved part into the map."""
+        for part in sorted(self.parts.glob("w*.npz")):
+            with np.load(part) as arrays:
+                self._write_window(
+                    int(part.stem[1:]), arrays["classes"], arrays.get("probabilities")
+                )
+
+    def _write_window(self, number: int, classes: np.ndarray, probabilities) -> None:
+        window = self.windows[number]
+        with rasterio.open(self.output, "r+") as dst:
+            dst.write(classes, 1, window=window)
+        if probabilities is not None:
+            with rasterio.open(self.probability_path, "r+") as dst:
+                dst.write(probabilities, window=window)
+
+    # -- end ----------------------------------------------------------------------------------
+    def on_predict_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.shared:
+            trainer.strategy.barrier()  # every process has saved its parts
+            if not trainer.is_global_zero:
+                return
+            self._replay()
+        done = len(list(self.parts.glob("w*.npz")))
+        if done < len(self.windows):
+            print(
+                f"cmap: {self.output}: {done} of {len(self.windows)} windows written; "
+                "run the same command again to finish",
+                file=sys.stderr,
+            )
+            return
+        shutil.rmtree(self.parts)
+        print(f"cmap: wrote {self.output}", file=sys.stderr)
+        if self.quicklook:
+            print(f"cmap: wrote {write_quicklook(self.output)}", file=sys.stderr)

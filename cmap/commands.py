@@ -1,0 +1,139 @@
+"""The commands besides Lightning's fit/validate/test/predict, as typed functions: `cmap
+<command> --help` lists their arguments (jsonargparse reads them from these signatures)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from safetensors.torch import save_file
+
+from cmap.data.cube_samples import random_pixels, read_label_raster, read_points, write_samples
+from cmap.data.demo import generate
+from cmap.data.modules.cube import CubeDataModule
+from cmap.errors import ConfigError, DataError
+from cmap.io.atomic import atomic_path
+from cmap.io.checkpoints import encoder_from_checkpoint, find_checkpoint
+from cmap.io.outputs import refuse_existing
+from cmap.reports.quicklook import write_quicklook
+
+OVERWRITE = "pass --overwrite true"
+
+
+def extract(checkpoint: Path, output: Path | None = None, overwrite: bool = False) -> None:
+    """Write a checkpoint's encoder as encoder.safetensors + encoder.yaml, for
+    `Classifier(encoder_weights_path=...)`.
+
+    Args:
+        checkpoint: a .ckpt file of either task, or a folder: its newest best.ckpt (else
+            last.ckpt) is used.
+        output: folder for the two files (default: the checkpoint's).
+        overwrite: replace existing files.
+    """
+    checkpoint = find_checkpoint(Path(checkpoint))
+    tensors, spec = encoder_from_checkpoint(checkpoint)
+    folder = Path(output) if output else checkpoint.parent
+    weights, config = folder / "encoder.safetensors", folder / "encoder.yaml"
+    refuse_existing(weights, config, overwrite=overwrite, hint=OVERWRITE)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with atomic_path(weights) as partial:
+            save_file(tensors, str(partial), metadata={"source": str(checkpoint)})
+        with atomic_path(config) as partial:
+            header = f"# encoder of {checkpoint}\n"
+            partial.write_text(header + yaml.safe_dump(spec, sort_keys=False))
+    except OSError as err:
+        raise DataError(folder, f"cannot be written ({err.strerror or err})") from err
+    count = sum(t.numel() for t in tensors.values())
+    print(f"{checkpoint}: {len(tensors)} encoder tensors ({count:,} values), {spec['class_path']}")
+    for path in (weights, config):
+        print(f"wrote {path}")
+
+
+def samples(
+    cube: Path,
+    out: Path,
+    points: Path | None = None,
+    label_raster: Path | None = None,
+    unlabelled: int | None = None,
+    split: list[float] = [0.6, 0.2, 0.2],  # noqa: B006 (jsonargparse needs a literal)
+    seed: int = 0,
+    block: int = 16,
+    year: int | None = None,
+    overwrite: bool = False,
+) -> None:
+    """Cut a samples folder (docs/data_formats.md §1) out of a raster cube.
+
+    Labelled pixels come from a points table or a label raster; `unlabelled` draws random
+    pixels instead, for pretraining. Samples are split into train/val/test by `seed`, whole
+    groups at a time (a `field_id` of the points, or a block of the label raster), so pixels
+    of one field never fall in two splits.
+
+    Args:
+        cube: the cube folder.
+        out: the samples folder to write.
+        points: CSV or parquet table with `x`, `y` (cube CRS) or `lon`, `lat` (WGS 84),
+            `label`, optional `poi_id` and `field_id`.
+        label_raster: a label GeoTIFF aligned with the cube.
+        unlabelled: this many random pixels, without labels.
+        split: shares of train, val and test.
+        seed: seeds the split and the random pixels.
+        block: side (pixels) of the label raster's groups.
+        year: the season of the cube's dates; default: the one holding every date.
+        overwrite: replace an existing folder.
+    """
+    sources = [s is not None for s in (points, label_raster, unlabelled)]
+    if sum(sources) != 1:
+        raise ConfigError("give exactly one of --points, --label_raster and --unlabelled")
+    if len(split) != 3:
+        raise ConfigError(f"split takes three shares (train, val, test), got {split}")
+    out = Path(out)
+    refuse_existing(out, overwrite=overwrite, hint=OVERWRITE)
+    data = CubeDataModule(str(cube), year=year)
+    if points is not None:
+        chosen = read_points(Path(points), data.cube)
+    elif label_raster is not None:
+        chosen = read_label_raster(Path(label_raster), data.cube, block)
+    else:
+        chosen = random_pixels(data.cube, unlabelled, seed)
+    counts = write_samples(data.cube, data.year, data.season, chosen, split, seed, out)
+    print(f"wrote {out}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+
+
+def quicklook(map: Path, output: Path | None = None) -> None:  # noqa: A002 (the user's word)
+    """Render a cmap class map as PNG with its colours and a legend of the classes present.
+
+    Args:
+        map: the class map GeoTIFF.
+        output: the PNG (default: beside the map, `.png`).
+    """
+    print(f"wrote {write_quicklook(Path(map), Path(output) if output else None)}")
+
+
+def demo(
+    out: Path,
+    points: int = 800,
+    seasons: list[int] = [2019, 2020, 2021],  # noqa: B006
+    warm_season: int | None = 2020,
+    cube_size: int = 40,
+    seed: int = 0,
+) -> None:
+    """Generate the demo dataset (synthetic Sentinel-2-like series over French crop
+    calendars, deterministic by seed): a samples folder and a small raster cube.
+
+    Args:
+        out: output folder (created).
+        points: number of points.
+        seasons: seasons to simulate.
+        warm_season: a season 2.5 degC warmer than normal (none: null).
+        cube_size: cube side in pixels (0: no cube).
+        seed: random seed.
+    """
+    out = Path(out)
+    if (out / "meta.yaml").exists():
+        raise DataError(out, "already holds a dataset; choose another --out or remove it first")
+    counts = generate(out, points, seasons, warm_season, cube_size, seed)
+    print(" ".join(f"{k}={v}" for k, v in counts.items()))
+
+
+COMMANDS = {"extract": extract, "samples": samples, "quicklook": quicklook, "demo": demo}

@@ -1,0 +1,53 @@
+"""Every pixel of a cube, window after window, for prediction and map writing."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.utils.data import IterableDataset, get_worker_info
+
+from cmap.data.datasets.pixels import model_inputs, pixel_series
+from cmap.data.formats.cube import Cube
+
+
+class CubeWindows(IterableDataset):
+    """Batches of at most `batch_size` pixels, window after window.
+
+    Windows are shared between processes (rank r of R takes windows r, r + R, ...) and then
+    between DataLoader workers; windows in `skip` (already written) are not read. A batch
+    holds ts [N, T, C], positions and days [N, T] (days since the season start), mask [N, T],
+    pixel [N] (flat index in the window), window (the window number) and window_done (True
+    in the window's last batch). A window without any valid pixel yields one empty batch.
+    """
+
+    def __init__(self, cube: Cube, window_size: int, batch_size: int, first_day: np.datetime64):
+        self.cube = cube
+        self.windows = cube.windows(window_size)
+        self.batch_size = batch_size
+        self.days = (cube.dates - first_day).astype(np.int64)
+        self.skip: set[int] = set()
+        self.rank, self.world_size = 0, 1
+
+    def assigned(self) -> list[int]:
+        """Window numbers this process (and worker) reads."""
+        mine = [w for w in range(len(self.windows)) if w % self.world_size == self.rank]
+        info = get_worker_info()
+        if info is not None:
+            mine = mine[info.id :: info.num_workers]
+        return [w for w in mine if w not in self.skip]
+
+    def __iter__(self):
+        for number in self.assigned():
+            values, valid = self.cube.read(self.windows[number])
+            series = pixel_series(values, valid)
+            total = len(series["pixel"])
+            starts = range(0, total, self.batch_size) if total else [0]
+            for start in starts:
+                part = slice(start, start + self.batch_size)
+                yield model_inputs(
+                    series["ts"][part], series["mask"][part], series["date"][part], self.days
+                ) | {
+                    "pixel": torch.from_numpy(series["pixel"][part]),
+                    "window": torch.tensor(number),
+                    "window_done": torch.tensor(start + self.batch_size >= total),
+                }

@@ -1,0 +1,237 @@
+"""Raster cubes as data: every pixel for prediction (window by window, see
+`cmap.data.datasets.cube_windows`) and unlabelled pixels for self-supervised pretraining
+(drawn from shuffled windows, some windows held out for validation; see
+`cmap.data.datasets.cube_pixels`)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from rasterio.windows import Window
+from torch.utils.data import DataLoader
+
+from cmap.data.datasets.cube_pixels import CubePixels, EpochLoader
+from cmap.data.datasets.cube_windows import CubeWindows
+from cmap.data.formats.cube import Cube
+from cmap.data.meta import Settings, read_meta
+from cmap.data.modules.base import CmapDataModule
+from cmap.data.season import DEFAULT_LENGTH, Season
+from cmap.errors import DataError
+
+
+class CubeDataModule(CmapDataModule):
+    """A cube as data (see `cmap.data.formats.cube.Cube` for the folder layout): every pixel for
+    `predict`, and unlabelled pixels for self-supervised training (`fit` and `validate` with
+    the `AutoEncoder`; there are no labels to train a Classifier or to `test`).
+
+    Args:
+        cube: the cube folder.
+        bands, nodata, scale, quality_band, quality_masked: as in `Cube`; `bands` must be the
+            model's input bands, in its order. Defaults from the `meta.yaml` beside or in the
+            cube folder (`bands`, `scale`, `nodata`), as for samples.
+        year: the season (the year it ends) the cube's dates belong to; default: the one
+            holding every date.
+        season_start, season_length: when seasons start and how long they last, as for
+            samples (positions are days since the season's first day).
+        window_size: side of the square windows read and written at once (pixels); memory
+            is bounded by it (T x C x window_size^2 x 4 bytes) and `batch_size`.
+        batch_size: pixels per model call (and per training batch).
+        num_workers: DataLoader processes reading windows in parallel.
+        val_windows: share of the windows held out for validation when training (at least
+            one), drawn with `seed`; whole windows, so validation pixels are not the training
+            pixels' neighbours.
+        pixels_per_epoch: training pixels per epoch (all processes together); default the
+            pixels of the training windows. Validation covers every pixel of its windows
+            (the last batch is filled up from the first pixels again).
+        seed: seeds the held-out windows and the order of training windows and pixels.
+    """
+
+    def __init__(
+        self,
+        cube: str,
+        bands: list[str] | None = None,
+        nodata: float | None = None,
+        scale: float | None = None,
+        quality_band: str | None = None,
+        quality_masked: list[int] | None = None,
+        year: int | None = None,
+        season_start: str | None = None,
+        season_length: int = DEFAULT_LENGTH,
+        window_size: int = 256,
+        batch_size: int = 1024,
+        num_workers: int = 0,
+        val_windows: float = 0.1,
+        pixels_per_epoch: int | None = None,
+        seed: int = 0,
+    ):
+        super().__init__()
+        self.save_hyperparameters(ignore=["bands"])  # the model logs the bands it reads
+        folder = Path(cube)
+        settings = Settings(
+            read_meta(folder) or read_meta(folder.parent),
+            bands,
+            scale,
+            nodata,
+            season_start,
+            season_length,
+        )
+        self.cube = Cube(
+            folder, settings.bands, settings.nodata, settings.scale, quality_band, quality_masked
+        )
+        self._season = settings.season
+        self.year = year if year is not None else self._infer_year()
+        self.first_day = np.datetime64(self._season.first_date(self.year), "D")
+        days = (self.cube.dates - self.first_day).astype(np.int64)
+        outside = (days < 0) | (days >= self._season.length)
+        if outside.any():
+            raise DataError(
+                folder,
+                f"{int(outside.sum())} date(s) outside season {self.year} "
+                f"({self.first_day} + {self._season.length} days), e.g. "
+                f"{self.cube.dates[outside][0]}",
+            )
+        if window_size < 16 or window_size % 16:
+            raise DataError(None, f"window_size must be a multiple of 16, got {window_size}")
+        if not 0 < val_windows < 1:
+            raise DataError(None, f"val_windows must be in (0, 1), got {val_windows}")
+        self.dataset: CubeWindows | None = None
+        self.datasets: dict[str, CubePixels] = {}
+
+    def _infer_year(self) -> int:
+        dates, season = self.cube.dates, self._season
+        last_year = int(str(dates[-1])[:4])
+        for year in (last_year, last_year + 1):
+            days = dates.astype(np.int64) - season.first_day(np.array([year]))[0]
+            if days.min() >= 0 and days.max() < season.length:
+                return year
+        raise DataError(
+            self.cube.folder,
+            f"dates {dates[0]} to {dates[-1]} fit no single season "
+            f"(start {season.start}, {season.length} days); set year",
+        )
+
+    @property
+    def bands(self) -> list[str]:
+        return self.cube.bands
+
+    @property
+    def classes(self) -> list[str]:
+        return []
+
+    @property
+    def labelled(self) -> bool:
+        """A cube has no labels: its training batches are for self-supervised tasks."""
+        return False
+
+    @property
+    def season(self) -> Season:
+        return self._season
+
+    @property
+    def mappable(self) -> bool:
+        return True
+
+    def map_profile(self) -> dict:
+        return self.cube.profile
+
+    def map_windows(self) -> list[Window]:
+        self.setup("predict")
+        return self.dataset.windows
+
+    def skip_windows(self, done: set[int]) -> None:
+        self.setup("predict")
+        self.dataset.skip = set(done)
+
+    def pending_windows(self) -> list[int]:
+        """Numbers of the windows this process still predicts."""
+        self.setup("predict")
+        return self.dataset.assigned()
+
+    def source_files(self) -> tuple[Path, list[Path]]:
+        folder = self.cube.folder
+        return folder, sorted(p for p in folder.iterdir() if p.is_file())
+
+    def split_windows(self) -> dict[str, list[Window]]:
+        """The windows training and validation draw pixels from (disjoint, seeded)."""
+        windows = self.cube.windows(self.hparams.window_size)
+        if len(windows) < 2:
+            raise DataError(
+                self.cube.folder,
+                f"is a single window of {self.hparams.window_size} pixels: lower window_size "
+                "so that some windows can be held out for validation",
+            )
+        n_val = min(max(1, round(self.hparams.val_windows * len(windows))), len(windows) - 1)
+        held = set(np.random.default_rng(self.hparams.seed).permutation(len(windows))[:n_val])
+        return {
+            "train": [w for i, w in enumerate(windows) if i not in held],
+            "val": [w for i, w in enumerate(windows) if i in held],
+        }
+
+    def setup(self, stage: str | None = None):
+        if stage in ("fit", "validate"):
+            self._setup_pixels(["train", "val"] if stage == "fit" else ["val"])
+            return
+        if stage not in (None, "predict"):
+            raise DataError(
+                self.cube.folder, f"a cube has no labels to {stage} with; use a samples folder"
+            )
+        if self.dataset is None:
+            self.dataset = CubeWindows(
+                self.cube, self.hparams.window_size, self.hparams.batch_size, self.first_day
+            )
+        trainer = self.trainer
+        if trainer is not None:
+            self.dataset.rank, self.dataset.world_size = trainer.global_rank, trainer.world_size
+
+    def _setup_pixels(self, splits: list[str]) -> None:
+        trainer = self.trainer
+        world = trainer.world_size if trainer else 1
+        batch = self.hparams.batch_size
+        windows = self.split_windows()
+        for split in splits:
+            if split in self.datasets:
+                continue
+            pixels = sum(int(w.width * w.height) for w in windows[split])
+            if split == "train" and self.hparams.pixels_per_epoch:
+                pixels = self.hparams.pixels_per_epoch
+            self.datasets[split] = CubePixels(
+                self.cube,
+                windows[split],
+                batch,
+                max(1, math.ceil(pixels / (batch * world))),
+                self.first_day,
+                self.year,
+                shuffle=split == "train",
+                seed=self.hparams.seed,
+            )
+        for dataset in self.datasets.values():
+            dataset.rank, dataset.world_size = trainer.global_rank if trainer else 0, world
+
+    def _current_epoch(self) -> int:
+        return self.trainer.current_epoch if self.trainer else 0
+
+    def _pixel_loader(self, split: str) -> DataLoader:
+        return EpochLoader(
+            self.datasets[split],
+            self._current_epoch,
+            num_workers=self.hparams.num_workers,
+            pin_memory=torch.cuda.is_available(),
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._pixel_loader("train")
+
+    def val_dataloader(self) -> DataLoader:
+        return self._pixel_loader("val")
+
+    def predict_dataloader(self) -> DataLoader:
+        workers = self.hparams.num_workers
+        return DataLoader(
+            self.dataset,
+            batch_size=None,  # the dataset makes the batches
+            num_workers=workers,
+            pin_memory=torch.cuda.is_available(),
+        )

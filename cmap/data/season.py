@@ -1,0 +1,48 @@
+"""The season: when a crop season starts and how long it lasts (the one place its default is
+written). Season `S` (the year its harvest falls in) runs `length` days from `start` (MM-DD)
+of year `S - 1`."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+
+from cmap.errors import DataError
+
+DEFAULT_START = "11-01"  # winter crops are sown from October, so a season starts in November
+DEFAULT_LENGTH = 395  # 13 months: summer crops are harvested until the following November
+EPOCH = dt.date(1970, 1, 1)
+
+
+@dataclass(frozen=True)
+class Season:
+    """Season `S` runs `length` days from `start` (MM-DD) of year `S - 1`."""
+
+    start: str = DEFAULT_START
+    length: int = DEFAULT_LENGTH
+
+    def __post_init__(self):
+        try:
+            month, day = (int(v) for v in self.start.split("-"))
+            dt.date(2001, month, day)
+        except (ValueError, AttributeError) as err:
+            raise DataError(None, f"season_start must be 'MM-DD', got {self.start!r}") from err
+        if self.length <= 0:
+            raise DataError(None, f"season_length must be positive, got {self.length}")
+
+    @property
+    def month_day(self) -> tuple[int, int]:
+        month, day = (int(v) for v in self.start.split("-"))
+        return month, day
+
+    def first_date(self, season: int) -> dt.date:
+        """The first day of season `season`."""
+        return dt.date(int(season) - 1, *self.month_day)
+
+    def first_day(self, seasons: np.ndarray) -> np.ndarray:
+        """Season numbers [S] -> first day of each season as days since 1970-01-01 [S]."""
+        unique, inverse = np.unique(np.asarray(seasons), return_inverse=True)
+        firsts = np.array([(self.first_date(s) - EPOCH).days for s in unique])
+        return firsts.astype(np.int32)[inverse]

@@ -1,0 +1,69 @@
+"""User-facing errors and the exit policy: the ground floor every part of cmap may import.
+
+A `CmapError` is the user's to fix (bad data, settings that do not fit, an output that
+already exists): the `cmap` command prints it as one line, `cmap: error: ...`, and exits
+with code 2. Any other exception is a bug in cmap and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+
+
+class CmapError(Exception):
+    """An error the user can act on; its message says what to change."""
+
+
+class DataError(CmapError, ValueError):
+    """Input that does not follow the documented formats (docs/data_formats.md): one short
+    paragraph naming the file (when there is one) and the problem."""
+
+    def __init__(self, path: str | Path | None, problem: str):
+        self.path = None if path is None else Path(path)
+        self.problem = problem
+        super().__init__(f"{path}: {problem}" if path is not None else problem)
+
+
+class ConfigError(CmapError, ValueError):
+    """Settings that do not fit together or with the data (a model block refusing them)."""
+
+
+class OutputExistsError(CmapError, FileExistsError):
+    """An output that is already there and would be overwritten."""
+
+
+def preview(values, limit: int = 5) -> str:
+    """A short, readable list of offending values: `a, b, c (and 12 more)`."""
+    values = list(values)
+    shown = ", ".join(str(v) for v in values[:limit])
+    return shown if len(values) <= limit else f"{shown} (and {len(values) - limit} more)"
+
+
+def user_error(err: BaseException | None) -> CmapError | None:
+    """The `CmapError` behind `err`, if any. jsonargparse and Lightning wrap errors raised
+    while building the model or the data, hence the walk along causes and contexts."""
+    while err is not None:
+        if isinstance(err, CmapError):
+            return err
+        err = err.__cause__ or err.__context__
+    return None
+
+
+def exits_on_user_error(function):
+    """`function`, but a user error ends the process with one line, `cmap: error: ...`, and
+    exit code 2 instead of a traceback."""
+
+    @functools.wraps(function)
+    def run(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except Exception as err:
+            cause = user_error(err)
+            if cause is None:
+                raise
+            print(f"cmap: error: {cause}", file=sys.stderr)
+            sys.exit(2)
+
+    return run
