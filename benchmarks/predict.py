@@ -68,8 +68,8 @@ def predict(cube: Path, output: Path, batch: int, window: int, device: str) -> d
             *("--model.init_args.classes", CLASSES),
             *("--model.init_args.decoder.init_args.num_classes", "7"),
             *("--model.init_args.encoder.init_args.position_encoder.init_args.max_len", "400"),
-            *("--model.init_args.encoder.init_args.n_att_head", "4"),
-            *("--model.init_args.encoder.init_args.n_att_layers", "2"),
+            *("--model.init_args.encoder.init_args.n_heads", "4"),
+            *("--model.init_args.encoder.init_args.n_layers", "2"),
         ]
     )
     model_seconds = [0.0]

@@ -242,7 +242,7 @@ def test_weights_that_do_not_fit_name_the_mismatches(pretrained, tmp_path, synth
                 str(synthetic_root),
                 "--model.init_args.encoder_weights_path",
                 str(out / "encoder.safetensors"),
-                "--model.init_args.encoder.init_args.n_att_layers",
+                "--model.init_args.encoder.init_args.n_layers",
                 "1",
             ]
         )

@@ -198,16 +198,16 @@ def test_malformed_samples(kind, root, fails):
 
 MODEL = {
     "hidden_mismatch": (
-        ["--model.init_args.decoder.init_args.hidden", "32"],
-        "expects hidden=32 features but the encoder (TransformerEncoder) produces 64",
+        ["--model.init_args.decoder.init_args.in_dim", "32"],
+        "expects in_dim=32 features but the encoder (TransformerEncoder) produces 64",
     ),
     "d_model_mismatch": (
         ["--model.init_args.encoder.init_args.d_model", "48"],
         "bands_encoder (PixelEncoding) produces width 64 but d_model is 48",
     ),
     "heads_do_not_divide": (
-        ["--model.init_args.encoder.init_args.n_att_head", "5"],
-        "d_model (64) must be divisible by n_att_head (5)",
+        ["--model.init_args.encoder.init_args.n_heads", "5"],
+        "d_model (64) must be divisible by n_heads (5)",
     ),
     "positions_beyond_max_len": (
         ["--model.init_args.encoder.init_args.position_encoder.init_args.max_len", "100"],

@@ -86,7 +86,7 @@ def test_encoder_weights_are_loaded_and_checked(tmp_path):
 
 def test_head_width_must_match_the_encoder():
     with pytest.raises(
-        ValueError, match=r"expects hidden=32 features but the encoder .* produces 16"
+        ValueError, match=r"expects in_dim=32 features but the encoder .* produces 16"
     ):
         Classifier(encoder(), MulticlassClassification(32, 3), FocalLoss(), ["a", "b", "c"])
 

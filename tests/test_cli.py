@@ -17,7 +17,7 @@ TINY = [
     "2",
     "--trainer.enable_progress_bar",
     "false",
-    "--model.init_args.encoder.init_args.n_att_layers",
+    "--model.init_args.encoder.init_args.n_layers",
     "1",
     "--data.init_args.batch_size",
     "128",
@@ -111,7 +111,7 @@ def test_checkpoint_hyperparameters_override_the_config_model(trained, synthetic
         DEMO,
         "--data.init_args.root",
         synthetic_root,
-        "--model.init_args.encoder.init_args.n_att_layers",
+        "--model.init_args.encoder.init_args.n_layers",
         "3",
         "--ckpt_path",
         ckpt,
@@ -167,8 +167,8 @@ def test_bad_data_ends_with_a_clear_error(tmp_path):
     ("override", "message"),
     [
         (
-            ["--model.init_args.decoder.init_args.hidden", "32"],
-            "expects hidden=32 features but the encoder (TransformerEncoder) produces 64",
+            ["--model.init_args.decoder.init_args.in_dim", "32"],
+            "expects in_dim=32 features but the encoder (TransformerEncoder) produces 64",
         ),
         (
             ["--model.init_args.encoder.init_args.d_model", "48"],

@@ -24,7 +24,7 @@ def test_two_process_training_logs_reports_once(tmp_path, synthetic_root):
         "--trainer.max_epochs",
         "2",
         *DDP,
-        "--model.init_args.encoder.init_args.n_att_layers",
+        "--model.init_args.encoder.init_args.n_layers",
         "1",
         "--model.init_args.attention_every_n_epochs",
         "1",

@@ -23,7 +23,7 @@ POSITIONS = {
 }
 PIXELS = {
     "class_path": M + "embeddings.bands.PixelEncoding",
-    "init_args": {"in_bands": 3, "sizes": [16]},
+    "init_args": {"in_bands": 3, "widths": [16]},
 }
 BLOCKS = [
     PIXELS,
@@ -31,7 +31,7 @@ BLOCKS = [
         "class_path": M + "embeddings.bands.PatchBandsEncoding",
         "init_args": {
             "in_bands": 5,
-            "channels": [4],
+            "widths": [4],
             "kernels": [3],
             "out_dim": 16,
             "norm": "none",
@@ -52,8 +52,8 @@ BLOCKS = [
             "position_encoder": POSITIONS,
             "bands_encoder": PIXELS,
             "d_model": 16,
-            "n_att_head": 2,
-            "n_att_layers": 1,
+            "n_heads": 2,
+            "n_layers": 1,
             "norm_first": True,
         },
     },
@@ -65,7 +65,7 @@ BLOCKS = [
             "d_model": 16,
             "n_tokens": 2,
             "n_heads": 2,
-            "n_blocks": 1,
+            "n_layers": 1,
         },
     },
     {
@@ -74,22 +74,22 @@ BLOCKS = [
             "position_encoder": POSITIONS,
             "bands_encoder": PIXELS,
             "d_model": 16,
-            "n_head": 4,
+            "n_heads": 4,
             "d_k": 4,
-            "mlp": [8],
+            "widths": [8],
         },
     },
     {
         "class_path": M + "decoders.MulticlassClassification",
-        "init_args": {"hidden": 16, "num_classes": 3},
+        "init_args": {"in_dim": 16, "num_classes": 3},
     },
     {
         "class_path": M + "decoders.AttentionClassification",
-        "init_args": {"hidden": 16, "num_classes": 3, "dropout_p": 0.2},
+        "init_args": {"in_dim": 16, "num_classes": 3, "dropout_p": 0.2},
     },
     {
         "class_path": M + "decoders.Reconstruction",
-        "init_args": {"hidden": 16, "out_bands": 3, "sizes": [8]},
+        "init_args": {"in_dim": 16, "out_bands": 3, "widths": [8]},
     },
     {"class_path": M + "losses.FocalLoss", "init_args": {"gamma": 1.5, "alpha": [1.0, 2.0]}},
     {"class_path": M + "losses.FocalLoss", "init_args": {"alpha": 0.25, "reduction": "sum"}},

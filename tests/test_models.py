@@ -43,8 +43,8 @@ def encoder(d=D, norm_first=False):
         PositionalEncoding(d, max_len=400),
         PixelEncoding(3, [8, d]),
         d_model=d,
-        n_att_head=4,
-        n_att_layers=2,
+        n_heads=4,
+        n_layers=2,
         dropout_p=0.0,
         norm_first=norm_first,
     )
@@ -63,17 +63,19 @@ def build(name: str) -> nn.Module:
             LearnedPositionalEncoding(D, max_len=400),
             PatchBandsEncoding(3, [4, 8], [2, 1], out_dim=D),
             d_model=D,
-            n_att_head=2,
-            n_att_layers=1,
+            n_heads=2,
+            n_layers=1,
             dropout_p=0.0,
         )
     if name == "exchanger":
         return ExchangerEncoder(positions, bands, d_model=D, n_tokens=3, n_heads=4, dropout_p=0.0)
     if name == "ltae":
-        return LTAEEncoder(positions, bands, d_model=D, n_head=4, d_k=4, mlp=[12], dropout_p=0.0)
+        return LTAEEncoder(
+            positions, bands, d_model=D, n_heads=4, d_k=4, widths=[12], dropout_p=0.0
+        )
     if name == "tempcnn":
         return TempCNNEncoder(
-            3, n_bins=8, span=400, channels=[8, 8], kernel=3, hidden=D, dropout_p=0.0
+            3, n_bins=8, span=400, widths=[8, 8], kernel=3, out_dim=D, dropout_p=0.0
         )
     raise KeyError(name)
 
@@ -251,20 +253,20 @@ def test_thermal_encoding_is_continuous_and_matches_the_table_on_integers():
 
 def test_encoders_check_widths():
     with pytest.raises(ValueError, match="produces width 8 but d_model is 16"):
-        TransformerEncoder(PositionalEncoding(16), PixelEncoding(3, [8]), d_model=16, n_att_head=4)
+        TransformerEncoder(PositionalEncoding(16), PixelEncoding(3, [8]), d_model=16, n_heads=4)
     with pytest.raises(ValueError, match="ExchangerEncoder: position_encoder"):
         ExchangerEncoder(PositionalEncoding(32), PixelEncoding(3, [16]), d_model=16, n_heads=4)
-    with pytest.raises(ValueError, match="must be divisible by n_head"):
-        LTAEEncoder(PositionalEncoding(16), PixelEncoding(3, [16]), d_model=16, n_head=5)
+    with pytest.raises(ValueError, match="must be divisible by n_heads"):
+        LTAEEncoder(PositionalEncoding(16), PixelEncoding(3, [16]), d_model=16, n_heads=5)
 
 
 def test_heads_pool_valid_dates_only():
     x = torch.tensor([[[1.0, -5.0], [3.0, -1.0], [99.0, 99.0]]])
     mask = torch.tensor([[True, True, False]])
     torch.testing.assert_close(masked_max(x, mask), torch.tensor([[3.0, -1.0]]))
-    head = MulticlassClassification(hidden=2, num_classes=4)
+    head = MulticlassClassification(in_dim=2, num_classes=4)
     assert head(x, mask).shape == (1, 4)
-    attention = AttentionClassification(hidden=2, num_classes=4)
+    attention = AttentionClassification(in_dim=2, num_classes=4)
     weights = attention.attention(x, mask)
     # The query starts at zero: uniform weights over the two valid dates, none on padding.
     torch.testing.assert_close(weights, torch.tensor([[0.5, 0.5, 0.0]]))

@@ -79,7 +79,7 @@ def run(synthetic_root, tmp_path_factory):
         "false",
         "--trainer.logger.init_args.save_dir",
         str(work),
-        "--model.init_args.encoder.init_args.n_att_layers",
+        "--model.init_args.encoder.init_args.n_layers",
         "1",
         "--model.init_args.attention_every_n_epochs",
         "1",

@@ -17,7 +17,7 @@ RUN = [
     "4",
     "--trainer.enable_progress_bar",
     "false",
-    "--model.init_args.encoder.init_args.n_att_layers",
+    "--model.init_args.encoder.init_args.n_layers",
     "1",
     "--data.init_args.batch_size",
     "64",

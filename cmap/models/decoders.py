@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from cmap.errors import ConfigError
+from cmap.models.layers import mlp
 from cmap.models.linked import linked
 
 
@@ -24,13 +25,13 @@ def masked_max(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 class MulticlassClassification(nn.Module):
     """Masked max pooling over valid dates, then a linear layer to K class logits."""
 
-    def __init__(self, hidden: int, num_classes: int | None = None, dropout_p: float = 0.0):
+    def __init__(self, in_dim: int, num_classes: int | None = None, dropout_p: float = 0.0):
         super().__init__()
         num_classes = linked(num_classes, type(self).__name__, "num_classes")
-        self.hidden = hidden
+        self.in_dim = in_dim
         self.num_classes = num_classes
         self.dropout = nn.Dropout(dropout_p)
-        self.linear = nn.Linear(hidden, num_classes)
+        self.linear = nn.Linear(in_dim, num_classes)
 
     def pool(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """x [N, T, D] or [N, D], mask [N, T] -> pooled features [N, D]."""
@@ -48,13 +49,13 @@ class AttentionClassification(MulticlassClassification):
     The query starts at zero, so training starts from the plain mean over valid dates.
     """
 
-    def __init__(self, hidden: int, num_classes: int | None = None, dropout_p: float = 0.0):
-        super().__init__(hidden, num_classes, dropout_p)
-        self.query = nn.Parameter(torch.zeros(hidden))
+    def __init__(self, in_dim: int, num_classes: int | None = None, dropout_p: float = 0.0):
+        super().__init__(in_dim, num_classes, dropout_p)
+        self.query = nn.Parameter(torch.zeros(in_dim))
 
     def attention(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """x [N, T, D], mask [N, T] -> weights [N, T], summing to 1 over valid dates."""
-        scores = x @ self.query / math.sqrt(self.hidden)
+        scores = x @ self.query / math.sqrt(self.in_dim)
         return scores.masked_fill(~mask, float("-inf")).softmax(dim=-1)
 
     def pool(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -65,26 +66,22 @@ class AttentionClassification(MulticlassClassification):
 
 
 class Reconstruction(nn.Module):
-    """Per-date head back to the C bands: an MLP (hidden `sizes`, GELU) then a linear layer.
+    """Per-date head back to the C bands: an MLP (hidden `widths`, GELU) then a linear layer.
 
-    With `sizes` empty it is a single linear layer. Output is zero at padded dates.
+    With `widths` empty it is a single linear layer. Output is zero at padded dates.
     """
 
     def __init__(
         self,
-        hidden: int,
+        in_dim: int,
         out_bands: int | None = None,
-        sizes: list[int] = [],  # noqa: B006
+        widths: list[int] = [],  # noqa: B006
         dropout_p: float = 0.0,
     ):
         super().__init__()
         out_bands = linked(out_bands, "Reconstruction", "out_bands")
-        layers: list[nn.Module] = []
-        for w_in, w_out in zip([hidden, *sizes[:-1]], sizes):
-            layers += [nn.Linear(w_in, w_out), nn.GELU(), nn.Dropout(dropout_p)]
-        layers.append(nn.Linear(sizes[-1] if sizes else hidden, out_bands))
-        self.mlp = nn.Sequential(*layers)
-        self.hidden = hidden
+        self.mlp = mlp(in_dim, [*widths, out_bands], activation="gelu", dropout_p=dropout_p)
+        self.in_dim = in_dim
         self.out_bands = out_bands
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

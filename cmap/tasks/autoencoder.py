@@ -32,7 +32,7 @@ class AutoEncoder(Task):
         criterion: loss on (reconstruction, target, hidden [N, T]); default `MaskedMSE`.
         mask_ratio: share of each series' valid dates hidden (at least one, never all).
         mask_mode: "random" dates, or one "contiguous" run of dates (a cloudy spell).
-        min_lr, max_lr, warmup_epochs, gamma, wd: as in the Classifier.
+        min_lr, max_lr, warmup_epochs, lr_decay, wd: as in the Classifier.
         bands: band names (linked from the data) for per-band errors and NDVI.
         classes: class names (linked from the data) to group attention maps when samples
             are labelled; unlabelled samples are grouped as "unlabelled".
@@ -53,7 +53,7 @@ class AutoEncoder(Task):
         min_lr: float = 1e-5,
         max_lr: float = 1e-3,
         warmup_epochs: int = 5,
-        gamma: float = 0.95,
+        lr_decay: float = 0.95,
         wd: float = 1e-4,
         bands: list[str] | None = None,
         classes: list[str] | None = None,

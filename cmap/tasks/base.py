@@ -17,7 +17,7 @@ class Task(pl.LightningModule):
     """An encoder-based task: optional compilation of `self.encoder` (hparam `compile`), one
     `_epoch_end(stage)` for the train/val/test epoch ends, and AdamW with the
     warm-up-then-exponential schedule of the hparams `min_lr`, `max_lr`, `warmup_epochs`,
-    `gamma` and `wd`. Figures are drawn by a `FigureWorker` (another process), started on
+    `lr_decay` and `wd`. Figures are drawn by a `FigureWorker` (another process), started on
     first use on rank 0 and finished (remaining figures drawn and written) when the stage
     ends."""
 
@@ -72,5 +72,5 @@ class Task(pl.LightningModule):
     def optimizer(self, groups: list[dict]) -> dict:
         hp = self.hparams
         return adamw_warmup_exponential(
-            groups, hp.min_lr, hp.max_lr, hp.warmup_epochs, hp.gamma, hp.wd
+            groups, hp.min_lr, hp.max_lr, hp.warmup_epochs, hp.lr_decay, hp.wd
         )

@@ -70,8 +70,8 @@ class Classifier(Task):
             in eval mode) and train the head only: a linear probe of pretrained features.
         encoder_lr_factor: the encoder's learning rate is the head's times this factor
             (e.g. 0.1 to fine-tune pretrained weights gently).
-        min_lr, max_lr, warmup_epochs, gamma: linear warm-up from min_lr to max_lr, then
-            exponential decay by gamma per epoch, floored at min_lr.
+        min_lr, max_lr, warmup_epochs, lr_decay: linear warm-up from min_lr to max_lr, then
+            exponential decay by the factor lr_decay per epoch, floored at min_lr.
         wd: AdamW weight decay.
         compile: compile the encoder with `torch.compile` (dynamic shapes, as T changes from
             batch to batch) when the run starts; worth it on GPUs for long runs. Weights and
@@ -97,7 +97,7 @@ class Classifier(Task):
         min_lr: float = 1e-5,
         max_lr: float = 1e-3,
         warmup_epochs: int = 5,
-        gamma: float = 0.95,
+        lr_decay: float = 0.95,
         wd: float = 1e-4,
         compile: bool = False,
         attention_every_n_epochs: int = 10,

@@ -39,10 +39,10 @@ def load_encoder_weights(encoder: nn.Module, path: str | Path) -> None:
 def check_widths(encoder: nn.Module, decoder: nn.Module) -> None:
     """The head must expect as many features as the encoder produces."""
     produced = getattr(encoder, "out_dim", None)
-    expected = getattr(decoder, "hidden", None)
+    expected = getattr(decoder, "in_dim", None)
     if produced is not None and expected is not None and produced != expected:
         raise ConfigError(
-            f"the decoder ({type(decoder).__name__}) expects hidden={expected} features but the "
-            f"encoder ({type(encoder).__name__}) produces {produced}; set the decoder's hidden "
+            f"the decoder ({type(decoder).__name__}) expects in_dim={expected} features but the "
+            f"encoder ({type(encoder).__name__}) produces {produced}; set the decoder's in_dim "
             f"to {produced}"
         )

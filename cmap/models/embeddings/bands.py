@@ -8,25 +8,8 @@ import torch
 from torch import nn
 
 from cmap.errors import ConfigError
+from cmap.models.layers import Activation, Norm, make_activation, mlp
 from cmap.models.linked import linked
-
-Norm = Literal["batch", "layer", "none"]
-Activation = Literal["relu", "gelu", "silu"]
-
-_ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU}
-
-
-def make_norm(kind: Norm, width: int) -> nn.Module:
-    """Normalisation of [M, width] features."""
-    if kind == "batch":
-        return nn.BatchNorm1d(width)
-    if kind == "layer":
-        return nn.LayerNorm(width)
-    return nn.Identity()
-
-
-def make_activation(kind: Activation) -> nn.Module:
-    return _ACTIVATIONS[kind]()
 
 
 def check_bands(owner: nn.Module, ts: torch.Tensor, in_bands: int) -> None:
@@ -49,7 +32,7 @@ def scatter_valid(fn, ts: torch.Tensor, mask: torch.Tensor, out_dim: int) -> tor
 class PixelEncoding(nn.Module):
     """MLP applied to the C band values of each valid date.
 
-    `in_bands` is the number of bands C (the CLI sets it from the data); `sizes` are the
+    `in_bands` is the number of bands C (the CLI sets it from the data); `widths` are the
     widths of the successive layers, the last one being the embedding width D. Hidden layers
     are Linear -> norm -> activation -> dropout; the last layer is linear.
     """
@@ -57,30 +40,20 @@ class PixelEncoding(nn.Module):
     def __init__(
         self,
         in_bands: int | None = None,
-        sizes: list[int] = [32, 64, 128, 256],  # noqa: B006 (jsonargparse needs a literal)
+        widths: list[int] = [32, 64, 128, 256],  # noqa: B006 (jsonargparse needs a literal)
         norm: Norm = "batch",
         activation: Activation = "relu",
         dropout_p: float = 0.0,
     ):
         super().__init__()
         in_bands = linked(in_bands, "PixelEncoding", "in_bands")
-        if in_bands <= 0 or not sizes:
+        if in_bands <= 0 or not widths:
             raise ConfigError(
-                f"PixelEncoding needs in_bands > 0 and sizes, got {in_bands}, {sizes}"
+                f"PixelEncoding needs in_bands > 0 and widths, got {in_bands}, {widths}"
             )
-        widths = [in_bands, *sizes]
-        layers: list[nn.Module] = []
-        for i, (w_in, w_out) in enumerate(zip(widths[:-1], widths[1:])):
-            layers.append(nn.Linear(w_in, w_out))
-            if i < len(sizes) - 1:
-                layers += [
-                    make_norm(norm, w_out),
-                    make_activation(activation),
-                    nn.Dropout(dropout_p),
-                ]
-        self.mlp = nn.Sequential(*layers)
+        self.mlp = mlp(in_bands, widths, norm, activation, dropout_p)
         self.in_bands = in_bands
-        self.out_dim = sizes[-1]
+        self.out_dim = widths[-1]
 
     def forward(self, ts: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """ts [N, T, C], mask [N, T] (True = valid) -> [N, T, D], zeros at padded dates."""
@@ -93,7 +66,7 @@ class PatchBandsEncoding(nn.Module):
 
     The C band values of a date are read as a 1-channel signal of length C (bands in spectral
     order, so neighbouring bands are neighbouring wavelengths). Each convolution (no padding)
-    is followed by the activation and the norm; the feature map [channels[-1], C'] is
+    is followed by the activation and the norm; the feature map [widths[-1], C'] is
     flattened and projected to `out_dim`. This is the convolutional bands embedding of the
     seed project, with the flattened size computed from `in_bands`.
     """
@@ -101,7 +74,7 @@ class PatchBandsEncoding(nn.Module):
     def __init__(
         self,
         in_bands: int | None = None,
-        channels: list[int] = [32, 64],  # noqa: B006
+        widths: list[int] = [32, 64],  # noqa: B006
         kernels: list[int] = [3, 3],  # noqa: B006
         out_dim: int = 256,
         norm: Literal["batch", "none"] = "batch",
@@ -109,9 +82,9 @@ class PatchBandsEncoding(nn.Module):
     ):
         super().__init__()
         in_bands = linked(in_bands, "PatchBandsEncoding", "in_bands")
-        if len(channels) != len(kernels) or not channels:
+        if len(widths) != len(kernels) or not widths:
             raise ConfigError(
-                f"PatchBandsEncoding needs one kernel per conv layer, got channels {channels} "
+                f"PatchBandsEncoding needs one kernel per conv layer, got widths {widths} "
                 f"and kernels {kernels}"
             )
         length = in_bands - sum(k - 1 for k in kernels)
@@ -121,14 +94,14 @@ class PatchBandsEncoding(nn.Module):
                 "(each kernel k shortens the band axis by k - 1); use smaller kernels"
             )
         layers: list[nn.Module] = []
-        for c_in, c_out, k in zip([1, *channels[:-1]], channels, kernels):
+        for c_in, c_out, k in zip([1, *widths[:-1]], widths, kernels):
             layers += [
                 nn.Conv1d(c_in, c_out, k),
                 make_activation(activation),
                 nn.BatchNorm1d(c_out) if norm == "batch" else nn.Identity(),
             ]
         self.convs = nn.Sequential(*layers)
-        self.project = nn.Linear(channels[-1] * length, out_dim)
+        self.project = nn.Linear(widths[-1] * length, out_dim)
         self.in_bands = in_bands
         self.out_dim = out_dim
 

@@ -15,13 +15,12 @@ from torch import nn
 
 from cmap.errors import ConfigError
 from cmap.models.encoders.base import DateEmbedding, LayeredEncoder
+from cmap.models.layers import mlp
 
 
 def _mlp(d_model: int, ratio: float, dropout_p: float) -> nn.Sequential:
-    hidden = int(d_model * ratio)
-    return nn.Sequential(
-        nn.Linear(d_model, hidden), nn.GELU(), nn.Dropout(dropout_p), nn.Linear(hidden, d_model)
-    )
+    """[.., D] -> [.., D] through int(D x ratio) GELU units."""
+    return mlp(d_model, [int(d_model * ratio), d_model], activation="gelu", dropout_p=dropout_p)
 
 
 class GPBlock(nn.Module):
@@ -79,7 +78,7 @@ class GPBlock(nn.Module):
 
 
 class ExchangerEncoder(LayeredEncoder):
-    """Bands + position embeddings, then `n_blocks` GP blocks sharing `n_tokens` learned tokens.
+    """Bands + position embeddings, then `n_layers` GP blocks sharing `n_tokens` learned tokens.
 
     Output: per-date features [N, T, D] (zeros at padded dates), so any head applies.
     Attention maps: the date-to-date attention through the tokens of each block (distribute
@@ -93,23 +92,23 @@ class ExchangerEncoder(LayeredEncoder):
         d_model: int = 128,
         n_tokens: int = 8,
         n_heads: int = 8,
-        n_blocks: int = 2,
+        n_layers: int = 2,
         mlp_ratio: float = 4.0,
         dropout_p: float = 0.1,
     ):
         super().__init__()
         if d_model % n_heads:
             raise ConfigError(f"d_model ({d_model}) must be divisible by n_heads ({n_heads})")
-        if n_tokens < 1 or n_blocks < 1:
+        if n_tokens < 1 or n_layers < 1:
             raise ConfigError(
-                f"ExchangerEncoder needs n_tokens and n_blocks >= 1, got {n_tokens}, {n_blocks}"
+                f"ExchangerEncoder needs n_tokens and n_layers >= 1, got {n_tokens}, {n_layers}"
             )
         self.embedding = DateEmbedding(
             position_encoder, bands_encoder, d_model, dropout_p, "ExchangerEncoder"
         )
         self.tokens = nn.Parameter(torch.randn(n_tokens, d_model) * 0.02)
         self.blocks = nn.ModuleList(
-            GPBlock(d_model, n_heads, mlp_ratio, dropout_p) for _ in range(n_blocks)
+            GPBlock(d_model, n_heads, mlp_ratio, dropout_p) for _ in range(n_layers)
         )
         self.norm = nn.LayerNorm(d_model)
         self.d_model = self.out_dim = d_model

@@ -16,16 +16,18 @@ from torch import nn
 
 from cmap.errors import ConfigError
 from cmap.models.encoders.base import DateEmbedding
+from cmap.models.layers import mlp
 
 
 class LTAEEncoder(nn.Module):
     """Bands + position embeddings, then master-query attention pooling -> [N, D_out].
 
     Args:
-        d_model: width of the date embeddings, split into `n_head` slices of values.
-        n_head: number of heads (master queries).
+        d_model: width of the date embeddings, split into `n_heads` slices of values.
+        n_heads: number of heads (master queries).
         d_k: key and query dimension per head (small: 8 in the paper).
-        mlp: widths of the output MLP (Linear -> BatchNorm -> ReLU each); the last is out_dim.
+        widths: widths of the output MLP (Linear -> BatchNorm -> ReLU each); the last is
+            out_dim.
     """
 
     def __init__(
@@ -33,32 +35,31 @@ class LTAEEncoder(nn.Module):
         position_encoder: nn.Module,
         bands_encoder: nn.Module,
         d_model: int = 128,
-        n_head: int = 16,
+        n_heads: int = 16,
         d_k: int = 8,
-        mlp: list[int] = [128],  # noqa: B006
+        widths: list[int] = [128],  # noqa: B006
         dropout_p: float = 0.1,
     ):
         super().__init__()
-        if d_model % n_head:
-            raise ConfigError(f"d_model ({d_model}) must be divisible by n_head ({n_head})")
+        if d_model % n_heads:
+            raise ConfigError(f"d_model ({d_model}) must be divisible by n_heads ({n_heads})")
         self.embedding = DateEmbedding(
             position_encoder, bands_encoder, d_model, dropout_p, "LTAEEncoder"
         )
         self.norm = nn.LayerNorm(d_model)
-        self.keys = nn.Linear(d_model, n_head * d_k)
-        self.queries = nn.Parameter(torch.randn(n_head, d_k) * math.sqrt(2.0 / d_k))
-        layers: list[nn.Module] = []
-        for w_in, w_out in zip([d_model, *mlp[:-1]], mlp):
-            layers += [nn.Linear(w_in, w_out), nn.BatchNorm1d(w_out), nn.ReLU()]
-        self.mlp = nn.Sequential(*layers, nn.Dropout(dropout_p))
-        self.n_head, self.d_k = n_head, d_k
+        self.keys = nn.Linear(d_model, n_heads * d_k)
+        self.queries = nn.Parameter(torch.randn(n_heads, d_k) * math.sqrt(2.0 / d_k))
+        self.mlp = nn.Sequential(
+            *mlp(d_model, widths, "batch", "relu", last="block"), nn.Dropout(dropout_p)
+        )
+        self.n_heads, self.d_k = n_heads, d_k
         self.d_model = d_model
-        self.out_dim = mlp[-1] if mlp else d_model
+        self.out_dim = widths[-1] if widths else d_model
 
     def _attention(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """x [N, T, D], mask [N, T] -> attention of each head over dates [N, H, T]."""
         n, t, _ = x.shape
-        keys = self.keys(x).view(n, t, self.n_head, self.d_k)
+        keys = self.keys(x).view(n, t, self.n_heads, self.d_k)
         scores = torch.einsum("nthk,hk->nht", keys, self.queries) / math.sqrt(self.d_k)
         return scores.masked_fill(~mask[:, None, :], float("-inf")).softmax(dim=-1)
 
@@ -75,7 +76,7 @@ class LTAEEncoder(nn.Module):
         x = self.norm(self.embedding(ts, positions, mask))
         attention = self._attention(x, mask)  # [N, H, T]
         n, t, d = x.shape
-        values = x.view(n, t, self.n_head, d // self.n_head)
+        values = x.view(n, t, self.n_heads, d // self.n_heads)
         pooled = torch.einsum("nht,nthv->nhv", attention, values).reshape(n, d)
         return self.mlp(pooled), attention.mean(dim=1)[:, None, None, :]
 

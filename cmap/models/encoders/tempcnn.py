@@ -15,6 +15,7 @@ from torch import nn
 
 from cmap.errors import ConfigError
 from cmap.models.encoders.base import require_valid_dates
+from cmap.models.layers import mlp
 from cmap.models.linked import linked
 
 
@@ -45,7 +46,7 @@ def regular_grid(
 
 
 class TempCNNEncoder(nn.Module):
-    """Regular grid, then `len(channels)` Conv1d -> BatchNorm -> ReLU -> Dropout blocks, then
+    """Regular grid, then `len(widths)` Conv1d -> BatchNorm -> ReLU -> Dropout blocks, then
     a dense layer (Linear -> BatchNorm -> ReLU -> Dropout) on the flattened map -> [N, D].
 
     Args:
@@ -54,8 +55,8 @@ class TempCNNEncoder(nn.Module):
         span: position range covered by the grid, in position units (days: a season's
             length; growing degree days: their seasonal maximum); later positions fall in
             the last bin.
-        channels, kernel: filters per convolution and their kernel size (paper: 64 x 3, 5).
-        hidden: width of the dense layer, the output width D (paper: 256).
+        widths, kernel: filters per convolution and their kernel size (paper: 64 x 3, 5).
+        out_dim: width of the dense layer, the output width D (paper: 256).
         dropout_p: dropout after every block (paper: 0.2).
     """
 
@@ -64,9 +65,9 @@ class TempCNNEncoder(nn.Module):
         in_bands: int | None = None,
         n_bins: int = 24,
         span: float = 400.0,
-        channels: list[int] = [64, 64, 64],  # noqa: B006
+        widths: list[int] = [64, 64, 64],  # noqa: B006
         kernel: int = 5,
-        hidden: int = 256,
+        out_dim: int = 256,
         dropout_p: float = 0.2,
     ):
         super().__init__()
@@ -77,7 +78,7 @@ class TempCNNEncoder(nn.Module):
                 f"{n_bins}, {span}, {kernel}"
             )
         layers: list[nn.Module] = []
-        for c_in, c_out in zip([in_bands, *channels[:-1]], channels):
+        for c_in, c_out in zip([in_bands, *widths[:-1]], widths):
             layers += [
                 nn.Conv1d(c_in, c_out, kernel, padding=kernel // 2),
                 nn.BatchNorm1d(c_out),
@@ -86,14 +87,10 @@ class TempCNNEncoder(nn.Module):
             ]
         self.convs = nn.Sequential(*layers)
         self.dense = nn.Sequential(
-            nn.Flatten(),
-            nn.Linear(channels[-1] * n_bins, hidden),
-            nn.BatchNorm1d(hidden),
-            nn.ReLU(),
-            nn.Dropout(dropout_p),
+            nn.Flatten(), *mlp(widths[-1] * n_bins, [out_dim], "batch", "relu", dropout_p, "block")
         )
         self.in_bands, self.n_bins, self.span = in_bands, n_bins, span
-        self.out_dim = hidden
+        self.out_dim = out_dim
 
     def forward(
         self, ts: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor

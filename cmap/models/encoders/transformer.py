@@ -36,7 +36,7 @@ class SelfAttentionLayer(nn.Module):
     ):
         super().__init__()
         if d_model % n_heads:
-            raise ConfigError(f"d_model ({d_model}) must be divisible by n_att_head ({n_heads})")
+            raise ConfigError(f"d_model ({d_model}) must be divisible by n_heads ({n_heads})")
         self.qkv = nn.Linear(d_model, 3 * d_model)
         self.out = nn.Linear(d_model, d_model)
         self.ff_in = nn.Linear(d_model, dim_feedforward)
@@ -83,7 +83,7 @@ class SelfAttentionLayer(nn.Module):
 
 
 class TransformerEncoder(LayeredEncoder):
-    """Bands embedding + position embedding, then `n_att_layers` self-attention layers.
+    """Bands embedding + position embedding, then `n_layers` self-attention layers.
 
     Post-norm layers as in Vaswani et al. (2017) and the seed project, or pre-norm
     (`norm_first`, with a final LayerNorm). `attention_dropout_p` drops attention weights
@@ -97,8 +97,8 @@ class TransformerEncoder(LayeredEncoder):
         position_encoder: nn.Module,
         bands_encoder: nn.Module,
         d_model: int = 256,
-        n_att_head: int = 8,
-        n_att_layers: int = 4,
+        n_heads: int = 8,
+        n_layers: int = 4,
         dropout_p: float = 0.1,
         dim_feedforward: int | None = None,
         norm_first: bool = False,
@@ -112,14 +112,14 @@ class TransformerEncoder(LayeredEncoder):
         self.layers = nn.ModuleList(
             SelfAttentionLayer(
                 d_model,
-                n_att_head,
+                n_heads,
                 dim_feedforward or 4 * d_model,
                 dropout_p,
                 attention_dropout_p,
                 norm_first,
                 activation,
             )
-            for _ in range(n_att_layers)
+            for _ in range(n_layers)
         )
         self.norm = nn.LayerNorm(d_model) if norm_first else nn.Identity()
         self.d_model = self.out_dim = d_model
