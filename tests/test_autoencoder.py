@@ -267,6 +267,7 @@ def test_extract_errors_are_one_line(tmp_path, capsys):
             assert "holds no best.ckpt or last.ckpt" in err
 
 
+@pytest.mark.slow
 def test_the_documented_chain_runs_from_the_command_line(synthetic_root, tmp_path):
     """pretrain -> `cmap extract` -> finetune, as the README shows, in subprocesses."""
 

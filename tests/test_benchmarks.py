@@ -10,6 +10,8 @@ import pytest
 
 from tests.conftest import REPO
 
+pytestmark = pytest.mark.slow  # subprocesses or several processes
+
 TINY = {
     "data_pipeline.py": ["--points", "60", "--batch-size", "32", "--epochs", "1"],
     "data_loading.py": [

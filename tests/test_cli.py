@@ -11,6 +11,8 @@ import yaml
 
 from tests.conftest import REPO, SHARED
 
+pytestmark = pytest.mark.slow  # subprocesses or several processes
+
 DEMO = REPO / "configs" / "demo.yaml"
 TINY = [
     "--trainer.max_epochs",

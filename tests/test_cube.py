@@ -207,6 +207,7 @@ def test_predicted_map_matches_the_model_pixel_by_pixel(checkpoint, tmp_path, mo
     assert np.array_equal(read(output)[0], classes)
 
 
+@pytest.mark.slow
 def test_a_killed_prediction_resumes_to_the_same_map(checkpoint, tmp_path):
     def run(output, *extra):
         return subprocess.run(
@@ -371,6 +372,7 @@ def test_cube_pixels_errors_are_clear(tmp_path):
         CubeDataModule(str(DEMO_CUBE), val_windows=1.0)
 
 
+@pytest.mark.slow
 def test_autoencoder_pretrains_on_cube_pixels_from_the_command_line(tmp_path):
     args = [
         *("fit", "--config", str(REPO / "configs" / "pretrain.yaml")),

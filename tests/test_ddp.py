@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from cmap.data import SITSDataModule
 from tests.test_cli import DEMO, cmap
+
+pytestmark = pytest.mark.slow  # subprocesses or several processes
 
 DDP = [
     *("--trainer.strategy", "ddp", "--trainer.devices", "2", "--trainer.accelerator", "cpu"),

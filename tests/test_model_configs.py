@@ -152,6 +152,7 @@ def test_model_config_trains_and_reloads_from_checkpoint(config, synthetic_root,
 TRAINER_CONFIGS = sorted((REPO / "configs" / "trainer").glob("*.yaml"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("config", TRAINER_CONFIGS, ids=lambda p: p.stem)
 def test_trainer_configs_parse(config):
 

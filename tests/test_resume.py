@@ -7,10 +7,13 @@ import signal
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from tests.conftest import REPO
 from tests.test_cli import DEMO
+
+pytestmark = pytest.mark.slow  # subprocesses or several processes
 
 RUN = [
     "--trainer.max_epochs",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from cmap.data.formats.extras import SampleExtras
 from cmap.data.table import SeriesTable
@@ -109,3 +109,34 @@ class SeriesDataset(Dataset):
 def collate_batch(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """The dataset already returns a padded batch; the DataLoader's collate step is a no-op."""
     return batch
+
+
+def series_loader(
+    dataset: SeriesDataset,
+    batch_size: int,
+    shuffle: bool,
+    process: tuple[int, int],
+    seed: int,
+    workers: int,
+    pin_memory: bool,
+) -> DataLoader:
+    """A DataLoader over `dataset`; with `shuffle`, epoch e visits a permutation drawn from
+    (seed, e), sharded between the processes (`process` = (rank, world size))."""
+    sampler = None
+    if shuffle:
+        rank, world = process
+        sampler = DistributedSampler(
+            dataset, num_replicas=world, rank=rank, shuffle=True, seed=seed
+        )
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        # Iterators draw their workers' base seed from here, not from the global RNG that
+        # dropout uses: loading data leaves the model's random stream untouched.
+        generator=torch.Generator().manual_seed(seed),
+        collate_fn=collate_batch,
+        num_workers=workers,
+        persistent_workers=workers > 0,
+        pin_memory=pin_memory,
+    )

@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from cmap.data.formats.labels import read_labels
 from cmap.data.formats.parquet import (
     check_unique_pairs,
     day_numbers,
@@ -31,43 +32,12 @@ from cmap.errors import DataError, preview
 log = logging.getLogger(__name__)
 
 KEY_COLUMNS = ("poi_id", "date")
-LABEL_COLUMNS = ("poi_id", "season", "label")
 _DATE_OFFSET = 2**31  # shifts int32 day numbers to non-negative values inside a 64-bit sort key
 
 
 def feature_bands(path: Path) -> list[str]:
     """Band columns of a features file: every column but the keys, in file order."""
     return [name for name in read_columns(path) if name not in KEY_COLUMNS]
-
-
-def read_labels(path: Path) -> pa.Table:
-    """labels.pq validated: poi_id (string/int), season (int), label (string/int -> string)."""
-    table = read_parquet(path)
-    require_columns(table, path, LABEL_COLUMNS)
-    require_ids(table, path)
-    if not pa.types.is_integer(table["season"].type):
-        raise DataError(
-            path, f"column 'season' must be an integer year, found {table['season'].type}"
-        )
-    label = table["label"]
-    if not (
-        pa.types.is_string(label.type)
-        or pa.types.is_large_string(label.type)
-        or pa.types.is_integer(label.type)
-    ):
-        raise DataError(
-            path, f"column 'label' must be a string or integer code, found {label.type}"
-        )
-    for name in LABEL_COLUMNS:
-        if table[name].null_count:
-            raise DataError(path, f"column '{name}' has {table[name].null_count} empty value(s)")
-    return pa.table(
-        {
-            "poi_id": table["poi_id"],
-            "season": table["season"].cast(pa.int32()),
-            "label": label.cast(pa.string()),
-        }
-    )
 
 
 @dataclass

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -11,15 +10,17 @@ from typing import Literal
 import numpy as np
 import pyarrow.compute as pc
 import torch
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.utils.data import DataLoader
 
 from cmap.data.cache import cached_split
-from cmap.data.datasets.series import SeriesDataset, collate_batch
+from cmap.data.datasets.series import SeriesDataset, series_loader
 from cmap.data.formats.extras import sample_extras
+from cmap.data.formats.labels import read_labels
 from cmap.data.formats.mapping import read_mapping
-from cmap.data.formats.samples import feature_bands, load_series, read_labels
+from cmap.data.formats.samples import feature_bands, load_series
 from cmap.data.meta import Settings, read_meta
 from cmap.data.modules.base import CmapDataModule
+from cmap.data.sampling import AUTO_BATCH, auto_batch_size, stratified_subset
 from cmap.data.season import DEFAULT_LENGTH, Season
 from cmap.data.table import SeriesTable
 from cmap.errors import DataError, preview
@@ -27,7 +28,6 @@ from cmap.errors import DataError, preview
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
-AUTO_BATCH = (16, 256)  # bounds of batch_size="auto"
 
 
 class SITSDataModule(CmapDataModule):
@@ -63,9 +63,8 @@ class SITSDataModule(CmapDataModule):
             from `temperature`. Batches always carry `days` too (for plots).
         temperature: `table.column` of the daily mean temperature (degC) in each split
             folder, e.g. `temperatures.temperature` for `<split>/temperatures.pq`.
-        gdd_base: base temperature of growing degree days (degC). 0 degC, the usual base
-            for wheat and barley (and the demo generator's), suits winter-cereal-dominated
-            mixes; maize and sunflower are usually given 6-10 degC.
+        gdd_base: base temperature of growing degree days (degC); 0 suits winter cereals
+            (and the demo), maize and sunflower are usually given 6-10 degC.
         extra_channels: `table.column` features appended to the bands as input channels,
             valued at each acquisition date (e.g. `temperatures.temperature`).
         max_gap_days: in extra tables, gaps of at most this many missing days are filled by
@@ -74,10 +73,8 @@ class SITSDataModule(CmapDataModule):
             every (point, season) with observations in its season is a sample with
             class -1, for self-supervised pretraining (`AutoEncoder`) on unlabelled series.
         predict_split: split served by `predict_dataloader`.
-        batch_size: samples per batch and process, or "auto": the largest power of two at
-            most 1/24 of the training series a process sees, within [16, 256], so that small
-            datasets still get about 24 optimizer steps per epoch (e.g. 96 series: 16,
-            1 539: 64, 6 144 or more: 256); 256 when there is no training split.
+        batch_size: samples per batch and process, or "auto" (`sampling.auto_batch_size`:
+            about 24 steps per epoch, 16 to 256; 256 when there is no training split).
         num_workers, pin_memory: DataLoader settings (pin_memory default: on GPU).
         seed: seeds shuffling, sub-sampling and augmentation. The training order of epoch e
             is a permutation drawn from (seed, e), sharded across processes under DDP, so runs
@@ -198,9 +195,7 @@ class SITSDataModule(CmapDataModule):
         if "train" not in self.datasets:
             return AUTO_BATCH[1]
         trainer = self.trainer
-        series = len(self.datasets["train"]) / (trainer.world_size if trainer else 1)
-        low, high = AUTO_BATCH
-        return int(min(max(2 ** math.floor(math.log2(max(series / 24, 1))), low), high))
+        return auto_batch_size(len(self.datasets["train"]) / (trainer.world_size if trainer else 1))
 
     def load_split(self, split: str) -> SeriesTable:
         """Read one split folder, failing clearly when it is absent or empty."""
@@ -229,22 +224,12 @@ class SITSDataModule(CmapDataModule):
         if len(table) == 0:
             raise DataError(folder, "no sample left after reading (check seasons and classes)")
         if split == "train":
-            table = table.subset(self._subsample(table.labels))
+            hp = self.hparams
+            table = table.subset(
+                stratified_subset(table.labels, hp.fraction, hp.max_per_class, hp.seed)
+            )
         log.info("%s: %d samples, classes %s", folder, len(table), table.class_counts(self.classes))
         return table
-
-    def _subsample(self, labels: np.ndarray) -> np.ndarray:
-        """Sorted indices kept after `fraction` and `max_per_class` (seeded, per class)."""
-        fraction, cap = self.hparams.fraction, self.hparams.max_per_class
-        if fraction >= 1 and cap is None:
-            return np.arange(len(labels))
-        rng = np.random.default_rng(self.hparams.seed)
-        kept = []
-        for k in np.unique(labels):
-            members = rng.permutation(np.flatnonzero(labels == k))
-            n = max(1, round(len(members) * fraction))
-            kept.append(members[: n if cap is None else min(n, cap)])
-        return np.sort(np.concatenate(kept))
 
     def setup(self, stage: str | None = None):
         needed = {
@@ -286,31 +271,15 @@ class SITSDataModule(CmapDataModule):
         )
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        sampler = None
-        if shuffle:
-            trainer = self.trainer
-            sampler = DistributedSampler(
-                self.datasets[split],
-                num_replicas=trainer.world_size if trainer else 1,
-                rank=trainer.global_rank if trainer else 0,
-                shuffle=True,
-                seed=self.hparams.seed,
-            )
-        pin = self.hparams.pin_memory
-        if pin is None:
-            pin = torch.cuda.is_available()
-        workers = self.hparams.num_workers
-        return DataLoader(
+        trainer, hp = self.trainer, self.hparams
+        return series_loader(
             self.datasets[split],
-            batch_size=self.batch_size,
-            sampler=sampler,
-            # Iterators draw their workers' base seed from here, not from the global RNG that
-            # dropout uses: loading data leaves the model's random stream untouched.
-            generator=torch.Generator().manual_seed(self.hparams.seed),
-            collate_fn=collate_batch,
-            num_workers=workers,
-            persistent_workers=workers > 0,
-            pin_memory=pin,
+            self.batch_size,
+            shuffle,
+            (trainer.global_rank, trainer.world_size) if trainer else (0, 1),
+            hp.seed,
+            hp.num_workers,
+            torch.cuda.is_available() if hp.pin_memory is None else hp.pin_memory,
         )
 
     def train_dataloader(self) -> DataLoader:

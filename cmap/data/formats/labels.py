@@ -1,0 +1,42 @@
+"""`labels.pq` of the samples layout: one class label per (point, season)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+
+from cmap.data.formats.parquet import read_parquet, require_columns, require_ids
+from cmap.errors import DataError
+
+LABEL_COLUMNS = ("poi_id", "season", "label")
+
+
+def read_labels(path: Path) -> pa.Table:
+    """labels.pq validated: poi_id (string/int), season (int), label (string/int -> string)."""
+    table = read_parquet(path)
+    require_columns(table, path, LABEL_COLUMNS)
+    require_ids(table, path)
+    if not pa.types.is_integer(table["season"].type):
+        raise DataError(
+            path, f"column 'season' must be an integer year, found {table['season'].type}"
+        )
+    label = table["label"]
+    if not (
+        pa.types.is_string(label.type)
+        or pa.types.is_large_string(label.type)
+        or pa.types.is_integer(label.type)
+    ):
+        raise DataError(
+            path, f"column 'label' must be a string or integer code, found {label.type}"
+        )
+    for name in LABEL_COLUMNS:
+        if table[name].null_count:
+            raise DataError(path, f"column '{name}' has {table[name].null_count} empty value(s)")
+    return pa.table(
+        {
+            "poi_id": table["poi_id"],
+            "season": table["season"].cast(pa.int32()),
+            "label": label.cast(pa.string()),
+        }
+    )
