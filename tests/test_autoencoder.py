@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import subprocess
 import sys
 
@@ -17,6 +18,7 @@ from cmap.models.losses import FocalLoss, MaskedMSE
 from cmap.tasks.autoencoder import AutoEncoder
 from cmap.tasks.classifier import Classifier
 from cmap.tasks.masking import hidden_counts, hide_dates
+from cmap.tasks.optim import AdamW
 from tests.conftest import REPO
 from tests.test_models import D, batch, encoder
 from tests.test_models import build as build_encoder
@@ -141,7 +143,10 @@ def test_a_frozen_encoder_does_not_change_but_its_head_does(monkeypatch):
 
 
 def test_encoder_learning_rate_factor():
-    optimizer = classifier(encoder_lr_factor=0.1, max_lr=1e-3).configure_optimizers()["optimizer"]
+    make = functools.partial(AdamW, lr=1e-3)
+    optimizer = classifier(encoder_lr_factor=0.1, optimizer=make).configure_optimizers()[
+        "optimizer"
+    ]
     rates = {g["name"]: g["initial_lr"] for g in optimizer.param_groups}
     assert rates == pytest.approx({"encoder": 1e-4, "head": 1e-3})
     with pytest.raises(ValueError, match="encoder_lr_factor must be positive"):

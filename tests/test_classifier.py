@@ -10,7 +10,7 @@ from cmap.cli import build
 from cmap.models.decoders import MulticlassClassification
 from cmap.models.losses import FocalLoss
 from cmap.tasks.classifier import Classifier, _metrics, balanced_weights
-from cmap.tasks.schedule import warmup_exponential
+from cmap.tasks.optim import AdamW, WarmupExponentialLR, warmup_exponential
 from tests.conftest import REPO
 from tests.test_models import batch, encoder
 
@@ -68,6 +68,21 @@ def test_learning_rate_schedule():
     assert lrs[:3] == pytest.approx([1e-5 + 0.99e-3 / 3, 1e-5 + 2 * 0.99e-3 / 3, 1e-3])
     assert lrs[3:] == pytest.approx([1e-3, 5e-4, 2.5e-4])
     assert warmup_exponential(100, 1e-5, 1e-3, 3, 0.5) == 1e-5
+
+
+def test_schedule_scales_every_group_by_its_own_rate():
+    """A group at a tenth of the optimizer's rate follows the same curve, a tenth as high."""
+    weights = [torch.nn.Parameter(torch.zeros(1)), torch.nn.Parameter(torch.zeros(1))]
+    optimizer = AdamW([{"params": [weights[0]]}, {"params": [weights[1]], "lr": 1e-4}], lr=1e-3)
+    schedule = WarmupExponentialLR(optimizer, min_lr=1e-5, warmup_epochs=3, decay=0.5)
+    seen = []
+    for _ in range(6):
+        seen.append([group["lr"] for group in optimizer.param_groups])
+        optimizer.step()
+        schedule.step()
+    expected = [warmup_exponential(e, 1e-5, 1e-3, 3, 0.5) for e in range(6)]
+    assert [head for head, _ in seen] == pytest.approx(expected)
+    assert [encoder for _, encoder in seen] == pytest.approx([lr / 10 for lr in expected])
 
 
 def test_encoder_weights_are_loaded_and_checked(tmp_path):

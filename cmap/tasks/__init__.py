@@ -2,5 +2,6 @@
 
 from cmap.tasks.autoencoder import AutoEncoder
 from cmap.tasks.classifier import Classifier
+from cmap.tasks.optim import AdamW, WarmupExponentialLR
 
-__all__ = ["AutoEncoder", "Classifier"]
+__all__ = ["AdamW", "AutoEncoder", "Classifier", "WarmupExponentialLR"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 from torch import nn
 from torchmetrics.regression import MeanSquaredError
 
@@ -12,6 +13,7 @@ from cmap.reports.metrics import print_metrics
 from cmap.reports.reconstruction import ReconstructionReports
 from cmap.tasks.base import Task
 from cmap.tasks.masking import MaskMode, hide_dates
+from cmap.tasks.optim import AdamW, WarmupExponentialLR
 from cmap.tasks.weights import check_widths
 
 STAGES = ("train", "val", "test")
@@ -32,7 +34,7 @@ class AutoEncoder(Task):
         criterion: loss on (reconstruction, target, hidden [N, T]); default `MaskedMSE`.
         mask_ratio: share of each series' valid dates hidden (at least one, never all).
         mask_mode: "random" dates, or one "contiguous" run of dates (a cloudy spell).
-        min_lr, max_lr, warmup_epochs, lr_decay, wd: as in the Classifier.
+        optimizer, lr_scheduler: as in the Classifier.
         bands: band names (linked from the data) for per-band errors and NDVI.
         classes: class names (linked from the data) to group attention maps when samples
             are labelled; unlabelled samples are grouped as "unlabelled".
@@ -50,11 +52,8 @@ class AutoEncoder(Task):
         criterion: nn.Module | None = None,
         mask_ratio: float = 0.5,
         mask_mode: MaskMode = "random",
-        min_lr: float = 1e-5,
-        max_lr: float = 1e-3,
-        warmup_epochs: int = 5,
-        lr_decay: float = 0.95,
-        wd: float = 1e-4,
+        optimizer: OptimizerCallable = AdamW,
+        lr_scheduler: LRSchedulerCallable = WarmupExponentialLR,
         bands: list[str] | None = None,
         classes: list[str] | None = None,
         ndvi_sample: int = 8,
@@ -69,6 +68,7 @@ class AutoEncoder(Task):
     ):
         super().__init__()
         self.save_hyperparameters(ignore=["criterion"])
+        self._make_optimizer, self._make_scheduler = optimizer, lr_scheduler
         if not 0 < mask_ratio < 1:
             raise ConfigError(f"mask_ratio must be in (0, 1), got {mask_ratio}")
         check_widths(encoder, decoder)
@@ -165,4 +165,4 @@ class AutoEncoder(Task):
         self.reports.epoch_end(self, stage)
 
     def configure_optimizers(self):
-        return self.optimizer([{"params": list(self.parameters())}])
+        return self._optimizers([{"params": list(self.parameters())}])

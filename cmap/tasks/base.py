@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
+import abc
 import logging
 
 import pytorch_lightning as pl
 
 from cmap.reports.tensorboard import summary_writer
 from cmap.reports.worker import FigureWorker
-from cmap.tasks.schedule import adamw_warmup_exponential
 
 log = logging.getLogger(__name__)
 
 
-class Task(pl.LightningModule):
+class Task(pl.LightningModule, abc.ABC):
     """An encoder-based task: optional compilation of `self.encoder` (hparam `compile`), one
-    `_epoch_end(stage)` for the train/val/test epoch ends, and AdamW with the
-    warm-up-then-exponential schedule of the hparams `min_lr`, `max_lr`, `warmup_epochs`,
-    `lr_decay` and `wd`. Figures are drawn by a `FigureWorker` (another process), started on
-    first use on rank 0 and finished (remaining figures drawn and written) when the stage
-    ends."""
+    `_epoch_end(stage)` for the train/val/test epoch ends, and the optimizer and schedule
+    made by the `optimizer` and `lr_scheduler` callables each task takes. Figures are drawn
+    by a `FigureWorker` (another process), started on first use on rank 0 and finished
+    (remaining figures drawn and written) when the stage ends."""
 
     _figure_worker: FigureWorker | None = None
     _said_no_figures = False
@@ -48,8 +47,9 @@ class Task(pl.LightningModule):
         if worker is not None:
             worker.close()
 
+    @abc.abstractmethod
     def _epoch_end(self, stage: str) -> None:
-        raise NotImplementedError
+        """Compute, log and reset the stage's metrics; hand the epoch to the reports."""
 
     def on_train_epoch_end(self):
         self._epoch_end("train")
@@ -69,8 +69,11 @@ class Task(pl.LightningModule):
             and trainer.is_global_zero
         )
 
-    def optimizer(self, groups: list[dict]) -> dict:
-        hp = self.hparams
-        return adamw_warmup_exponential(
-            groups, hp.min_lr, hp.max_lr, hp.warmup_epochs, hp.lr_decay, hp.wd
-        )
+    def _optimizers(self, groups: list[dict]) -> dict:
+        """The task's optimizer over parameter `groups` (dicts with `params`, optional `name`
+        and `lr_factor`, which scales that group's learning rate) and its schedule, stepped
+        every epoch."""
+        optimizer = self._make_optimizer([g for g in groups if g["params"]])
+        for group in optimizer.param_groups:
+            group["lr"] = optimizer.defaults["lr"] * group.pop("lr_factor", 1.0)
+        return {"optimizer": optimizer, "lr_scheduler": self._make_scheduler(optimizer)}

@@ -6,6 +6,7 @@ import logging
 from typing import Literal
 
 import torch
+from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 from torch import nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import (
@@ -21,6 +22,7 @@ from cmap.reports.classification import ClassificationReports
 from cmap.reports.metrics import print_metrics
 from cmap.reports.tables import per_class_scores
 from cmap.tasks.base import Task
+from cmap.tasks.optim import AdamW, WarmupExponentialLR
 from cmap.tasks.weights import check_widths, load_encoder_weights
 
 log = logging.getLogger(__name__)
@@ -70,9 +72,10 @@ class Classifier(Task):
             in eval mode) and train the head only: a linear probe of pretrained features.
         encoder_lr_factor: the encoder's learning rate is the head's times this factor
             (e.g. 0.1 to fine-tune pretrained weights gently).
-        min_lr, max_lr, warmup_epochs, lr_decay: linear warm-up from min_lr to max_lr, then
-            exponential decay by the factor lr_decay per epoch, floored at min_lr.
-        wd: AdamW weight decay.
+        optimizer: makes the optimizer from parameter groups (YAML: a `class_path` and its
+            `init_args` but the parameters); default `AdamW` (lr 1e-3, weight decay 1e-4).
+        lr_scheduler: makes the schedule from the optimizer, stepped per epoch; default
+            `WarmupExponentialLR` (linear warm-up to the optimizer's lr, then decay).
         compile: compile the encoder with `torch.compile` (dynamic shapes, as T changes from
             batch to batch) when the run starts; worth it on GPUs for long runs. Weights and
             checkpoints are unchanged.
@@ -94,11 +97,8 @@ class Classifier(Task):
         encoder_weights_path: str | None = None,
         freeze_encoder: bool = False,
         encoder_lr_factor: float = 1.0,
-        min_lr: float = 1e-5,
-        max_lr: float = 1e-3,
-        warmup_epochs: int = 5,
-        lr_decay: float = 0.95,
-        wd: float = 1e-4,
+        optimizer: OptimizerCallable = AdamW,
+        lr_scheduler: LRSchedulerCallable = WarmupExponentialLR,
         compile: bool = False,
         attention_every_n_epochs: int = 10,
         max_attention_samples: int = 2048,
@@ -109,6 +109,7 @@ class Classifier(Task):
     ):
         super().__init__()
         self.save_hyperparameters()
+        self._make_optimizer, self._make_scheduler = optimizer, lr_scheduler
         self.encoder = encoder
         self.decoder = decoder
         self.criterion = criterion
@@ -281,7 +282,7 @@ class Classifier(Task):
                 for part, encoder in (("encoder", True), ("head", False))
             ]
             groups[0]["lr_factor"] = hp.encoder_lr_factor
-        return self.optimizer(groups)
+        return self._optimizers(groups)
 
 
 def is_encoder(name: str) -> bool:

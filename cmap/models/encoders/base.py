@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import abc
+
 import torch
 from torch import nn
 
@@ -73,13 +75,14 @@ class DateEmbedding(nn.Module):
         return self.dropout(x)
 
 
-class LayeredEncoder(nn.Module):
+class LayeredEncoder(nn.Module, abc.ABC):
     """Encoders whose `_run(ts, positions, mask, need_weights, queries)` returns the output
     [N, T, D] (zeros at dates neither valid nor queried) and one [N, T, T] map per layer (None
     without `need_weights`); what a map means is the subclass's (see its docstring)."""
 
+    @abc.abstractmethod
     def _run(self, ts, positions, mask, need_weights: bool, queries=None):
-        raise NotImplementedError
+        """-> (output [N, T, D], one [N, T, T] map per layer or None per layer)."""
 
     def forward(
         self,
