@@ -29,7 +29,9 @@ def test_metrics_match_a_hand_computed_example():
     preds = torch.tensor([0, 0, 1, 1, 2, 2])
     target = torch.tensor([0, 1, 1, 1, 2, 0])
     # Confusion (true x pred): [[1, 0, 1], [1, 2, 0], [0, 0, 1]]; F1 per class 1/2, 4/5, 2/3.
-    scores = {k: float(v) for k, v in _metrics(3)(preds, target).items()}
+    scores = _metrics(3)(preds, target)
+    assert scores.pop("confusion").tolist() == [[1, 0, 1], [1, 2, 0], [0, 0, 1]]
+    scores = {k: float(v) for k, v in scores.items()}
     assert scores["accuracy"] == pytest.approx(4 / 6)
     assert scores["f1_macro"] == pytest.approx((1 / 2 + 4 / 5 + 2 / 3) / 3)
     assert scores["f1_weighted"] == pytest.approx((2 * 1 / 2 + 3 * 4 / 5 + 1 * 2 / 3) / 6)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 from torch import nn
+from torchmetrics import MetricCollection
 from torchmetrics.regression import MeanSquaredError
 
 from cmap.errors import ConfigError
@@ -88,10 +89,10 @@ class AutoEncoder(Task):
                 f"are given: {self.bands}"
             )
         self.groups = [*(classes or []), "unlabelled"]
-        # Mean squared error per band on hidden dates ("_" suffix: "train" is nn.Module.train).
-        self.band_errors = nn.ModuleDict(
-            {f"{s}_": MeanSquaredError(num_outputs=out_bands) for s in STAGES}
-        )
+        # Mean squared error per band on hidden dates: train_mse, val_mse, test_mse.
+        errors = MetricCollection({"mse": MeanSquaredError(num_outputs=out_bands)})
+        for stage in STAGES:
+            setattr(self, f"{stage}_mse", errors.clone(prefix=f"{stage}/"))
         self.reports = ReconstructionReports(
             self.bands,
             self.groups,
@@ -124,7 +125,7 @@ class AutoEncoder(Task):
         reconstructed = self(batch, hidden)
         if hidden.any():
             loss = self.criterion(reconstructed, batch["ts"], hidden)
-            self.band_errors[f"{stage}_"].update(
+            getattr(self, f"{stage}_mse").update(
                 reconstructed[hidden].float(), batch["ts"][hidden].float()
             )
         else:  # every series of the batch has a single date: nothing to reconstruct
@@ -153,9 +154,9 @@ class AutoEncoder(Task):
         self._step(batch, "test", batch_idx)
 
     def _epoch_end(self, stage: str):
-        metric = self.band_errors[f"{stage}_"]
-        if metric.update_count:
-            errors = metric.compute()
+        metric = getattr(self, f"{stage}_mse")
+        if any(m.update_count for m in metric.values()):
+            errors = metric.compute()[f"{stage}/mse"]
             scores = {f"{stage}/mse/{b}": e for b, e in zip(self.bands, errors)}
             scores[f"{stage}/mse"] = errors.mean()
             self.log_dict(scores, sync_dist=True)  # synced by torchmetrics: equal everywhere

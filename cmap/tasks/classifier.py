@@ -38,6 +38,8 @@ def _metrics(num_classes: int) -> MetricCollection:
             "f1_macro": MulticlassF1Score(num_classes, average="macro"),
             "f1_weighted": MulticlassF1Score(num_classes, average="weighted"),
             "kappa": MulticlassCohenKappa(num_classes),
+            # per-class precision, recall and F1 are read off the (synchronised) matrix
+            "confusion": MulticlassConfusionMatrix(num_classes),
         }
     )
 
@@ -129,12 +131,9 @@ class Classifier(Task):
         if encoder_lr_factor <= 0:
             raise ConfigError(f"encoder_lr_factor must be positive, got {encoder_lr_factor}")
         self.encoder.requires_grad_(not freeze_encoder)
-        # ModuleDict keys cannot be "train" (nn.Module.train), hence the "_" suffix.
-        self.metrics = nn.ModuleDict({f"{s}_": _metrics(num_classes) for s in STAGES})
-        # Per-class precision, recall and F1 are read off the (synchronised) confusion matrix.
-        self.confusion = nn.ModuleDict(
-            {f"{s}_": MulticlassConfusionMatrix(num_classes) for s in STAGES}
-        )
+        metrics = _metrics(num_classes)
+        for stage in STAGES:  # train_metrics, val_metrics, test_metrics
+            setattr(self, f"{stage}_metrics", metrics.clone(prefix=f"{stage}/"))
         self.reports = ClassificationReports(
             self.classes,
             attention_every_n_epochs,
@@ -225,8 +224,7 @@ class Classifier(Task):
         target = batch["class"]
         loss = self.criterion(logits, target)
         preds = logits.argmax(dim=-1)
-        for metrics in (self.metrics, self.confusion):
-            metrics[f"{stage}_"].update(preds, target)
+        self._metrics(stage).update(preds, target)
         if stage == "val":
             self.reports.collect(self, batch, features, preds, maps)
         on_step = stage == "train"
@@ -256,15 +254,18 @@ class Classifier(Task):
         passed = {k: v for k, v in batch.items() if k not in MODEL_INPUTS}
         return passed | {"probabilities": probabilities, "class": probabilities.argmax(dim=-1)}
 
+    def _metrics(self, stage: str) -> MetricCollection:
+        return getattr(self, f"{stage}_metrics")
+
     def _epoch_end(self, stage: str):
-        scores = {f"{stage}/{k}": v for k, v in self.metrics[f"{stage}_"].compute().items()}
-        confusion = self.confusion[f"{stage}_"].compute().cpu().numpy()
+        metrics = self._metrics(stage)
+        scores = metrics.compute()
+        confusion = scores.pop(f"{stage}/confusion").cpu().numpy()
         for row in per_class_scores(confusion, self.classes):
             for name in ("f1", "precision", "recall"):
                 scores[f"{stage}/{name}/{row['class']}"] = float(row[name])
         self.log_dict(scores, sync_dist=True)  # already synced by torchmetrics: equal everywhere
-        for metrics in (self.metrics, self.confusion):
-            metrics[f"{stage}_"].reset()
+        metrics.reset()
         self.reports.epoch_end(self, stage, confusion)
         if self.prints_scores():
             print_metrics(
