@@ -1,4 +1,4 @@
-"""Raster cubes (DATA_FORMATS.md §2): a folder of per-date GeoTIFFs, read window by window.
+"""Raster cubes (docs/data_formats.md §2): a folder of per-date GeoTIFFs, read window by window.
 
 Two layouts: one file per date holding every band (band descriptions name them), or one file
 per band and date, `<anything>_<BAND>_<DATE>.tif`. Dates are ISO (`YYYY-MM-DD` or `YYYYMMDD`)
