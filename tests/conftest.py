@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from cmap.data.demo import generate
+from tests.helpers import day, run_cmap, write_split
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared" / "data"
+
+@pytest.fixture(scope="session", name="run_cmap")
+def run_cmap_fixture():
+    """Runs `cmap ARGS` in a subprocess: `run_cmap(*args, cwd=..., env=None, timeout=300)`."""
+    return run_cmap
 
 
 @pytest.fixture(scope="session")
@@ -22,17 +23,6 @@ def synthetic_root(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("synthetic")
     generate(root, points=120, seasons=[2020, 2021], warm_season=2021, cube_size=16, seed=3)
     return root
-
-
-def write_split(folder: Path, features: dict, labels: dict | None) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.table(features), folder / "features.pq")
-    if labels is not None:
-        pq.write_table(pa.table(labels), folder / "labels.pq")
-
-
-def day(text: str) -> dt.date:
-    return dt.date.fromisoformat(text)
 
 
 @pytest.fixture

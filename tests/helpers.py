@@ -1,11 +1,144 @@
-"""Callbacks the tests inject into `cmap` runs."""
+"""What tests share: paths, tiny data and model builders, the `cmap` runner, and callbacks the
+tests inject into `cmap` runs (named `tests.helpers.<Name>` in YAML)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import signal
+import subprocess
+import sys
+from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytorch_lightning as pl
+import rasterio
+import torch
+from rasterio.transform import from_origin
+from torch import nn
+
+from cmap.models import (
+    ExchangerEncoder,
+    LearnedPositionalEncoding,
+    LTAEEncoder,
+    PatchBandsEncoding,
+    PixelEncoding,
+    PositionalEncoding,
+    TempCNNEncoder,
+    TransformerEncoder,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "data"
+CONFIGS = REPO / "configs"
+DEMO = CONFIGS / "demo.yaml"
+PREDICT = CONFIGS / "predict_demo.yaml"
+DEMO_CUBE = REPO / "data" / "demo" / "cube"
+TRANSFORM = from_origin(500_000.0, 4_800_000.0, 10.0, 10.0)
+D = 16  # width of the small test models
+
+
+def run_cmap(*args, cwd: Path, env: dict | None = None, timeout: int = 300):
+    """`python -m cmap ARGS` in a subprocess, as a user runs it (tests.helpers importable, for
+    the callbacks below); returns the completed process, output captured as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "cmap", *map(str, args)],
+        cwd=cwd,
+        env=os.environ | {"PYTHONPATH": str(REPO)} | (env or {}),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def write_split(folder: Path, features: dict, labels: dict | None) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.table(features), folder / "features.pq")
+    if labels is not None:
+        pq.write_table(pa.table(labels), folder / "labels.pq")
+
+
+def day(text: str) -> dt.date:
+    return dt.date.fromisoformat(text)
+
+
+def write_tif(path, data, crs="EPSG:32631", transform=TRANSFORM, names=None, nodata=0):
+    count, height, width = data.shape
+    profile = dict(
+        driver="GTiff", width=width, height=height, count=count, dtype=data.dtype.name,
+        crs=crs, transform=transform, nodata=nodata,
+    )  # fmt: skip
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(data)
+        if names:
+            dst.descriptions = tuple(names)
+
+
+def small_cube(folder, dates=("2021-03-01", "2021-03-11", "2021-03-21"), bands=("B04", "B08")):
+    folder.mkdir(parents=True, exist_ok=True)
+    for t, date in enumerate(dates):
+        data = np.arange(len(bands) * 4 * 5, dtype=np.int16).reshape(len(bands), 4, 5) + 100 * t
+        data[:, 0, 0] = 0  # nodata at pixel 0 on every date
+        if t == 1:
+            data[0, 1, 1] = 0  # one band missing: the date is invalid at pixel 6
+        write_tif(folder / f"S2_{date}.tif", data, names=list(bands))
+    return folder
+
+
+def batch(n=4, t=6, c=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    ts = torch.rand(n, t, c, generator=g)
+    lengths = torch.tensor([t, t - 2, 1, 3][:n])
+    mask = torch.arange(t)[None] < lengths[:, None]
+    positions = torch.randint(0, 300, (n, t), generator=g).sort(dim=1).values * mask
+    return ts, positions, mask
+
+
+def encoder(d=D, norm_first=False):
+    return TransformerEncoder(
+        PositionalEncoding(d, max_len=400),
+        PixelEncoding(3, [8, d]),
+        d_model=d,
+        n_heads=4,
+        n_layers=2,
+        dropout_p=0.0,
+        norm_first=norm_first,
+    )
+
+
+def build_encoder(name: str) -> nn.Module:
+    """One small encoder of each family (dropout off so outputs are comparable)."""
+    positions = PositionalEncoding(D, max_len=400)
+    bands = PixelEncoding(3, [8, D])
+    if name == "transformer":
+        return encoder()
+    if name == "transformer_pre_norm":
+        return encoder(norm_first=True)
+    if name == "transformer_learned_patch":
+        return TransformerEncoder(
+            LearnedPositionalEncoding(D, max_len=400),
+            PatchBandsEncoding(3, [4, 8], [2, 1], out_dim=D),
+            d_model=D,
+            n_heads=2,
+            n_layers=1,
+            dropout_p=0.0,
+        )
+    if name == "exchanger":
+        return ExchangerEncoder(positions, bands, d_model=D, n_tokens=3, n_heads=4, dropout_p=0.0)
+    if name == "ltae":
+        return LTAEEncoder(
+            positions, bands, d_model=D, n_heads=4, d_k=4, widths=[12], dropout_p=0.0
+        )
+    if name == "tempcnn":
+        return TempCNNEncoder(
+            3, n_bins=8, span=400, widths=[8, 8], kernel=3, out_dim=D, dropout_p=0.0
+        )
+    raise KeyError(name)
+
+
+# -- callbacks injected into runs -------------------------------------------------------------
 
 
 class KillAtStep(pl.Callback):

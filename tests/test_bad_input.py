@@ -18,7 +18,7 @@ from safetensors.torch import save_file
 
 from cmap.cli import build
 from cmap.main import main
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 DEMO = str(REPO / "configs" / "demo.yaml")
 FAST = ["--trainer.max_epochs", "1", "--trainer.enable_progress_bar", "false"]

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
 import yaml
 
-from tests.conftest import REPO, SHARED
+from tests.helpers import DEMO, REPO, SHARED
 
 pytestmark = pytest.mark.slow  # subprocesses or several processes
 
-DEMO = REPO / "configs" / "demo.yaml"
 TINY = [
     "--trainer.max_epochs",
     "2",
@@ -26,27 +21,17 @@ TINY = [
 ]
 
 
-def cmap(*args, cwd):
-    result = subprocess.run(
-        [sys.executable, "-m", "cmap.main", *map(str, args)],
-        cwd=cwd,
-        env=os.environ | {"PYTHONPATH": str(REPO)},  # callbacks from tests.helpers
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    return result
-
-
 def last_checkpoint(work):
     return work / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt"
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory, synthetic_root):
+def trained(tmp_path_factory, synthetic_root, run_cmap):
     """A 2-epoch `cmap fit` of the demo config on the small synthetic folder."""
     work = tmp_path_factory.mktemp("run")
-    result = cmap("fit", "--config", DEMO, "--data.init_args.root", synthetic_root, *TINY, cwd=work)
+    result = run_cmap(
+        "fit", "--config", DEMO, "--data.init_args.root", synthetic_root, *TINY, cwd=work
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return work
 
@@ -80,9 +65,9 @@ def test_fit_writes_checkpoints_logs_and_config(trained, synthetic_root):
     assert len(events.Scalars("val/f1_macro")) == 2
 
 
-def test_validate_from_checkpoint_prints_metrics(trained, synthetic_root):
+def test_validate_from_checkpoint_prints_metrics(trained, synthetic_root, run_cmap):
     ckpt = last_checkpoint(trained)
-    result = cmap(
+    result = run_cmap(
         "validate",
         "--config",
         DEMO,
@@ -104,10 +89,12 @@ def test_validate_from_checkpoint_prints_metrics(trained, synthetic_root):
     assert all(0 <= float(v) <= 1 for v in lines.values())
 
 
-def test_checkpoint_hyperparameters_override_the_config_model(trained, synthetic_root, tmp_path):
+def test_checkpoint_hyperparameters_override_the_config_model(
+    trained, synthetic_root, tmp_path, run_cmap
+):
     """`--ckpt_path` restores the trained architecture whatever the config's model says."""
     ckpt = last_checkpoint(trained)
-    result = cmap(
+    result = run_cmap(
         "test",
         "--config",
         DEMO,
@@ -125,9 +112,9 @@ def test_checkpoint_hyperparameters_override_the_config_model(trained, synthetic
     assert "f1_macro" in result.stdout
 
 
-def test_bands_and_classes_follow_other_data(tmp_path):
+def test_bands_and_classes_follow_other_data(tmp_path, run_cmap):
     """The demo config runs unchanged on a real 2-band, 2-class dataset."""
-    result = cmap(
+    result = run_cmap(
         "fit",
         "--config",
         DEMO,
@@ -147,8 +134,8 @@ def test_bands_and_classes_follow_other_data(tmp_path):
     assert hparams["encoder"]["init_args"]["bands_encoder"]["init_args"]["in_bands"] == 2
 
 
-def test_print_config_is_complete(tmp_path):
-    result = cmap("fit", "--config", DEMO, "--print_config", cwd=REPO)
+def test_print_config_is_complete(tmp_path, run_cmap):
+    result = run_cmap("fit", "--config", DEMO, "--print_config", cwd=REPO)
     assert result.returncode == 0, result.stderr[-3000:]
     config = yaml.safe_load(result.stdout)
     assert config["model"]["class_path"] == "cmap.tasks.Classifier"
@@ -156,8 +143,8 @@ def test_print_config_is_complete(tmp_path):
     assert config["trainer"]["max_epochs"] == 30
 
 
-def test_bad_data_ends_with_a_clear_error(tmp_path):
-    result = cmap(
+def test_bad_data_ends_with_a_clear_error(tmp_path, run_cmap):
+    result = run_cmap(
         "fit", "--config", DEMO, "--data.init_args.root", tmp_path / "missing", cwd=tmp_path
     )
     assert result.returncode == 2
@@ -182,8 +169,10 @@ def test_bad_data_ends_with_a_clear_error(tmp_path):
         ),
     ],
 )
-def test_bad_model_settings_end_with_a_clear_error(override, message, tmp_path, synthetic_root):
-    result = cmap(
+def test_bad_model_settings_end_with_a_clear_error(
+    override, message, tmp_path, synthetic_root, run_cmap
+):
+    result = run_cmap(
         "fit",
         "--config",
         DEMO,
@@ -198,13 +187,13 @@ def test_bad_model_settings_end_with_a_clear_error(override, message, tmp_path, 
     assert "Traceback" not in result.stderr
 
 
-def test_predict_writes_one_row_per_sample(trained, synthetic_root):
+def test_predict_writes_one_row_per_sample(trained, synthetic_root, run_cmap):
     import pyarrow.parquet as pq
 
     from cmap.data import SITSDataModule
 
     ckpt = last_checkpoint(trained)
-    result = cmap(
+    result = run_cmap(
         "predict",
         "--config",
         DEMO,
@@ -231,12 +220,12 @@ def test_predict_writes_one_row_per_sample(trained, synthetic_root):
     assert abs(total - 1).max() < 1e-4
 
 
-def test_trainer_model_and_data_configs_can_be_separate_files(tmp_path):
+def test_trainer_model_and_data_configs_can_be_separate_files(tmp_path, run_cmap):
     demo = yaml.safe_load(DEMO.read_text())
     for section in ("trainer", "model", "data"):
         (tmp_path / f"{section}.yaml").write_text(yaml.safe_dump(demo[section]))
     args = [f"--{s}={tmp_path / s}.yaml" for s in ("trainer", "model", "data")]
-    result = cmap("fit", *args, "--print_config", cwd=REPO)
+    result = run_cmap("fit", *args, "--print_config", cwd=REPO)
     assert result.returncode == 0, result.stderr[-3000:]
     config = yaml.safe_load(result.stdout)
     assert config["model"]["init_args"]["encoder"]["init_args"]["d_model"] == 64

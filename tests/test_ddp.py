@@ -7,7 +7,7 @@ import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from cmap.data import SITSDataModule
-from tests.test_cli import DEMO, cmap
+from tests.helpers import DEMO, DEMO_CUBE, PREDICT
 
 pytestmark = pytest.mark.slow  # subprocesses or several processes
 
@@ -17,8 +17,8 @@ DDP = [
 ]
 
 
-def test_two_process_training_logs_reports_once(tmp_path, synthetic_root):
-    result = cmap(
+def test_two_process_training_logs_reports_once(tmp_path, synthetic_root, run_cmap):
+    result = run_cmap(
         "fit",
         "--config",
         DEMO,
@@ -63,7 +63,7 @@ def test_two_process_training_logs_reports_once(tmp_path, synthetic_root):
     vectors = np.loadtxt(version / "00001" / "val_embeddings" / "tensors.tsv", delimiter="\t")
     assert vectors.shape[0] == 10
     # Validation on two processes: the per-class table is written once, with every sample.
-    result = cmap(
+    result = run_cmap(
         "validate",
         "--config",
         DEMO,
@@ -80,22 +80,20 @@ def test_two_process_training_logs_reports_once(tmp_path, synthetic_root):
     assert support == len(SITSDataModule(str(synthetic_root)).load_split("val"))
 
 
-def test_two_process_prediction_writes_one_map(tmp_path, synthetic_root):
+def test_two_process_prediction_writes_one_map(tmp_path, synthetic_root, run_cmap):
     """Each process predicts its own windows; the map equals a one-process run."""
     import rasterio
 
-    from tests.test_cube import DEMO_CUBE, PREDICT
-
-    result = cmap("fit", "--config", DEMO, "--data.init_args.root", synthetic_root,
+    result = run_cmap("fit", "--config", DEMO, "--data.init_args.root", synthetic_root,
                   "--trainer.max_epochs", "1", "--trainer.enable_progress_bar", "false",
                   cwd=tmp_path)  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     ckpt = tmp_path / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt"
     common = ["predict", "--config", PREDICT, "--data.init_args.cube", DEMO_CUBE,
               "--ckpt_path", ckpt]  # fmt: skip
-    one = cmap(*common, "--trainer.callbacks.output", "one.tif", cwd=tmp_path)
+    one = run_cmap(*common, "--trainer.callbacks.output", "one.tif", cwd=tmp_path)
     assert one.returncode == 0, one.stderr[-3000:]
-    two = cmap(*common, *DDP, "--trainer.callbacks.output", "two.tif", cwd=tmp_path)
+    two = run_cmap(*common, *DDP, "--trainer.callbacks.output", "two.tif", cwd=tmp_path)
     assert two.returncode == 0, two.stderr[-3000:]
     for name in ("{}.tif", "{}_probabilities.tif"):
         with rasterio.open(tmp_path / name.format("one")) as a:

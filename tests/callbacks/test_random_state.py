@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 
 import pytest
 import torch
 
-from tests.conftest import REPO
-from tests.test_cli import DEMO
+from tests.helpers import DEMO
 
 pytestmark = pytest.mark.slow  # subprocesses or several processes
 
@@ -29,17 +25,15 @@ RUN = [
 ]
 
 
-def fit(work, root, *extra):
-    args = ["fit", "--config", DEMO, "--data.init_args.root", root, *RUN, *extra]
-    env = os.environ | {"PYTHONPATH": str(REPO)}  # the KillAtStep callback lives in tests/
-    return subprocess.run(
-        [sys.executable, "-m", "cmap.main", *map(str, args)],
-        cwd=work,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+@pytest.fixture
+def fit(run_cmap):
+    """`cmap fit` of the demo config, shortened, in a subprocess (tests.helpers importable)."""
+
+    def run(work, root, *extra):
+        args = ["fit", "--config", DEMO, "--data.init_args.root", root, *RUN, *extra]
+        return run_cmap(*args, cwd=work)
+
+    return run
 
 
 def final_state(version):
@@ -47,7 +41,7 @@ def final_state(version):
     return checkpoint["state_dict"], checkpoint["epoch"], checkpoint["global_step"]
 
 
-def test_killed_run_resumes_to_the_same_result(tmp_path, synthetic_root):
+def test_killed_run_resumes_to_the_same_result(tmp_path, synthetic_root, fit):
     straight, killed = tmp_path / "straight", tmp_path / "killed"
     straight.mkdir(), killed.mkdir()
     first = fit(straight, synthetic_root, "--ckpt_path", "last")  # nothing to resume yet
@@ -68,7 +62,7 @@ def test_killed_run_resumes_to_the_same_result(tmp_path, synthetic_root):
         torch.testing.assert_close(got[key], value, msg=key)
 
 
-def test_same_config_and_seed_give_identical_metrics(tmp_path, synthetic_root):
+def test_same_config_and_seed_give_identical_metrics(tmp_path, synthetic_root, fit):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     scores = []

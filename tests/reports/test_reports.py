@@ -13,7 +13,7 @@ from cmap.cli import build
 from cmap.reports.attention import binned, month_bins, received_attention
 from cmap.reports.classification import scheduled
 from cmap.reports.tables import per_class_scores, write_csv
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 
 def test_per_class_scores_match_a_hand_computed_example(tmp_path):

@@ -13,7 +13,7 @@ from cmap.data import SITSDataModule
 from cmap.data.formats.extras import growing_degree_days
 from cmap.errors import DataError
 from cmap.models.embeddings.positions import PositionalEncoding
-from tests.conftest import REPO, day, write_split
+from tests.helpers import REPO, day, write_split
 
 ACQUISITIONS = ["2020-11-01", "2020-11-04", "2020-11-09", "2021-01-15"]
 

@@ -1,56 +1,22 @@
-"""Raster cubes in, GeoTIFF crop maps out."""
+"""Raster cubes: reading windows, validity masks, seasons, pixel batches for pretraining."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
-import rasterio
 import torch
 from rasterio.transform import from_origin
 from rasterio.windows import Window
 
-from cmap.cli import build
 from cmap.data import CubeDataModule
 from cmap.data.datasets.pixels import pixel_series
 from cmap.data.formats.cube import Cube, parse_date
 from cmap.errors import DataError
 from cmap.io.checkpoints import encoder_from_checkpoint
-from cmap.io.maps import NODATA, read_classes
-from cmap.main import main
 from cmap.tasks.classifier import Classifier
-from tests.conftest import REPO
-
-DEMO_CUBE = REPO / "data" / "demo" / "cube"
-PREDICT = REPO / "configs" / "predict_demo.yaml"
-TRANSFORM = from_origin(500_000.0, 4_800_000.0, 10.0, 10.0)
-
-
-def write_tif(path, data, crs="EPSG:32631", transform=TRANSFORM, names=None, nodata=0):
-    count, height, width = data.shape
-    profile = dict(
-        driver="GTiff", width=width, height=height, count=count, dtype=data.dtype.name,
-        crs=crs, transform=transform, nodata=nodata,
-    )  # fmt: skip
-    with rasterio.open(path, "w", **profile) as dst:
-        dst.write(data)
-        if names:
-            dst.descriptions = tuple(names)
-
-
-def small_cube(folder, dates=("2021-03-01", "2021-03-11", "2021-03-21"), bands=("B04", "B08")):
-    folder.mkdir(parents=True, exist_ok=True)
-    for t, date in enumerate(dates):
-        data = np.arange(len(bands) * 4 * 5, dtype=np.int16).reshape(len(bands), 4, 5) + 100 * t
-        data[:, 0, 0] = 0  # nodata at pixel 0 on every date
-        if t == 1:
-            data[0, 1, 1] = 0  # one band missing: the date is invalid at pixel 6
-        write_tif(folder / f"S2_{date}.tif", data, names=list(bands))
-    return folder
+from tests.helpers import DEMO_CUBE, REPO, small_cube, write_tif
 
 
 def test_dates_parse_from_both_layouts(tmp_path):
@@ -134,184 +100,6 @@ def test_season_is_inferred_and_dates_outside_it_refused(tmp_path):
         CubeDataModule(str(tmp_path / "c"), year=2023)
 
 
-@pytest.fixture(scope="module")
-def checkpoint(synthetic_root, tmp_path_factory):
-    work = tmp_path_factory.mktemp("cube_model")
-    args = ["--config", str(REPO / "configs" / "demo.yaml")]
-    args += ["--data.init_args.root", str(synthetic_root), "--trainer.max_epochs", "1"]
-    args += ["--trainer.logger.init_args.save_dir", str(work)]
-    args += ["--trainer.enable_progress_bar", "false"]
-    cli = build(args)
-    cli.trainer.fit(cli.model, cli.datamodule)
-    return work / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt"
-
-
-def predict_args(checkpoint, output, *extra):
-    return [
-        *("predict", "--config", str(REPO / "configs" / "predict_demo.yaml")),
-        *("--data.init_args.cube", str(DEMO_CUBE), "--ckpt_path", str(checkpoint)),
-        *("--trainer.callbacks.output", str(output), "--trainer.enable_progress_bar", "false"),
-        *map(str, extra),
-    ]
-
-
-def read(path):
-    with rasterio.open(path) as src:
-        return src.read(), src.profile, src.tags(), src.colormap(1) if src.count == 1 else None
-
-
-def test_predicted_map_matches_the_model_pixel_by_pixel(checkpoint, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    output = tmp_path / "map.tif"
-    main(predict_args(checkpoint, output))
-    classes, profile, tags, colours = read(output)
-    cube = Cube(DEMO_CUBE, scale=1e-4)
-    assert (profile["width"], profile["height"], profile["crs"]) == (40, 40, cube.crs)
-    assert profile["transform"] == cube.transform and profile["dtype"] == "uint8"
-    assert profile["nodata"] == NODATA and profile["tiled"]
-    model = Classifier.load_from_checkpoint(checkpoint).eval()
-    assert read_classes(output) == model.classes and tags["CLASS_2"] == "ble_dur"
-    assert len({colours[k] for k in range(len(model.classes))}) == len(model.classes)
-
-    # the same pixels through the model directly: identical classes, nodata elsewhere
-    values, valid = cube.read(Window(0, 0, 40, 40))
-    series = pixel_series(values, valid)
-    first_day = np.datetime64("2020-11-01")
-    days = (cube.dates - first_day).astype(np.int64)[series["date"]] * series["mask"]
-    with torch.no_grad():
-        logits = model(
-            {
-                "ts": torch.from_numpy(series["ts"]),
-                "positions": torch.from_numpy(days),
-                "mask": torch.from_numpy(series["mask"]),
-            }
-        )
-    expected = np.full(1600, NODATA, np.uint8)
-    expected[series["pixel"]] = logits.argmax(-1).numpy()
-    assert np.array_equal(classes[0].ravel(), expected)
-    assert (classes[0].ravel() == NODATA).sum() == 1600 - len(series["pixel"]) > 0
-
-    probabilities, p_profile, _, _ = read(tmp_path / "map_probabilities.tif")
-    assert probabilities.shape == (7, 40, 40) and p_profile["dtype"] == "uint8"
-    inside = classes[0] != NODATA
-    assert np.array_equal(probabilities.argmax(0)[inside], classes[0][inside])
-    assert (tmp_path / "map.png").stat().st_size > 0
-    assert not (tmp_path / "map.tif.parts").exists()
-
-    # a finished map is never overwritten silently; with overwrite it is replaced
-    before = output.read_bytes()
-    with pytest.raises(SystemExit):
-        main(predict_args(checkpoint, output))
-    assert output.read_bytes() == before
-    main(predict_args(checkpoint, output, "--trainer.callbacks.overwrite", "true"))
-    assert np.array_equal(read(output)[0], classes)
-
-
-@pytest.mark.slow
-def test_a_killed_prediction_resumes_to_the_same_map(checkpoint, tmp_path):
-    def run(output, *extra):
-        return subprocess.run(
-            [sys.executable, "-m", "cmap.main", *predict_args(checkpoint, output, *extra)],
-            cwd=tmp_path,
-            env={**os.environ, "PYTHONPATH": str(REPO)},  # tests.helpers
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-
-    reference = tmp_path / "reference.tif"
-    assert run(reference).returncode == 0
-    output = tmp_path / "map.tif"
-    killed = run(
-        output,
-        "--trainer.callbacks+=tests.helpers.KillAtPredictBatch",
-        "--trainer.callbacks.batch",
-        5,
-    )
-    assert killed.returncode == -9
-    parts = sorted(p.name for p in (tmp_path / "map.tif.parts").iterdir())
-    assert parts == [f"w{i}.npz" for i in range(5)]  # the windows finished before the kill
-    resumed = run(output)
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert "resuming" in resumed.stderr and "5 of 9 windows already written" in resumed.stderr
-    for name in ("{}.tif", "{}_probabilities.tif"):
-        new, new_profile, new_tags, _ = read(tmp_path / name.format("map"))
-        old, old_profile, old_tags, _ = read(tmp_path / name.format("reference"))
-        assert np.array_equal(new, old) and new_profile == old_profile and new_tags == old_tags
-
-
-def test_quicklook_command(checkpoint, tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(tmp_path)
-    main(predict_args(checkpoint, tmp_path / "m.tif", "--trainer.callbacks.quicklook", "false"))
-    assert not (tmp_path / "m.png").exists()
-    main(["quicklook", str(tmp_path / "m.tif"), "--output", str(tmp_path / "look.png")])
-    assert (tmp_path / "look.png").read_bytes()[:4] == b"\x89PNG"
-    with pytest.raises(SystemExit):
-        main(["quicklook", str(tmp_path / "nothing.tif")])
-    assert "cannot be read as a cmap class map" in capsys.readouterr().err
-
-
-def test_samples_cut_from_a_cube_hold_the_cube_values(tmp_path, capsys):
-    import pyarrow.parquet as pq
-
-    from cmap.data.cube_samples import assign_splits
-
-    folder = small_cube(tmp_path / "c")
-    # pixel (row 1, col 1) of the 10 m grid from (500000, 4800000): centre (500015, 4799985)
-    (tmp_path / "points.csv").write_text(
-        "poi_id,x,y,label,field_id\na,500015,4799985,wheat,f1\nb,500025,4799985,maize,f1\n"
-        "c,500005,4799965,maize,f2\n"
-    )
-    out = tmp_path / "samples"
-    main(["samples", str(folder), str(out), "--points", str(tmp_path / "points.csv")])
-    features = pq.read_table(out / "train/features.pq").to_pylist()
-    features += pq.read_table(out / "val/features.pq").to_pylist()
-    features += pq.read_table(out / "test/features.pq").to_pylist()
-    a = [r for r in features if r["poi_id"] == "a"]
-    assert [str(r["date"]) for r in a] == ["2021-03-01", "2021-03-21"]  # 03-11 invalid there
-    assert [r["B04"] for r in a] == [6.0, 206.0] and [r["B08"] for r in a] == [26.0, 226.0]
-    labels = {
-        split: pq.read_table(out / split / "labels.pq").to_pydict()
-        for split in ("train", "val", "test")
-    }
-    where = {p: s for s, t in labels.items() for p in t["poi_id"]}
-    assert where["a"] == where["b"]  # one field, one split
-    assert labels[where["a"]]["season"][0] == 2021
-    meta = (out / "meta.yaml").read_text()
-    assert "season_start: 11-01" in meta and "scale: 1.0" in meta
-
-    # groups are never split, whatever the seed
-    groups = np.repeat(np.arange(50), 7)
-    for seed in range(5):
-        split = assign_splits(groups.astype(str), [0.6, 0.2, 0.2], seed)
-        assert all(len(set(split[groups == g])) == 1 for g in range(50))
-        assert sorted(np.bincount(split[::7])) == [10, 10, 30]
-
-    with pytest.raises(SystemExit):
-        main(["samples", str(folder), str(out), "--points", str(tmp_path / "points.csv")])
-    assert "already exists" in capsys.readouterr().err
-    (tmp_path / "far.csv").write_text("lon,lat,label\n2.0,45.0,wheat\n")
-    with pytest.raises(SystemExit):
-        main(["samples", str(folder), str(tmp_path / "x"), "--points", str(tmp_path / "far.csv")])
-    assert "1 point(s) outside the cube" in capsys.readouterr().err
-
-
-def test_unlabelled_cube_pixels_pretrain_an_autoencoder(tmp_path):
-    out = tmp_path / "pixels"
-    main(["samples", str(DEMO_CUBE), str(out), "--unlabelled", "300"])
-    assert not (out / "train" / "labels.pq").exists()
-    args = ["--config", str(REPO / "configs" / "pretrain.yaml"), "--data.init_args.root", str(out)]
-    args += ["--trainer.max_epochs", "1", "--trainer.enable_progress_bar", "false"]
-    args += ["--trainer.logger.init_args.save_dir", str(tmp_path / "logs")]
-    cli = build(args)
-    cli.trainer.fit(cli.model, cli.datamodule)
-    assert len(cli.datamodule.datasets["train"]) > 100
-    assert float(cli.trainer.callback_metrics["val/loss"]) > 0
-
-
-# -- unlabelled pixels for self-supervised pretraining ------------------------------------
-
-
 def pixel_module(**kwargs) -> CubeDataModule:
     data = CubeDataModule(str(DEMO_CUBE), window_size=16, batch_size=64, **kwargs)
     data.setup("fit")
@@ -373,7 +161,7 @@ def test_cube_pixels_errors_are_clear(tmp_path):
 
 
 @pytest.mark.slow
-def test_autoencoder_pretrains_on_cube_pixels_from_the_command_line(tmp_path):
+def test_autoencoder_pretrains_on_cube_pixels_from_the_command_line(tmp_path, run_cmap):
     args = [
         *("fit", "--config", str(REPO / "configs" / "pretrain.yaml")),
         *("--data", "cmap.data.CubeDataModule", "--data.cube", str(DEMO_CUBE)),
@@ -381,9 +169,7 @@ def test_autoencoder_pretrains_on_cube_pixels_from_the_command_line(tmp_path):
         *("--trainer.logger.init_args.save_dir", str(tmp_path), "--seed_everything", "0"),
         *("--trainer.enable_progress_bar", "false", "--model.init_args.log_figures", "false"),
     ]
-    result = subprocess.run(
-        [sys.executable, "-m", "cmap.main", *args], capture_output=True, text=True, timeout=300
-    )
+    result = run_cmap(*args, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     checkpoint = tmp_path / "pretrain" / "version_0" / "checkpoints" / "best.ckpt"
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)

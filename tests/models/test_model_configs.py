@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 import torch
 import yaml
@@ -13,8 +10,7 @@ from torch import nn
 
 from cmap.cli import build
 from cmap.tasks.classifier import Classifier
-from tests.conftest import REPO
-from tests.test_models import batch
+from tests.helpers import REPO, batch
 
 M = "cmap.models."
 POSITIONS = {
@@ -154,26 +150,10 @@ TRAINER_CONFIGS = sorted((REPO / "configs" / "trainer").glob("*.yaml"))
 
 @pytest.mark.slow
 @pytest.mark.parametrize("config", TRAINER_CONFIGS, ids=lambda p: p.stem)
-def test_trainer_configs_parse(config):
-
-    from jsonargparse import Namespace  # noqa: F401 (parsing only: no GPU needed)
-
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "cmap.main",
-            "fit",
-            "--config",
-            str(REPO / "configs" / "demo.yaml"),
-            "--trainer",
-            str(config),
-            "--print_config",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+def test_trainer_configs_parse(config, run_cmap):
+    """Parsing only: no GPU is needed to check a GPU config."""
+    demo = REPO / "configs" / "demo.yaml"
+    result = run_cmap("fit", "--config", demo, "--trainer", config, "--print_config", cwd=REPO)
     assert result.returncode == 0, result.stderr[-2000:]
     printed = yaml.safe_load(result.stdout)["trainer"]
     for key, value in yaml.safe_load(config.read_text()).items():

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from cmap.models.decoders import (
     AttentionClassification,
@@ -22,63 +21,10 @@ from cmap.models.embeddings.positions import (
 )
 from cmap.models.encoders.exchanger import ExchangerEncoder
 from cmap.models.encoders.ltae import LTAEEncoder
-from cmap.models.encoders.tempcnn import TempCNNEncoder, regular_grid
+from cmap.models.encoders.tempcnn import regular_grid
 from cmap.models.encoders.transformer import TransformerEncoder
 from cmap.models.losses import FocalLoss, MaskedMSE
-
-D = 16
-
-
-def batch(n=4, t=6, c=3, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    ts = torch.rand(n, t, c, generator=g)
-    lengths = torch.tensor([t, t - 2, 1, 3][:n])
-    mask = torch.arange(t)[None] < lengths[:, None]
-    positions = torch.randint(0, 300, (n, t), generator=g).sort(dim=1).values * mask
-    return ts, positions, mask
-
-
-def encoder(d=D, norm_first=False):
-    return TransformerEncoder(
-        PositionalEncoding(d, max_len=400),
-        PixelEncoding(3, [8, d]),
-        d_model=d,
-        n_heads=4,
-        n_layers=2,
-        dropout_p=0.0,
-        norm_first=norm_first,
-    )
-
-
-def build(name: str) -> nn.Module:
-    """One small encoder of each family (dropout off so outputs are comparable)."""
-    positions = PositionalEncoding(D, max_len=400)
-    bands = PixelEncoding(3, [8, D])
-    if name == "transformer":
-        return encoder()
-    if name == "transformer_pre_norm":
-        return encoder(norm_first=True)
-    if name == "transformer_learned_patch":
-        return TransformerEncoder(
-            LearnedPositionalEncoding(D, max_len=400),
-            PatchBandsEncoding(3, [4, 8], [2, 1], out_dim=D),
-            d_model=D,
-            n_heads=2,
-            n_layers=1,
-            dropout_p=0.0,
-        )
-    if name == "exchanger":
-        return ExchangerEncoder(positions, bands, d_model=D, n_tokens=3, n_heads=4, dropout_p=0.0)
-    if name == "ltae":
-        return LTAEEncoder(
-            positions, bands, d_model=D, n_heads=4, d_k=4, widths=[12], dropout_p=0.0
-        )
-    if name == "tempcnn":
-        return TempCNNEncoder(
-            3, n_bins=8, span=400, widths=[8, 8], kernel=3, out_dim=D, dropout_p=0.0
-        )
-    raise KeyError(name)
-
+from tests.helpers import D, batch, build_encoder, encoder
 
 ATTENTION = [
     "transformer",
@@ -105,7 +51,7 @@ def pad_dates(ts, positions, mask, extra=3):
 @pytest.mark.parametrize("head_cls", HEADS)
 def test_padding_does_not_change_features_or_logits(name, head_cls):
     torch.manual_seed(0)
-    enc = build(name).eval()
+    enc = build_encoder(name).eval()
     head = head_cls(enc.out_dim, 5).eval()
     ts, positions, mask = batch()
     out = enc(ts, positions, mask)
@@ -126,7 +72,7 @@ def test_padding_does_not_change_features_or_logits(name, head_cls):
 @pytest.mark.parametrize("head_cls", HEADS)
 def test_shuffling_dates_with_positions_keeps_logits(name, head_cls):
     torch.manual_seed(1)
-    enc = build(name).eval()
+    enc = build_encoder(name).eval()
     head = head_cls(enc.out_dim, 5).eval()
     ts, positions, mask = batch()
     perm = torch.randperm(6)
@@ -138,7 +84,7 @@ def test_shuffling_dates_with_positions_keeps_logits(name, head_cls):
 @pytest.mark.parametrize("name", ATTENTION)
 def test_attention_maps_are_masked_distributions(name):
     torch.manual_seed(0)
-    enc = build(name).eval()
+    enc = build_encoder(name).eval()
     ts, positions, mask = batch()
     maps = enc.get_attention_maps(ts, positions, mask)  # [N, L, Q, T]
     layers = {"ltae": 1, "transformer_learned_patch": 1}.get(name, 2)
@@ -155,7 +101,7 @@ def test_attention_maps_are_masked_distributions(name):
 @pytest.mark.parametrize("name", ATTENTION)
 def test_forward_with_attention_gives_forward_and_maps_in_one_pass(name):
     torch.manual_seed(0)
-    enc = build(name).eval()
+    enc = build_encoder(name).eval()
     ts, positions, mask = batch()
     out, maps = enc.forward_with_attention(ts, positions, mask)
     torch.testing.assert_close(out, enc(ts, positions, mask), atol=1e-5, rtol=1e-5)
@@ -165,7 +111,7 @@ def test_forward_with_attention_gives_forward_and_maps_in_one_pass(name):
 @pytest.mark.parametrize("name", ENCODERS)
 def test_gradients_reach_every_parameter_and_one_date_is_enough(name):
     torch.manual_seed(0)
-    enc = build(name).train()
+    enc = build_encoder(name).train()
     pooled = name in ("ltae", "tempcnn")  # pooled output: the head's query would be unused
     head = (MulticlassClassification if pooled else AttentionClassification)(enc.out_dim, 3)
     ts, positions, mask = batch(n=4, t=5)
@@ -185,7 +131,7 @@ def test_sample_without_any_valid_date_is_a_clear_error(name):
     ts, positions, mask = batch()
     mask[2] = False
     with pytest.raises(ValueError, match=r"1 sample\(s\) of the batch have no valid date .*\[2\]"):
-        build(name).eval()(ts, positions, mask)
+        build_encoder(name).eval()(ts, positions, mask)
 
 
 def test_pixel_encoding_ignores_padded_values():
@@ -280,7 +226,7 @@ def test_reconstruction_head_maps_dates_back_to_bands():
         out = Reconstruction(D, 3, sizes)(features, mask)
         assert out.shape == (4, 6, 3) and (out[~mask] == 0).all()
     with pytest.raises(ValueError, match="Reconstruction needs per-date features"):
-        Reconstruction(12, 3)(build("ltae")(ts, positions, mask), mask)
+        Reconstruction(12, 3)(build_encoder("ltae")(ts, positions, mask), mask)
 
 
 def test_focal_loss_matches_cross_entropy_at_gamma_zero_and_a_hand_computed_value():

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import functools
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -19,9 +17,7 @@ from cmap.tasks.autoencoder import AutoEncoder
 from cmap.tasks.classifier import Classifier
 from cmap.tasks.masking import hidden_counts, hide_dates
 from cmap.tasks.optim import AdamW
-from tests.conftest import REPO
-from tests.test_models import D, batch, encoder
-from tests.test_models import build as build_encoder
+from tests.helpers import REPO, D, batch, build_encoder, encoder
 
 PRETRAIN, FINETUNE = REPO / "configs" / "pretrain.yaml", REPO / "configs" / "finetune.yaml"
 FAST = [
@@ -273,17 +269,11 @@ def test_extract_errors_are_one_line(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_the_documented_chain_runs_from_the_command_line(synthetic_root, tmp_path):
+def test_the_documented_chain_runs_from_the_command_line(synthetic_root, tmp_path, run_cmap):
     """pretrain -> `cmap extract` -> finetune, as the README shows, in subprocesses."""
 
     def cmap(*args):
-        result = subprocess.run(
-            [sys.executable, "-m", "cmap.main", *map(str, args)],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        result = run_cmap(*args, cwd=tmp_path)
         assert result.returncode == 0, result.stderr[-3000:]
         return result
 

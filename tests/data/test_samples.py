@@ -10,7 +10,7 @@ import torch
 
 from cmap.data import SITSDataModule
 from cmap.errors import DataError
-from tests.conftest import SHARED, day, write_split
+from tests.helpers import SHARED, day, write_split
 
 
 def module(root, **kwargs):

@@ -11,8 +11,7 @@ from cmap.models.decoders import MulticlassClassification
 from cmap.models.losses import FocalLoss
 from cmap.tasks.classifier import Classifier, _metrics, balanced_weights
 from cmap.tasks.optim import AdamW, WarmupExponentialLR, warmup_exponential
-from tests.conftest import REPO
-from tests.test_models import batch, encoder
+from tests.helpers import REPO, batch, encoder
 
 
 def classifier(**kwargs):

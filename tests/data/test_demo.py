@@ -13,7 +13,7 @@ from cmap.data import SITSDataModule
 from cmap.data.demo import generate
 from cmap.data.demo.calendars import BANDS
 from cmap.main import main
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 
 def monthly_ndvi(root, split="train"):

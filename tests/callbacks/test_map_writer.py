@@ -1,0 +1,127 @@
+"""Crop maps written while `cmap predict` runs over a cube: values, resume, quicklook."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import rasterio
+import torch
+from rasterio.windows import Window
+
+from cmap.cli import build
+from cmap.data.datasets.pixels import pixel_series
+from cmap.data.formats.cube import Cube
+from cmap.io.maps import NODATA, read_classes
+from cmap.main import main
+from cmap.tasks.classifier import Classifier
+from tests.helpers import DEMO_CUBE, REPO
+
+
+@pytest.fixture(scope="module")
+def checkpoint(synthetic_root, tmp_path_factory):
+    work = tmp_path_factory.mktemp("cube_model")
+    args = ["--config", str(REPO / "configs" / "demo.yaml")]
+    args += ["--data.init_args.root", str(synthetic_root), "--trainer.max_epochs", "1"]
+    args += ["--trainer.logger.init_args.save_dir", str(work)]
+    args += ["--trainer.enable_progress_bar", "false"]
+    cli = build(args)
+    cli.trainer.fit(cli.model, cli.datamodule)
+    return work / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt"
+
+
+def predict_args(checkpoint, output, *extra):
+    return [
+        *("predict", "--config", str(REPO / "configs" / "predict_demo.yaml")),
+        *("--data.init_args.cube", str(DEMO_CUBE), "--ckpt_path", str(checkpoint)),
+        *("--trainer.callbacks.output", str(output), "--trainer.enable_progress_bar", "false"),
+        *map(str, extra),
+    ]
+
+
+def read(path):
+    with rasterio.open(path) as src:
+        return src.read(), src.profile, src.tags(), src.colormap(1) if src.count == 1 else None
+
+
+def test_predicted_map_matches_the_model_pixel_by_pixel(checkpoint, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    output = tmp_path / "map.tif"
+    main(predict_args(checkpoint, output))
+    classes, profile, tags, colours = read(output)
+    cube = Cube(DEMO_CUBE, scale=1e-4)
+    assert (profile["width"], profile["height"], profile["crs"]) == (40, 40, cube.crs)
+    assert profile["transform"] == cube.transform and profile["dtype"] == "uint8"
+    assert profile["nodata"] == NODATA and profile["tiled"]
+    model = Classifier.load_from_checkpoint(checkpoint).eval()
+    assert read_classes(output) == model.classes and tags["CLASS_2"] == "ble_dur"
+    assert len({colours[k] for k in range(len(model.classes))}) == len(model.classes)
+
+    # the same pixels through the model directly: identical classes, nodata elsewhere
+    values, valid = cube.read(Window(0, 0, 40, 40))
+    series = pixel_series(values, valid)
+    first_day = np.datetime64("2020-11-01")
+    days = (cube.dates - first_day).astype(np.int64)[series["date"]] * series["mask"]
+    with torch.no_grad():
+        logits = model(
+            {
+                "ts": torch.from_numpy(series["ts"]),
+                "positions": torch.from_numpy(days),
+                "mask": torch.from_numpy(series["mask"]),
+            }
+        )
+    expected = np.full(1600, NODATA, np.uint8)
+    expected[series["pixel"]] = logits.argmax(-1).numpy()
+    assert np.array_equal(classes[0].ravel(), expected)
+    assert (classes[0].ravel() == NODATA).sum() == 1600 - len(series["pixel"]) > 0
+
+    probabilities, p_profile, _, _ = read(tmp_path / "map_probabilities.tif")
+    assert probabilities.shape == (7, 40, 40) and p_profile["dtype"] == "uint8"
+    inside = classes[0] != NODATA
+    assert np.array_equal(probabilities.argmax(0)[inside], classes[0][inside])
+    assert (tmp_path / "map.png").stat().st_size > 0
+    assert not (tmp_path / "map.tif.parts").exists()
+
+    # a finished map is never overwritten silently; with overwrite it is replaced
+    before = output.read_bytes()
+    with pytest.raises(SystemExit):
+        main(predict_args(checkpoint, output))
+    assert output.read_bytes() == before
+    main(predict_args(checkpoint, output, "--trainer.callbacks.overwrite", "true"))
+    assert np.array_equal(read(output)[0], classes)
+
+
+@pytest.mark.slow
+def test_a_killed_prediction_resumes_to_the_same_map(checkpoint, tmp_path, run_cmap):
+    def run(output, *extra):
+        return run_cmap(*predict_args(checkpoint, output, *extra), cwd=tmp_path)
+
+    reference = tmp_path / "reference.tif"
+    assert run(reference).returncode == 0
+    output = tmp_path / "map.tif"
+    killed = run(
+        output,
+        "--trainer.callbacks+=tests.helpers.KillAtPredictBatch",
+        "--trainer.callbacks.batch",
+        5,
+    )
+    assert killed.returncode == -9
+    parts = sorted(p.name for p in (tmp_path / "map.tif.parts").iterdir())
+    assert parts == [f"w{i}.npz" for i in range(5)]  # the windows finished before the kill
+    resumed = run(output)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "resuming" in resumed.stderr and "5 of 9 windows already written" in resumed.stderr
+    for name in ("{}.tif", "{}_probabilities.tif"):
+        new, new_profile, new_tags, _ = read(tmp_path / name.format("map"))
+        old, old_profile, old_tags, _ = read(tmp_path / name.format("reference"))
+        assert np.array_equal(new, old) and new_profile == old_profile and new_tags == old_tags
+
+
+def test_quicklook_command(checkpoint, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    main(predict_args(checkpoint, tmp_path / "m.tif", "--trainer.callbacks.quicklook", "false"))
+    assert not (tmp_path / "m.png").exists()
+    main(["quicklook", str(tmp_path / "m.tif"), "--output", str(tmp_path / "look.png")])
+    assert (tmp_path / "look.png").read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(SystemExit):
+        main(["quicklook", str(tmp_path / "nothing.tif")])
+    assert "cannot be read as a cmap class map" in capsys.readouterr().err

@@ -1,0 +1,71 @@
+"""The typed commands: `cmap samples` cuts a samples folder out of a cube."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cmap.cli import build
+from cmap.main import main
+from tests.helpers import DEMO_CUBE, REPO, small_cube
+
+
+def test_samples_cut_from_a_cube_hold_the_cube_values(tmp_path, capsys):
+    import pyarrow.parquet as pq
+
+    from cmap.data.cube_samples import assign_splits
+
+    folder = small_cube(tmp_path / "c")
+    # pixel (row 1, col 1) of the 10 m grid from (500000, 4800000): centre (500015, 4799985)
+    (tmp_path / "points.csv").write_text(
+        "poi_id,x,y,label,field_id\na,500015,4799985,wheat,f1\nb,500025,4799985,maize,f1\n"
+        "c,500005,4799965,maize,f2\n"
+    )
+    out = tmp_path / "samples"
+    main(["samples", str(folder), str(out), "--points", str(tmp_path / "points.csv")])
+    features = pq.read_table(out / "train/features.pq").to_pylist()
+    features += pq.read_table(out / "val/features.pq").to_pylist()
+    features += pq.read_table(out / "test/features.pq").to_pylist()
+    a = [r for r in features if r["poi_id"] == "a"]
+    assert [str(r["date"]) for r in a] == ["2021-03-01", "2021-03-21"]  # 03-11 invalid there
+    assert [r["B04"] for r in a] == [6.0, 206.0] and [r["B08"] for r in a] == [26.0, 226.0]
+    labels = {
+        split: pq.read_table(out / split / "labels.pq").to_pydict()
+        for split in ("train", "val", "test")
+    }
+    where = {p: s for s, t in labels.items() for p in t["poi_id"]}
+    assert where["a"] == where["b"]  # one field, one split
+    assert labels[where["a"]]["season"][0] == 2021
+    meta = (out / "meta.yaml").read_text()
+    assert "season_start: 11-01" in meta and "scale: 1.0" in meta
+
+    # groups are never split, whatever the seed
+    groups = np.repeat(np.arange(50), 7)
+    for seed in range(5):
+        split = assign_splits(groups.astype(str), [0.6, 0.2, 0.2], seed)
+        assert all(len(set(split[groups == g])) == 1 for g in range(50))
+        assert sorted(np.bincount(split[::7])) == [10, 10, 30]
+
+    with pytest.raises(SystemExit):
+        main(["samples", str(folder), str(out), "--points", str(tmp_path / "points.csv")])
+    assert "already exists" in capsys.readouterr().err
+    (tmp_path / "far.csv").write_text("lon,lat,label\n2.0,45.0,wheat\n")
+    with pytest.raises(SystemExit):
+        main(["samples", str(folder), str(tmp_path / "x"), "--points", str(tmp_path / "far.csv")])
+    assert "1 point(s) outside the cube" in capsys.readouterr().err
+
+
+def test_unlabelled_cube_pixels_pretrain_an_autoencoder(tmp_path):
+    out = tmp_path / "pixels"
+    main(["samples", str(DEMO_CUBE), str(out), "--unlabelled", "300"])
+    assert not (out / "train" / "labels.pq").exists()
+    args = ["--config", str(REPO / "configs" / "pretrain.yaml"), "--data.init_args.root", str(out)]
+    args += ["--trainer.max_epochs", "1", "--trainer.enable_progress_bar", "false"]
+    args += ["--trainer.logger.init_args.save_dir", str(tmp_path / "logs")]
+    cli = build(args)
+    cli.trainer.fit(cli.model, cli.datamodule)
+    assert len(cli.datamodule.datasets["train"]) > 100
+    assert float(cli.trainer.callback_metrics["val/loss"]) > 0
+
+
+# -- unlabelled pixels for self-supervised pretraining ------------------------------------
