@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 import pytorch_lightning as pl
 import rasterio
 import torch
@@ -38,6 +39,9 @@ PREDICT = CONFIGS / "predict_demo.yaml"
 DEMO_CUBE = REPO / "data" / "demo" / "cube"
 TRANSFORM = from_origin(500_000.0, 4_800_000.0, 10.0, 10.0)
 D = 16  # width of the small test models
+needs_shared = pytest.mark.skipif(
+    not SHARED.is_dir(), reason=f"the shared real datasets ({SHARED}) are not beside this clone"
+)
 
 
 def run_cmap(*args, cwd: Path, env: dict | None = None, timeout: int = 300):

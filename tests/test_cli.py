@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from tests.helpers import DEMO, REPO, SHARED
+from tests.helpers import DEMO, REPO, SHARED, needs_shared
 
 pytestmark = pytest.mark.slow  # subprocesses or several processes
 
@@ -112,6 +112,7 @@ def test_checkpoint_hyperparameters_override_the_config_model(
     assert "f1_macro" in result.stdout
 
 
+@needs_shared
 def test_bands_and_classes_follow_other_data(tmp_path, run_cmap):
     """The demo config runs unchanged on a real 2-band, 2-class dataset."""
     result = run_cmap(

@@ -10,7 +10,7 @@ import torch
 
 from cmap.data import SITSDataModule
 from cmap.errors import DataError
-from tests.helpers import SHARED, day, write_split
+from tests.helpers import SHARED, day, needs_shared, write_split
 
 
 def module(root, **kwargs):
@@ -91,6 +91,7 @@ def test_season_filter(synthetic_root):
     assert set(table.seasons.tolist()) == {2021}
 
 
+@needs_shared
 def test_real_dataset_reads(tmp_path):
     dm = SITSDataModule(str(SHARED / "cerrado_2classes"))
     table = dm.load_split("test")
