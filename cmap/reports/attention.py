@@ -54,7 +54,7 @@ def binned(
     received: torch.Tensor, days: torch.Tensor, mask: torch.Tensor, bins: torch.Tensor, n_bins: int
 ) -> torch.Tensor:
     """received [N, L, T], days [N, T] (days since season start), mask [N, T],
-    bins [season days] (bin of each day) -> [N, L, B] attention per bin (sums to 1 per row)."""
+    bins [season days] (bin of each day) -> [N, L, G] attention per bin (G bins) (sums to 1 per row)."""
     index = bins[days.clamp(0, len(bins) - 1)]  # [N, T]
     index = index[:, None, :].expand_as(received)
     out = received.new_zeros(*received.shape[:2], n_bins)
@@ -64,7 +64,7 @@ def binned(
 class AttentionByClass:
     """Sums of binned attention per true class over one epoch, capped at `max_samples`.
 
-    State: sums [K, L, B] and counts [K] as tensors, so processes can add theirs together.
+    State: sums [K, L, G] and counts [K] as tensors, so processes can add theirs together.
     """
 
     def __init__(self, num_classes: int, bins: np.ndarray, labels: list[str], max_samples: int):
@@ -99,7 +99,7 @@ class AttentionByClass:
         self.counts += torch.bincount(target, minlength=self.num_classes).float()
 
     def means(self) -> dict[int, np.ndarray]:
-        """Class index -> mean attention [L, B], for classes seen this epoch."""
+        """Class index -> mean attention [L, G], for classes seen this epoch."""
         if self.sums is None:
             return {}
         return {

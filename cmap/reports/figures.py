@@ -60,7 +60,7 @@ def distribution_figure(counts: dict[str, int], title: str) -> Figure:
 def attention_figure(attention: np.ndarray, bins: list[str], title: str) -> Figure:
     """Attention received per season bin, one panel per layer.
 
-    attention [L, B]: mean share of attention that valid dates give to dates of each bin.
+    attention [L, G]: mean share of attention that valid dates give to dates of each bin.
     """
     layers = len(attention)
     fig, axes = plt.subplots(

@@ -62,7 +62,7 @@ def temperatures(
 def reflectance(
     rng: np.random.Generator, cover: np.ndarray, leaf: np.ndarray, soil: np.ndarray, wet: np.ndarray
 ) -> np.ndarray:
-    """cover [..., T, 3], leaf [..., 1, B], soil [..., 1, 1], wet [T] -> reflectance [..., T, B]."""
+    """cover [..., T, 3], leaf [..., 1, C], soil [..., 1, 1], wet [T] -> reflectance [..., T, C]."""
     green, dry, flower = (cover[..., i : i + 1] for i in range(3))
     bare = np.clip(1 - green - dry - flower, 0, 1)
     soil_spectrum = SOIL * soil * (1 - 0.15 * wet[:, None])
@@ -102,7 +102,7 @@ def simulate_series(
     wet: np.ndarray,
     soil: np.ndarray,
 ) -> np.ndarray:
-    """Reflectance [P, T, B] for covers [P] at normal-year-equivalent days [P, T]."""
+    """Reflectance [P, T, C] for covers [P] at normal-year-equivalent days [P, T]."""
     n = len(covers)
     timing = thermal_day * rng.normal(1, 0.02, (n, 1)) + rng.normal(0, 6, (n, 1))
     amplitude = rng.uniform(0.85, 1.05, (n, 1))

@@ -155,7 +155,7 @@ def generate_cube(out: Path, size: int, season: int, seed: int) -> int:
     soil = rng.uniform(0.75, 1.25, n_fields)[fields[valid]] * (
         1 + 0.05 * smooth_noise(rng, size, 3)[valid]
     )
-    values = simulate_series(rng, pixel_cover, thermal_day, wetness(dates), soil)  # [M, T, B]
+    values = simulate_series(rng, pixel_cover, thermal_day, wetness(dates), soil)  # [M, T, C]
 
     transform = from_origin(370_000.0, 4_830_000.0, 10.0, 10.0)  # UTM 31N, near Toulouse
     cloud_cover = np.clip(rng.beta(2, 2, len(dates)) - 0.5 + CLOUDINESS[month_index(dates)], 0, 1)

@@ -32,7 +32,7 @@ def regular_grid(
     )[:, :n_bins]
     counts = ts.new_zeros(n, n_bins + 1).scatter_add_(1, bins, mask.to(ts.dtype))[:, :n_bins]
     filled = counts > 0
-    means = sums / counts.clamp(min=1)[..., None]  # [N, B, C]
+    means = sums / counts.clamp(min=1)[..., None]  # [N, G, C]
     index = torch.arange(n_bins, device=ts.device).expand(n, -1)
     before = torch.where(filled, index, -1).cummax(dim=1).values  # nearest filled bin <= b
     after = torch.where(filled, index, n_bins).flip(1).cummin(dim=1).values.flip(1)  # >= b
@@ -99,5 +99,5 @@ class TempCNNEncoder(nn.Module):
         require_valid_dates(mask)
         if ts.shape[-1] != self.in_bands:
             raise ConfigError(f"TempCNNEncoder expects {self.in_bands} bands, got {ts.shape[-1]}")
-        grid = regular_grid(ts, positions, mask, self.n_bins, self.span)  # [N, C, B]
+        grid = regular_grid(ts, positions, mask, self.n_bins, self.span)  # [N, C, G]
         return self.dense(self.convs(grid))
