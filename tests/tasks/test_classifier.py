@@ -108,14 +108,24 @@ def test_head_width_must_match_the_encoder():
 
 
 def test_compile_option_compiles_the_encoder_in_place():
-    model = classifier(compile=True)
-    keys = list(model.state_dict())
-    model.configure_model()
-    assert model.encoder._compiled_call_impl is not None
-    assert list(model.state_dict()) == keys  # checkpoints keep their keys
-    plain = classifier()
-    plain.configure_model()
-    assert plain.encoder._compiled_call_impl is None
+    """With `compile`, the encoder's calls go through torch.compile (its layers run while
+    the compiler traces them); without it, never. Weights and state keys do not change."""
+    traced = []
+
+    def record(module, args):
+        traced.append(torch.compiler.is_compiling())
+
+    ts, positions, mask = batch()
+    for compile_encoder in (True, False):
+        model = classifier(compile=compile_encoder).eval()
+        keys = list(model.state_dict())
+        model.configure_model()
+        assert list(model.state_dict()) == keys  # checkpoints keep their keys
+        handle = model.encoder.layers[0].register_forward_pre_hook(record)
+        with torch.no_grad():
+            model({"ts": ts, "positions": positions, "mask": mask})
+        handle.remove()
+        assert traced.pop() is compile_encoder
 
 
 def test_balanced_weights_follow_the_training_counts():
