@@ -26,6 +26,7 @@ import numpy as np
 
 from cmap.data.table import SeriesTable
 from cmap.errors import DataError
+from cmap.io.atomic import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -89,16 +90,14 @@ class DiskArray:
 
 def save(table: SeriesTable, folder: Path) -> None:
     """Write every array of `table` to `folder` (built aside, then renamed into place)."""
-    partial = folder.with_name(folder.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    for field in fields(SeriesTable):
-        array = np.asarray(getattr(table, field.name))
-        if array.dtype == object:
-            array = array.astype(str)
-        np.save(partial / f"{field.name}.npy", np.ascontiguousarray(array), allow_pickle=False)
-    (partial / COMPLETE).touch()
-    partial.rename(folder)
+    with atomic_path(folder) as partial:
+        partial.mkdir(parents=True)
+        for field in fields(SeriesTable):
+            array = np.asarray(getattr(table, field.name))
+            if array.dtype == object:
+                array = array.astype(str)
+            np.save(partial / f"{field.name}.npy", np.ascontiguousarray(array), allow_pickle=False)
+        (partial / COMPLETE).touch()
 
 
 def load(folder: Path) -> SeriesTable:

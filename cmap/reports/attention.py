@@ -54,7 +54,8 @@ def binned(
     received: torch.Tensor, days: torch.Tensor, mask: torch.Tensor, bins: torch.Tensor, n_bins: int
 ) -> torch.Tensor:
     """received [N, L, T], days [N, T] (days since season start), mask [N, T],
-    bins [season days] (bin of each day) -> [N, L, G] attention per bin (G bins) (sums to 1 per row)."""
+    bins [season days] (bin of each day) -> [N, L, G] attention per bin of the G bins (sums to
+    1 per row)."""
     index = bins[days.clamp(0, len(bins) - 1)]  # [N, T]
     index = index[:, None, :].expand_as(received)
     out = received.new_zeros(*received.shape[:2], n_bins)

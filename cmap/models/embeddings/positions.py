@@ -45,7 +45,7 @@ def check_range(owner: nn.Module, positions: torch.Tensor, mask: torch.Tensor, l
         raise ConfigError(
             f"{type(owner).__name__} got positions in [{valid.min().item():g}, "
             f"{valid.max().item():g}] but accepts [0, {limit:g}); raise max_len or shorten the "
-            "season window"
+            "season"
         )
 
 
