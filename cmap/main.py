@@ -20,6 +20,9 @@ def main(args: list[str] | None = None) -> None:
         name = argv[0]
         CLI(COMMANDS[name], args=argv[1:], prog=f"cmap {name}", as_positional=True)
         return
+    if not argv or argv[0] in ("-h", "--help"):
+        names = ", ".join(COMMANDS)
+        print(f"cmap: besides fit, validate, test and predict: {names} (cmap COMMAND --help)")
     CMapCLI(subclass_mode_model=True, subclass_mode_data=True, args=args)
 
 

@@ -49,3 +49,10 @@ def test_unknown_option_of_a_command_is_a_usage_error(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["quicklook", "map.tif", "--colours", "x"])
     assert exit_.value.code == 2 and "colours" in capsys.readouterr().err
+
+
+def test_help_names_every_command(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert "extract, samples, quicklook, demo" in out and "{fit,validate,test,predict}" in out
