@@ -17,6 +17,7 @@ from cmap.errors import DataError
 from cmap.io.checkpoints import check_checkpoint, newest_last
 
 log = logging.getLogger(__name__)
+EVALUATED = ("validate", "test", "predict")  # subcommands that need a trained model
 
 # Model settings that follow the data: (path under the model's config, data attribute).
 # A path applies only where the configured class takes that argument, so one table serves
@@ -90,7 +91,19 @@ class CMapCLI(LightningCLI):
             path = self.config[subcommand].get("ckpt_path")
             if path:
                 check_checkpoint(Path(path))
+            elif subcommand in EVALUATED:
+                raise DataError(
+                    None,
+                    f"`cmap {subcommand}` needs a trained model: give --ckpt_path CHECKPOINT "
+                    "(e.g. lightning_logs/version_0/checkpoints/last.ckpt)",
+                )
         super()._parse_ckpt_path()
+        if subcommand and self.config[subcommand].get("ckpt_path"):
+            # The checkpoint holds every weight: the starting weights a fine-tuning run
+            # loaded are not needed again (the file may be gone).
+            model = self.config[subcommand].model
+            if _accepts(model, "encoder_weights_path"):
+                model["init_args.encoder_weights_path"] = None
 
     @staticmethod
     def _resolve_last(config) -> None:
@@ -117,6 +130,20 @@ class CMapCLI(LightningCLI):
             return
         config.ckpt_path = str(found)
         print(f"cmap: resuming from {found}", file=sys.stderr)
+
+    def after_fit(self) -> None:
+        """Say where the run went: the best checkpoint and its score, the log folder."""
+        trainer = self.trainer
+        if not trainer.is_global_zero:
+            return
+        log_dir = getattr(trainer.logger, "log_dir", None)  # the logger's own: no collective
+        best = trainer.checkpoint_callback
+        if best is not None and best.best_model_path:
+            score = best.best_model_score
+            shown = f" ({best.monitor} {float(score):.4f})" if score is not None else ""
+            log.info("best checkpoint: %s%s", best.best_model_path, shown)
+        if log_dir and trainer.logger is not None:
+            log.info("logs: %s (see them with: tensorboard --logdir %s)", log_dir, log_dir)
 
     def _instantiate_trainer(self, config: dict, callbacks: list) -> object:
         """Lightning's, with cmap's progress bar in place of Lightning's own (it counts map

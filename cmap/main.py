@@ -3,7 +3,9 @@ fit/validate/test/predict through `CMapCLI`, and the commands of `cmap.commands`
 
 from __future__ import annotations
 
+import logging
 import sys
+import warnings
 
 from jsonargparse import CLI
 
@@ -11,10 +13,46 @@ from cmap.cli import CMapCLI
 from cmap.commands import COMMANDS
 from cmap.errors import exits_on_user_error
 
+# Messages a user cannot act on (Lightning's and torch's own, printed on every run).
+QUIET = (
+    r".*isinstance\(treespec, LeafSpec\)` is deprecated.*",
+    r".*The dirpath has changed from .*",
+    r".*Couldn't infer the batch indices fetched from your dataloader.*",
+    r".*is smaller than the logging interval Trainer\(log_every_n_steps.*",
+)
+
+
+class _Stderr(logging.StreamHandler):
+    """A handler writing to whatever `sys.stderr` is when a record comes."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):  # the handler's constructor sets it; sys.stderr is read instead
+        pass
+
+
+def console() -> None:
+    """cmap's own log lines on stderr as `cmap: ...`; known noise silenced."""
+    logger = logging.getLogger("cmap")
+    if not logger.handlers:
+        handler = _Stderr()
+        handler.setFormatter(logging.Formatter("cmap: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+    for message in QUIET:
+        warnings.filterwarnings("ignore", message=message)
+    for name in ("lightning.pytorch.utilities.rank_zero", "pytorch_lightning.utilities.rank_zero"):
+        logging.getLogger(name).addFilter(lambda record: "💡 Tip" not in record.getMessage())
+
 
 @exits_on_user_error
 def main(args: list[str] | None = None) -> None:
     """Run `cmap ARGS` (default: the process's own arguments)."""
+    console()
     argv = sys.argv[1:] if args is None else list(args)
     if argv[:1] and argv[0] in COMMANDS:
         name = argv[0]

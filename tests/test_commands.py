@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 import pytest
+import torch
+from safetensors.torch import load_file
 
 from cmap.cli import build
 from cmap.main import main
@@ -75,3 +78,31 @@ def test_unlabelled_cube_pixels_pretrain_an_autoencoder(tmp_path):
 
 
 # -- unlabelled pixels for self-supervised pretraining ------------------------------------
+
+
+def test_extract_from_a_run_folder_takes_the_best_checkpoint(tmp_path, capsys):
+    """A classifier run names its best checkpoint `epoch=E-f1=F.ckpt`; last.ckpt records it."""
+    folder = tmp_path / "lightning_logs" / "version_0" / "checkpoints"
+    folder.mkdir(parents=True)
+    spec = {"class_path": "cmap.models.TransformerEncoder", "init_args": {"d_model": 8}}
+    best, last = folder / "epoch=3-f1=0.8000.ckpt", folder / "last.ckpt"
+    for path, value in ((best, 1.0), (last, 2.0)):
+        torch.save(
+            {
+                "state_dict": {"encoder.w": torch.full((2,), value)},
+                "hyper_parameters": {"encoder": spec},
+                "callbacks": {"ModelCheckpoint{'monitor': 'val/f1_macro'}": {
+                    "best_model_path": str(best) if path == last else ""
+                }},
+            },
+            path,
+        )  # fmt: skip
+    main(["extract", str(tmp_path / "lightning_logs"), "--output", str(tmp_path / "out")])
+    assert capsys.readouterr().out.startswith(f"{best}: 1 encoder tensors")
+    weights = load_file(str(tmp_path / "out" / "encoder.safetensors"))
+    assert weights["w"].tolist() == [1.0, 1.0]
+    # outputs get the user's usual permissions, like any file they write
+    umask = os.umask(0)
+    os.umask(umask)
+    for name in ("encoder.safetensors", "encoder.yaml"):
+        assert (tmp_path / "out" / name).stat().st_mode & 0o777 == 0o666 & ~umask

@@ -64,6 +64,8 @@ class CubeMapWriter(BasePredictionWriter):
         self.quicklook = quicklook
         self.parts = self.output.with_name(self.output.name + ".parts")
         self.probability_path = self.output.with_name(f"{self.output.stem}_probabilities.tif")
+        if not self.parts.is_dir():  # refused here, before the run creates its log folder
+            refuse_existing(self.output, self.probability_path, overwrite=overwrite)
         self._pending: dict[int, list[dict]] = {}
 
     # -- start: create or resume -------------------------------------------------------------

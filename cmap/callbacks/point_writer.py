@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,8 @@ class PointPredictionWriter(BasePredictionWriter):
         super().__init__(write_interval="batch")
         self.output = output
         self.overwrite = overwrite
+        if output:  # refused here, before the run creates its log folder
+            refuse_existing(Path(output), overwrite=overwrite)
         self.path: Path | None = None
         self._writer: pq.ParquetWriter | None = None
 
@@ -62,3 +65,4 @@ class PointPredictionWriter(BasePredictionWriter):
             self._writer.close()
             self._writer = None
             commit(partial_path(self.path), self.path)
+            print(f"cmap: wrote {self.path}", file=sys.stderr)

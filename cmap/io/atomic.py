@@ -24,7 +24,12 @@ def remove(path: Path) -> None:
 
 
 def commit(partial: Path, path: Path) -> None:
-    """Move a finished `partial` (file or folder) to `path`, replacing what is there."""
+    """Move a finished `partial` (file or folder) to `path`, replacing what is there. A file
+    gets the user's usual permissions (some writers create theirs private, 0600)."""
+    if partial.is_file():
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(partial, 0o666 & ~umask)
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path)
     os.replace(partial, path)

@@ -28,7 +28,9 @@ def check_checkpoint(path: Path) -> None:
 
 
 def find_checkpoint(path: Path) -> Path:
-    """A checkpoint file, or the newest `best.ckpt` (else `last.ckpt`) below a folder."""
+    """A checkpoint file, or below a folder: the newest `best.ckpt`, else the best checkpoint
+    recorded in the newest `last.ckpt` (its ModelCheckpoint's `best_model_path`, e.g.
+    `epoch=29-f1=0.7617.ckpt`), else that `last.ckpt`."""
     if path.is_file():
         return path
     if not path.is_dir():
@@ -36,8 +38,21 @@ def find_checkpoint(path: Path) -> Path:
     for name in ("best.ckpt", "last.ckpt"):
         found = sorted(path.glob(f"**/{name}"), key=lambda p: p.stat().st_mtime)
         if found:
-            return found[-1]
+            return found[-1] if name == "best.ckpt" else recorded_best(found[-1]) or found[-1]
     raise DataError(path, "holds no best.ckpt or last.ckpt; give a checkpoint file")
+
+
+def recorded_best(last: Path) -> Path | None:
+    """The best checkpoint a `last.ckpt` records (where the run wrote it, else beside it)."""
+    check_checkpoint(last)
+    states = torch.load(last, map_location="cpu", weights_only=True, mmap=True).get("callbacks")
+    for state in (states or {}).values():
+        recorded = state.get("best_model_path") if isinstance(state, dict) else None
+        if recorded:
+            for candidate in (Path(recorded), last.parent / Path(recorded).name):
+                if candidate.is_file() and candidate.name != last.name:
+                    return candidate
+    return None
 
 
 def newest_last(save_dir: Path, name: str) -> Path | None:

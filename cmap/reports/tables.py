@@ -33,6 +33,7 @@ def per_class_scores(confusion: np.ndarray, classes: list[str]) -> list[dict]:
 
 def print_table(rows: list[dict], stream: TextIO = sys.stdout) -> None:
     width = max(len("class"), *(len(row["class"]) for row in rows))
+    print(file=stream)  # a progress bar may still hold the line
     print(f"{'class':<{width}}  precision  recall     f1  support", file=stream)
     for row in rows:
         print(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from safetensors import SafetensorError
@@ -9,6 +10,8 @@ from safetensors.torch import load_file
 from torch import nn
 
 from cmap.errors import ConfigError, DataError, preview
+
+log = logging.getLogger(__name__)
 
 
 def load_encoder_weights(encoder: nn.Module, path: str | Path) -> None:
@@ -34,6 +37,7 @@ def load_encoder_weights(encoder: nn.Module, path: str | Path) -> None:
             f"{preview(problems, 8)}"
         )
     encoder.load_state_dict(weights)
+    log.info("encoder weights loaded from %s (%d tensors)", path, len(weights))
 
 
 def check_widths(encoder: nn.Module, decoder: nn.Module) -> None:

@@ -125,3 +125,14 @@ def test_quicklook_command(checkpoint, tmp_path, monkeypatch, capsys):
     with pytest.raises(SystemExit):
         main(["quicklook", str(tmp_path / "nothing.tif")])
     assert "cannot be read as a cmap class map" in capsys.readouterr().err
+
+
+def test_an_existing_map_is_refused_before_the_run_writes_anything(
+    checkpoint, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "map.tif").write_bytes(b"a user's earlier map")
+    with pytest.raises(SystemExit):
+        main(predict_args(checkpoint, tmp_path / "map.tif"))
+    assert "map.tif: already exists" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["map.tif"]  # no log folder

@@ -285,3 +285,20 @@ def test_the_documented_chain_runs_from_the_command_line(synthetic_root, tmp_pat
         (tmp_path / "lightning_logs/finetune/version_0/hparams.yaml").read_text()
     )
     assert hparams["encoder_weights_path"] == "pretrained/encoder.safetensors"
+
+
+def test_a_fine_tuned_checkpoint_needs_no_pretrained_file(
+    pretrained, synthetic_root, tmp_path, monkeypatch, capsys
+):
+    """The starting weights matter when training starts; the checkpoint holds all weights."""
+    monkeypatch.chdir(tmp_path)
+    main(["extract", str(pretrained / "lightning_logs"), "--output", "pretrained"])
+    data = ["--data.init_args.root", str(synthetic_root)]
+    main(["fit", "--config", str(FINETUNE), *data, *map(str, FAST)])
+    assert "cmap: encoder weights loaded from pretrained/encoder.safetensors" in (
+        capsys.readouterr().err
+    )
+    (tmp_path / "pretrained" / "encoder.safetensors").rename(tmp_path / "moved.safetensors")
+    last = next(tmp_path.glob("lightning_logs/finetune/version_0/checkpoints/last.ckpt"))
+    main(["test", "--config", str(FINETUNE), *data, "--ckpt_path", str(last)])
+    assert "f1_macro" in capsys.readouterr().out
