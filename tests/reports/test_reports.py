@@ -175,3 +175,15 @@ def test_figures_the_worker_did_not_draw_are_drawn_at_close(tmp_path):
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == [f"train_label_distribution_epoch00{s}.png" for s in range(3)]
     assert all((tmp_path / n).read_bytes().startswith(b"\x89PNG") for n in names)
+
+
+def test_confusion_figure_says_accuracy_macro_f1_and_counts():
+    from cmap.reports.figures import confusion_figure, summary
+
+    counts = np.array([[3, 1], [0, 0]])  # class b never seen nor predicted: F1 0
+    assert summary(counts) == "OA 0.750, macro-F1 0.429 (4 samples)"  # F1 a = 6/7
+    figure = confusion_figure(counts, ["a", "b"], "val, epoch 3")
+    ax = figure.axes[0]
+    assert ax.get_title() == "val, epoch 3\nOA 0.750, macro-F1 0.429 (4 samples)"
+    assert [t.get_text() for t in ax.texts][:2] == ["0.75\n(3)", "0.25\n(1)"]
+    assert figure.axes[1].get_ylabel() == "share of the true class"
