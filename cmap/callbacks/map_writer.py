@@ -40,7 +40,8 @@ class CubeMapWriter(BasePredictionWriter):
             table, class names as `CLASS_<id>` tags and in `CLASS_NAMES`).
         probabilities: also write `<output stem>_probabilities.tif`, one band per class
             (band descriptions = class names).
-        probability_dtype: "uint8" (probability x 255, rounded), "float16" or "float32".
+        probability_dtype: "uint8" (probability x 255, rounded; pixels without a valid date
+            are masked by the file's mask band), "float16" or "float32" (NaN there).
         overwrite: replace a finished map; without it an existing map is refused.
         quicklook: also render `<output stem>.png` (colours and legend) when the map is done.
 
@@ -202,6 +203,9 @@ class CubeMapWriter(BasePredictionWriter):
         if probabilities is not None:
             with rasterio.open(self.probability_path, "r+") as dst:
                 dst.write(probabilities, window=window)
+                if self.probability_dtype == "uint8":  # no value is free for nodata: a mask
+                    valid = np.where(classes == NODATA, 0, 255).astype(np.uint8)
+                    dst.write_mask(valid, window=window)
 
     # -- end ----------------------------------------------------------------------------------
     def on_predict_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

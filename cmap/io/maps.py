@@ -61,6 +61,25 @@ def read_classes(path: Path) -> list[str]:
     return names
 
 
+def read_probability_overview(path: Path, max_side: int) -> tuple[np.ndarray, list[str]] | None:
+    """The highest class probability [H, W] (NaN where masked) of a cmap probabilities file,
+    decimated to at most `max_side` pixels a side, and its class names; None when `path` is
+    not a readable probabilities file (one band per class, named by band descriptions)."""
+    try:
+        with rasterio.open(path) as src:
+            if src.count < 2 or not all(src.descriptions):
+                return None
+            step = max(1, int(np.ceil(max(src.width, src.height) / max_side)))
+            shape = (int(np.ceil(src.height / step)), int(np.ceil(src.width / step)))
+            values = src.read(out_shape=(src.count, *shape), masked=True).astype(np.float32)
+            names = list(src.descriptions)
+            scale = 255.0 if src.dtypes[0] == "uint8" else 1.0
+    except RasterioIOError:
+        return None  # `read_overview` says why
+    highest = (values.max(axis=0) / scale).filled(np.nan)
+    return highest, names
+
+
 def read_overview(path: Path, max_side: int) -> tuple[np.ndarray, dict[int, tuple], list[str]]:
     """A class map decimated to at most `max_side` pixels a side: class ids [H, W], its
     colour table and its class names."""

@@ -146,3 +146,17 @@ def map_figure(
     ax.legend(handles=handles, loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def confidence_figure(highest: np.ndarray, title: str) -> Figure:
+    """The highest class probability of each pixel [H, W] (NaN: no data, left blank), with
+    a labelled colour bar from 0 to 1."""
+    height, width = highest.shape
+    scale = 6 / max(height, width)
+    fig, ax = plt.subplots(figsize=(width * scale + 1.8, height * scale + 0.6))
+    image = ax.imshow(np.ma.masked_invalid(highest), cmap="viridis", vmin=0, vmax=1)
+    ax.set_axis_off()
+    ax.set_title(title, fontsize=9)
+    fig.colorbar(image, ax=ax, fraction=0.046, label="probability of the predicted class")
+    fig.tight_layout()
+    return fig

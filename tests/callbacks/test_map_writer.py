@@ -78,6 +78,11 @@ def test_predicted_map_matches_the_model_pixel_by_pixel(checkpoint, tmp_path, mo
     assert probabilities.shape == (7, 40, 40) and p_profile["dtype"] == "uint8"
     inside = classes[0] != NODATA
     assert np.array_equal(probabilities.argmax(0)[inside], classes[0][inside])
+    with rasterio.open(tmp_path / "map_probabilities.tif") as src:  # nodata: the mask band
+        assert np.array_equal(src.read_masks(1) == 0, ~inside)
+        assert src.read(masked=True).mask[:, ~inside].all()
+    main(["quicklook", str(tmp_path / "map_probabilities.tif")])
+    assert (tmp_path / "map_probabilities.png").read_bytes()[:4] == b"\x89PNG"
     assert (tmp_path / "map.png").stat().st_size > 0
     assert not (tmp_path / "map.tif.parts").exists()
 
