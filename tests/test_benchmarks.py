@@ -87,7 +87,14 @@ def test_benchmark_runs_and_writes_json(script, tmp_path, synthetic_root):
         assert len(scores) == 8 and all(0 <= s <= 1 for s in scores)
         return
     rates = [v for k, v in _flatten(numbers) if k.endswith("samples_per_s")]
-    assert rates and all(rate > 0 for rate in rates)
+    assert rates and all(isinstance(rate, int) and rate > 0 for rate in rates)
+    if script == "encoders.py":  # the headline ratio is the ratio of the rates it reports
+        ours, plain = (
+            numbers[m]["train_samples_per_s"] for m in ("transformer", "plain_torch_transformer")
+        )
+        assert numbers["transformer_vs_plain_torch_train"] == pytest.approx(
+            ours / plain, abs=0.01 + 1 / plain
+        )
 
 
 def _flatten(d, prefix=""):
