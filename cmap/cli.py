@@ -142,7 +142,7 @@ class CMapCLI(LightningCLI):
             score = best.best_model_score
             shown = f" ({best.monitor} {float(score):.4f})" if score is not None else ""
             log.info("best checkpoint: %s%s", best.best_model_path, shown)
-        if log_dir and trainer.logger is not None:
+        if log_dir:
             log.info("logs: %s (see them with: tensorboard --logdir %s)", log_dir, log_dir)
 
     def _instantiate_trainer(self, config: dict, callbacks: list) -> object:

@@ -22,16 +22,15 @@ QUIET = (
 )
 
 
-class _Stderr(logging.StreamHandler):
-    """A handler writing to whatever `sys.stderr` is when a record comes."""
+class _Stderr(logging.Handler):
+    """Writes each record to whatever `sys.stderr` is when the record comes."""
 
-    @property
-    def stream(self):
-        return sys.stderr
+    def emit(self, record: logging.LogRecord) -> None:
+        print(self.format(record), file=sys.stderr)
 
-    @stream.setter
-    def stream(self, value):  # the handler's constructor sets it; sys.stderr is read instead
-        pass
+
+def _no_tips(record: logging.LogRecord) -> bool:
+    return "💡 Tip" not in record.getMessage()
 
 
 def console() -> None:
@@ -46,7 +45,7 @@ def console() -> None:
     for message in QUIET:
         warnings.filterwarnings("ignore", message=message)
     for name in ("lightning.pytorch.utilities.rank_zero", "pytorch_lightning.utilities.rank_zero"):
-        logging.getLogger(name).addFilter(lambda record: "💡 Tip" not in record.getMessage())
+        logging.getLogger(name).addFilter(_no_tips)  # added once, however often main runs
 
 
 @exits_on_user_error

@@ -38,7 +38,6 @@ class Settings:
         season_start: str | None = None,
         season_length: int = DEFAULT_LENGTH,
     ):
-        self.meta = meta
         self.bands = (
             list(bands)
             if bands

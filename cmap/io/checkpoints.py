@@ -13,8 +13,9 @@ ENCODER = "encoder."
 COMPILED = "_orig_mod."  # inserted by torch.compile(module) wrappers
 
 
-def check_checkpoint(path: Path) -> None:
-    """Refuse files that are not complete Lightning checkpoints, saying why."""
+def check_checkpoint(path: Path) -> dict:
+    """The checkpoint at `path` (tensors memory-mapped); files that are not complete Lightning
+    checkpoints are refused, saying why."""
     if not path.is_file():
         raise DataError(path, "checkpoint file not found")
     if not zipfile.is_zipfile(path):
@@ -25,6 +26,13 @@ def check_checkpoint(path: Path) -> None:
         raise DataError(path, f"cannot be read as a checkpoint ({err})") from err
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise DataError(path, "is not a Lightning checkpoint (it has no state_dict)")
+    return checkpoint
+
+
+def _newest(folder: Path, pattern: str) -> Path | None:
+    """The most recently modified file below `folder` matching `pattern`, if any."""
+    found = sorted(folder.glob(pattern), key=lambda p: p.stat().st_mtime)
+    return found[-1] if found else None
 
 
 def find_checkpoint(path: Path) -> Path:
@@ -35,17 +43,18 @@ def find_checkpoint(path: Path) -> Path:
         return path
     if not path.is_dir():
         raise DataError(path, "no such checkpoint file or folder")
-    for name in ("best.ckpt", "last.ckpt"):
-        found = sorted(path.glob(f"**/{name}"), key=lambda p: p.stat().st_mtime)
-        if found:
-            return found[-1] if name == "best.ckpt" else recorded_best(found[-1]) or found[-1]
+    best = _newest(path, "**/best.ckpt")
+    if best is not None:
+        return best
+    last = _newest(path, "**/last.ckpt")
+    if last is not None:
+        return recorded_best(last) or last
     raise DataError(path, "holds no best.ckpt or last.ckpt; give a checkpoint file")
 
 
 def recorded_best(last: Path) -> Path | None:
     """The best checkpoint a `last.ckpt` records (where the run wrote it, else beside it)."""
-    check_checkpoint(last)
-    states = torch.load(last, map_location="cpu", weights_only=True, mmap=True).get("callbacks")
+    states = check_checkpoint(last).get("callbacks")
     for state in (states or {}).values():
         recorded = state.get("best_model_path") if isinstance(state, dict) else None
         if recorded:
@@ -57,17 +66,12 @@ def recorded_best(last: Path) -> Path | None:
 
 def newest_last(save_dir: Path, name: str) -> Path | None:
     """The newest `last.ckpt` of the runs logged under `save_dir/name`, if any."""
-    found = sorted(
-        Path(save_dir).glob(f"{name}/version_*/checkpoints/last.ckpt"),
-        key=lambda p: p.stat().st_mtime,
-    )
-    return found[-1] if found else None
+    return _newest(Path(save_dir), f"{name}/version_*/checkpoints/last.ckpt")
 
 
 def encoder_from_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
     """(encoder tensors, {class_path, init_args}) of a Classifier or AutoEncoder checkpoint."""
-    check_checkpoint(path)
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    checkpoint = check_checkpoint(path)
     tensors = {
         key[len(ENCODER) :].replace(COMPILED, ""): value.contiguous()
         for key, value in checkpoint["state_dict"].items()

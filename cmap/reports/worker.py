@@ -79,15 +79,15 @@ class FigureWorker:
         """Queue `figures.<kind>(*args)` for `tag` at `step`; returns at once."""
         if kind not in KINDS:
             raise ValueError(f"unknown figure {kind}; one of {KINDS}")
-        future = self._executor.submit(self._remote, len(self._requests), kind, tag, step, args)
+        future = self._executor.submit(self._remote, kind, tag, step, args)
         self._requests.append((future, kind, tag, step, args))
 
-    def _remote(self, number: int, kind: str, tag: str, step: int, args: tuple) -> bool:
+    def _remote(self, kind: str, tag: str, step: int, args: tuple) -> bool:
         """Have the worker draw one figure and write it; False when the worker is gone."""
         try:
-            pickle.dump((number, kind, args), self._process.stdin, protocol=5)
+            pickle.dump((kind, args), self._process.stdin, protocol=5)
             self._process.stdin.flush()
-            _, png = pickle.load(self._process.stdout)
+            png = pickle.load(self._process.stdout)
         except (EOFError, OSError, ValueError, pickle.UnpicklingError):
             return False  # ValueError: `close` closed the pipes
         if png is not None:  # None: the figure failed (logged by the worker) and is skipped
@@ -142,18 +142,18 @@ class FigureWorker:
 
 
 def main() -> None:
-    """The worker: (number, kind, args) on stdin, (number, png or None) on stdout, until
-    stdin closes."""
+    """The worker: (kind, args) on stdin, the PNG (or None) on stdout, one answer per
+    request, until stdin closes."""
     os.nice(19)  # draw (and import matplotlib) on the CPU time training leaves idle
     requests = sys.stdin.buffer
     answers = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # stray prints must not reach answers
     while True:
         try:
-            number, kind, args = pickle.load(requests)
+            kind, args = pickle.load(requests)
         except EOFError:
             return
-        pickle.dump((number, render(kind, args)), answers, protocol=5)
+        pickle.dump(render(kind, args), answers, protocol=5)
         answers.flush()
 
 
