@@ -10,7 +10,7 @@ import torch
 
 from cmap.data import SITSDataModule
 from cmap.errors import DataError
-from tests.helpers import SHARED, day, needs_shared, write_split
+from tests.helpers import REPO, SHARED, day, needs_shared, write_split
 
 
 def module(root, **kwargs):
@@ -211,10 +211,27 @@ def test_unlabelled_folders_yield_every_point_season(tiny_root):
 def test_data_module_without_labels_serves_unlabelled_samples(tiny_root):
     for split in ("train", "val"):
         (tiny_root / split / "labels.pq").unlink()
-    data = SITSDataModule(str(tiny_root), labelled=False, nodata=0, batch_size=8)
+    data = SITSDataModule(
+        str(tiny_root), labelled=False, nodata=0, batch_size=8, min_dates=1, min_span=0
+    )
     assert data.classes == [] and data.num_bands == 2
     data.setup("fit")
     batch = next(iter(data.train_dataloader()))
     assert len(batch["class"]) == 5 and (batch["class"] == -1).all()
     with pytest.raises(DataError, match="labels.pq"):  # a Classifier's data needs its labels
         SITSDataModule(str(tiny_root), nodata=0).setup("fit")
+
+
+def test_unlabelled_season_fragments_are_dropped(caplog):
+    """The demo's points hold seasons 2019-2021; the overlapping 395-day windows of 2018 and
+    2022 catch a few November dates of a real season and must not become samples."""
+    caplog.set_level("INFO", logger="cmap")
+    unlabelled = SITSDataModule(str(REPO / "data" / "demo"), labelled=False).load_split("train")
+    labelled = SITSDataModule(str(REPO / "data" / "demo")).load_split("train")
+    assert sorted(set(unlabelled.seasons.tolist())) == [2019, 2020, 2021]
+    assert len(unlabelled) == len(labelled) == 1539
+    assert "984 of 2523 unlabelled season(s) dropped as fragments" in caplog.text
+    last = unlabelled.starts + unlabelled.lengths - 1
+    assert (unlabelled.dates[last] - unlabelled.dates[unlabelled.starts]).min() >= 395 // 2
+    everything = SITSDataModule(str(REPO / "data" / "demo"), labelled=False, min_dates=1, min_span=0)
+    assert len(everything.load_split("train")) == 2523

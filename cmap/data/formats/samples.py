@@ -234,6 +234,26 @@ def cut_to_seasons(
     )
 
 
+def drop_fragments(table: SeriesTable, min_dates: int, min_span: int, path: Path) -> SeriesTable:
+    """Unlabelled samples that hold at least `min_dates` dates spanning at least `min_span`
+    days: the overlapping ends of season windows (a few dates of a neighbouring season) are
+    not series to learn from."""
+    last = table.starts + table.lengths - 1
+    span = table.dates[last] - table.dates[table.starts]
+    keep = (table.lengths >= min_dates) & (span >= min_span)
+    if not keep.all():
+        log.info(
+            "%s: %d of %d unlabelled season(s) dropped as fragments (fewer than %d dates or "
+            "spanning under %d days; see min_dates, min_span)",
+            path,
+            int((~keep).sum()),
+            len(table),
+            min_dates,
+            min_span,
+        )
+    return table.subset(keep)
+
+
 def load_series(
     split_dir: str | Path,
     bands: list[str],
@@ -245,9 +265,12 @@ def load_series(
     seasons: list[int] | None = None,
     labelled: bool = True,
     value_range: list[float] | None = None,
+    min_dates: int = 1,
+    min_span: int = 0,
 ) -> SeriesTable:
     """Read `features.pq` (and `labels.pq` when `labelled`) of one split into a `SeriesTable`:
-    read the rows, read the samples, cut each sample to its season."""
+    read the rows, read the samples, cut each sample to its season (unlabelled samples also
+    drop fragments, see `drop_fragments`)."""
     split_dir = Path(split_dir)
     features_path = split_dir / "features.pq"
     labels_path, labels = features_path, None
@@ -258,10 +281,10 @@ def load_series(
             labels = labels.filter(pc.is_in(labels["season"], pa.array(seasons, pa.int32())))
     rows = read_observations(features_path, bands, scale, nodata, value_range, labels, labels_path)
     if labels is None:
-        samples = unlabelled_samples(rows, seasons)
-    else:
-        samples = labelled_samples(labels, labels_path, rows, classes, mapping)
-    return cut_to_seasons(rows, samples, season, labels_path, warn_empty=labelled)
+        table = cut_to_seasons(rows, unlabelled_samples(rows, seasons), season, labels_path, False)
+        return drop_fragments(table, min_dates, min_span, features_path)
+    samples = labelled_samples(labels, labels_path, rows, classes, mapping)
+    return cut_to_seasons(rows, samples, season, labels_path, warn_empty=True)
 
 
 def _check_id_types(features: pa.DataType, labels: pa.DataType, labels_path: Path) -> None:

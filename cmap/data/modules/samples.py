@@ -72,6 +72,8 @@ class SITSDataModule(CmapDataModule):
         labelled: read `labels.pq` (default). False ignores labels (the file may be absent):
             every (point, season) with observations in its season is a sample with
             class -1, for self-supervised pretraining (`AutoEncoder`) on unlabelled series.
+        min_dates, min_span: unlabelled seasons with fewer valid dates, or whose dates span
+            fewer days (default: half the season length), are fragments and dropped.
         predict_split: split served by `predict_dataloader`.
         batch_size: samples per batch and process, or "auto" (`sampling.auto_batch_size`:
             about 24 steps per epoch, 16 to 256; 256 when there is no training split).
@@ -106,6 +108,8 @@ class SITSDataModule(CmapDataModule):
         extra_channels: list[str] | None = None,
         max_gap_days: int = 3,
         labelled: bool = True,
+        min_dates: int = 3,
+        min_span: int | None = None,
         predict_split: str = "test",
         batch_size: int | Literal["auto"] = "auto",
         num_workers: int = 0,
@@ -199,7 +203,7 @@ class SITSDataModule(CmapDataModule):
 
     def load_split(self, split: str) -> SeriesTable:
         """Read one split folder, failing clearly when it is absent or empty."""
-        folder = self.root / split
+        folder, hp = self.root / split, self.hparams
         if not folder.is_dir():
             raise DataError(folder, f"split folder '{split}' not found in the samples folder")
         settings = {
@@ -209,9 +213,11 @@ class SITSDataModule(CmapDataModule):
             "scale": self.scale,
             "nodata": self.nodata,
             "mapping": self.mapping,
-            "seasons": self.hparams.seasons,
+            "seasons": hp.seasons,
             "value_range": self.value_range,
-            "labelled": self.hparams.labelled,
+            "labelled": hp.labelled,
+            "min_dates": hp.min_dates,
+            "min_span": self.season.length // 2 if hp.min_span is None else hp.min_span,
         }
 
         def build() -> SeriesTable:
@@ -224,7 +230,6 @@ class SITSDataModule(CmapDataModule):
         if len(table) == 0:
             raise DataError(folder, "no sample left after reading (check seasons and classes)")
         if split == "train":
-            hp = self.hparams
             table = table.subset(
                 stratified_subset(table.labels, hp.fraction, hp.max_per_class, hp.seed)
             )
