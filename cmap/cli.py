@@ -8,13 +8,16 @@ import logging
 import sys
 from pathlib import Path
 
-from jsonargparse import Namespace
+from jsonargparse import ArgumentError, Namespace
 from pytorch_lightning.callbacks import LearningRateMonitor, ProgressBar
 from pytorch_lightning.cli import LightningCLI
 
+import cmap.data  # noqa: F401 (registers cmap's data modules: the CLI lists them, short names work)
 from cmap.callbacks.progress import MapProgressBar
-from cmap.errors import DataError
+from cmap.config_check import check_config, config_files, short_parser_error
+from cmap.errors import ConfigError, DataError
 from cmap.io.checkpoints import check_checkpoint, newest_last
+from cmap.tasks.base import Task
 
 log = logging.getLogger(__name__)
 EVALUATED = ("validate", "test", "predict")  # subcommands that need a trained model
@@ -42,6 +45,40 @@ class CMapCLI(LightningCLI):
     that does not match is refused with both sides named, except that `predict` keeps the
     checkpoint's classes whatever the data's (predictions need no labels).
     """
+
+    def __init__(self, args: list[str] | None = None, run: bool = True):
+        super().__init__(
+            model_class=Task,
+            subclass_mode_model=True,
+            subclass_mode_data=True,
+            # `--trainer.max_epoch` must not silently mean `max_epochs`; parser errors are
+            # raised (and shortened by `parse_arguments`) rather than printed with the usage.
+            parser_kwargs={"allow_abbrev": False, "exit_on_error": False},
+            run=run,
+            args=args,
+        )
+
+    def parse_arguments(self, parser, args) -> None:
+        """Lightning's, after checking the keys of the config files (`config_check`), with
+        parser errors as one short `ConfigError`."""
+        argv = list(sys.argv[1:] if args is None else args)
+        subcommand = next((a for a in argv if a in self.subcommands()), None)
+        sub = parser._subcommands_action._name_parser_map.get(subcommand) if subcommand else None
+        if sub is not None:
+            sections: dict[str, list[str]] = {}
+            for action in sub._actions:
+                head, _, rest = action.dest.partition(".")
+                sections.setdefault(head, [])
+                if rest and "." not in rest and head == "trainer":
+                    sections[head].append(rest)
+            for path in config_files(argv[argv.index(subcommand) + 1 :]):
+                check_config(path, sections)
+        try:
+            super().parse_arguments(parser, args)
+        except ArgumentError as err:
+            scope = sub or parser
+            options = [o for a in scope._actions for o in a.option_strings]
+            raise ConfigError(short_parser_error(str(err), options)) from None
 
     def instantiate_classes(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config
@@ -191,6 +228,6 @@ def build(args: list[str]) -> CMapCLI:
     running anything: for notebooks, benchmarks and tests."""
     argv, sys.argv = sys.argv, sys.argv[:1]  # the caller's own arguments are not for the CLI
     try:
-        return CMapCLI(subclass_mode_model=True, subclass_mode_data=True, run=False, args=args)
+        return CMapCLI(args, run=False)
     finally:
         sys.argv = argv

@@ -21,8 +21,10 @@ OVERWRITE = "pass --overwrite true"
 
 
 def extract(checkpoint: Path, output: Path | None = None, overwrite: bool = False) -> None:
-    """Write a checkpoint's encoder as encoder.safetensors + encoder.yaml, for
-    `Classifier(encoder_weights_path=...)`.
+    """Write a checkpoint's encoder (weights and YAML) for fine-tuning.
+
+    The files are encoder.safetensors and encoder.yaml, for
+    `Classifier(encoder_weights_path=...)` and `--model.init_args.encoder encoder.yaml`.
 
     Args:
         checkpoint: a .ckpt file of either task, or a folder: its newest best.ckpt (else
@@ -62,7 +64,9 @@ def samples(
     year: int | None = None,
     overwrite: bool = False,
 ) -> None:
-    """Cut a samples folder (docs/data_formats.md §1) out of a raster cube.
+    """Cut a samples folder (training points) out of a raster cube.
+
+    The samples folder is the layout of docs/data_formats.md §1.
 
     Labelled pixels come from a points table or a label raster; `unlabelled` draws random
     pixels instead, for pretraining. Samples are split into train/val/test by `seed`, whole
@@ -101,7 +105,7 @@ def samples(
 
 
 def quicklook(map: Path, output: Path | None = None) -> None:  # noqa: A002 (the user's word)
-    """Render a cmap class map as PNG with its colours and a legend of the classes present.
+    """Render a class or probability map GeoTIFF as a PNG with a legend.
 
     Args:
         map: the class map GeoTIFF.
@@ -118,8 +122,9 @@ def demo(
     cube_size: int = 40,
     seed: int = 0,
 ) -> None:
-    """Generate the demo dataset (synthetic Sentinel-2-like series over French crop
-    calendars, deterministic by seed): a samples folder and a small raster cube.
+    """Generate the synthetic demo dataset (a samples folder and a raster cube).
+
+    Sentinel-2-like series over French crop calendars, deterministic by seed.
 
     Args:
         out: output folder (created).

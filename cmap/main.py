@@ -58,9 +58,41 @@ def main(args: list[str] | None = None) -> None:
         CLI(COMMANDS[name], args=argv[1:], prog=f"cmap {name}", as_positional=True)
         return
     if not argv or argv[0] in ("-h", "--help"):
-        names = ", ".join(COMMANDS)
-        print(f"cmap: besides fit, validate, test and predict: {names} (cmap COMMAND --help)")
-    CMapCLI(subclass_mode_model=True, subclass_mode_data=True, args=args)
+        print(usage())
+        sys.exit(0 if argv else 2)
+    CMapCLI(args)
+
+
+LIGHTNING = {
+    "fit": "train a model (Classifier, AutoEncoder) from a YAML config",
+    "validate": "score a checkpoint on the validation split",
+    "test": "score a checkpoint on the test split (metrics, confusion matrix)",
+    "predict": "predict with a checkpoint: a crop map of a cube, or point predictions",
+}
+
+
+def usage() -> str:
+    """`cmap --help`: every command with what it does."""
+
+    def first_line(fn) -> str:
+        return fn.__doc__.split("\n")[0].rstrip(".")
+
+    rows = [*LIGHTNING.items(), *((name, first_line(fn)) for name, fn in COMMANDS.items())]
+    width = max(len(name) for name, _ in rows)
+    lines = [f"  {name:<{width}}  {text}" for name, text in rows]
+    return "\n".join(
+        [
+            "usage: cmap COMMAND [options]      (cmap COMMAND --help: the command's options)",
+            "",
+            "Training and evaluation take a YAML config: cmap fit --config configs/demo.yaml",
+            "",
+            "commands:",
+            *lines[: len(LIGHTNING)],
+            "",
+            "tools:",
+            *lines[len(LIGHTNING) :],
+        ]
+    )
 
 
 if __name__ == "__main__":

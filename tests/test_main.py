@@ -52,11 +52,32 @@ def test_unknown_option_of_a_command_is_a_usage_error(capsys):
     assert exit_.value.code == 2 and "colours" in capsys.readouterr().err
 
 
-def test_help_names_every_command(capsys):
-    with pytest.raises(SystemExit):
+def test_help_names_every_command_with_what_it_does(capsys):
+    with pytest.raises(SystemExit) as exit_:
         main(["--help"])
-    out = capsys.readouterr().out
-    assert "extract, samples, quicklook, demo" in out and "{fit,validate,test,predict}" in out
+    assert exit_.value.code == 0
+    lines = capsys.readouterr().out.splitlines()
+    for name in ("fit", "validate", "test", "predict", "extract", "samples", "quicklook", "demo"):
+        described = [line for line in lines if line.split()[:1] == [name]]
+        assert len(described) == 1 and len(described[0].split()) > 4, name
+    assert max(len(line) for line in lines) <= 88  # one line each
+    with pytest.raises(SystemExit) as exit_:
+        main([])
+    assert exit_.value.code == 2 and "commands:" in capsys.readouterr().out
+
+
+def test_model_help_takes_short_names_and_lists_cmap_blocks(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["fit", "--model.help", "Classifier"])
+    assert exit_.value.code == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "cmap.models.TransformerEncoder" in out and "cmap.models.FocalLoss" in out
+    assert "torch.nn.Linear" not in out  # not every torch module
+    with pytest.raises(SystemExit):
+        main(["fit", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "known subclasses: cmap.tasks.AutoEncoder, cmap.tasks.Classifier" in out
+    assert "cmap.data.SITSDataModule" in out
 
 
 @pytest.mark.parametrize("subcommand", ["validate", "test", "predict"])
@@ -69,3 +90,57 @@ def test_evaluating_without_a_checkpoint_is_refused_before_anything_is_written(
     assert exit_.value.code == 2
     assert f"cmap: error: `cmap {subcommand}` needs a trained model" in capsys.readouterr().err
     assert not any(tmp_path.iterdir())  # no log folder
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (
+            ("min_lr: 1.0e-05", "min_lrr: 1.0e-05"),
+            "'model.init_args.lr_scheduler.init_args.min_lrr'"
+            ": not an argument of cmap.tasks.WarmupExponentialLR; did you mean min_lr?",
+        ),
+        (("  max_epochs:", "  max_epoch:"), "'trainer.max_epoch'; did you mean max_epochs?"),
+        (("trainer:", "trainr:"), "unknown key 'trainr'; did you mean trainer?"),
+        (
+            ("n_heads: 4", "n_head: 4"),
+            "not an argument of cmap.models.TransformerEncoder; did you mean n_heads?",
+        ),
+    ],
+)
+def test_a_config_key_typo_names_the_file_the_key_and_the_closest_key(
+    edit, expected, tmp_path, capsys
+):
+    config = tmp_path / "typo.yaml"
+    text = DEMO.read_text()
+    assert edit[0] in text
+    config.write_text(text.replace(edit[0], edit[1], 1))
+    with pytest.raises(SystemExit) as exit_:
+        main(["fit", "--config", str(config)])
+    err = capsys.readouterr().err.strip()
+    assert exit_.value.code == 2
+    assert err.startswith(f"cmap: error: {config}: unknown key") and expected in err
+    assert len(err.splitlines()) == 1 and len(err) < 400
+
+
+@pytest.mark.parametrize(
+    ("option", "expected"),
+    [
+        (
+            ["--trainer.max_epoch", "2"],
+            "unknown option --trainer.max_epoch; did you mean --trainer.max_epochs?",
+        ),  # no prefix matching
+        (
+            ["--model.init_args.encoder.init_args.n_layer", "3"],
+            "model.encoder "
+            "(cmap.models.TransformerEncoder): Option 'n_layer' is not accepted; did you mean "
+            "n_layers?",
+        ),
+        (["--trainer.max_epochs", "abc"], "trainer.max_epochs: Expected a <class 'int'>"),
+    ],
+)
+def test_a_command_line_typo_is_one_short_line(option, expected, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["fit", "--config", str(DEMO), *option])
+    err = capsys.readouterr().err.strip()
+    assert exit_.value.code == 2 and expected in err and len(err.splitlines()) == 1

@@ -1,5 +1,6 @@
 """Model blocks named in YAML: embeddings, encoders, heads (decoders) and losses."""
 
+from cmap.models.base import BandsEmbedding, Encoder, Head, Loss, PositionEmbedding
 from cmap.models.decoders import AttentionClassification, MulticlassClassification, Reconstruction
 from cmap.models.embeddings import (
     LearnedPositionalEncoding,
@@ -13,6 +14,11 @@ from cmap.models.losses import FocalLoss, MaskedMSE
 
 __all__ = [
     "AttentionClassification",
+    "BandsEmbedding",
+    "Encoder",
+    "Head",
+    "Loss",
+    "PositionEmbedding",
     "ExchangerEncoder",
     "FocalLoss",
     "LTAEEncoder",

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from cmap.errors import ConfigError
+from cmap.models.base import Head
 from cmap.models.layers import mlp
 from cmap.models.linked import linked
 
@@ -22,7 +23,7 @@ def masked_max(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return x.masked_fill(~mask[..., None], float("-inf")).amax(dim=1)
 
 
-class MulticlassClassification(nn.Module):
+class MulticlassClassification(Head):
     """Masked max pooling over valid dates, then a linear layer to K class logits."""
 
     def __init__(self, in_dim: int, num_classes: int | None = None, dropout_p: float = 0.0):
@@ -65,7 +66,7 @@ class AttentionClassification(MulticlassClassification):
         return torch.einsum("nt,ntd->nd", self.attention(x, mask), x)
 
 
-class Reconstruction(nn.Module):
+class Reconstruction(Head):
     """Per-date head back to the C bands: an MLP (hidden `widths`, GELU) then a linear layer.
 
     With `widths` empty it is a single linear layer. Output is zero at padded dates.

@@ -6,14 +6,14 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from cmap.errors import ConfigError
+from cmap.models.base import Loss
 
 Reduction = Literal["mean", "sum", "none"]
 
 
-class FocalLoss(nn.Module):
+class FocalLoss(Loss):
     """Focal loss (Lin et al., 2017): cross-entropy scaled by (1 - p_t)^gamma.
 
     `alpha` weighs the classes: a list gives one weight per class (the paper's alpha_t, kept
@@ -56,7 +56,7 @@ class FocalLoss(nn.Module):
         return loss.mean() if w is None else loss.sum() / w.sum()
 
 
-class MaskedMSE(nn.Module):
+class MaskedMSE(Loss):
     """Mean squared error over the selected dates only (e.g. the dates hidden from the model).
 
     `reduction="none"` returns the mean error per band [C], for per-band reports.

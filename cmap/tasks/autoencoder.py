@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import torch
 from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
-from torch import nn
 from torchmetrics import MetricCollection
 from torchmetrics.regression import MeanSquaredError
 
 from cmap.errors import ConfigError
+from cmap.models.base import Encoder, Head, Loss
 from cmap.models.losses import MaskedMSE
 from cmap.reports.metrics import print_metrics
 from cmap.reports.reconstruction import ReconstructionReports
@@ -48,9 +48,9 @@ class AutoEncoder(Task):
 
     def __init__(
         self,
-        encoder: nn.Module,
-        decoder: nn.Module,
-        criterion: nn.Module | None = None,
+        encoder: Encoder,
+        decoder: Head,
+        criterion: Loss | None = None,
         mask_ratio: float = 0.5,
         mask_mode: MaskMode = "random",
         optimizer: OptimizerCallable = AdamW,

@@ -17,6 +17,7 @@ from torchmetrics.classification import (
 )
 
 from cmap.errors import ConfigError
+from cmap.models.base import Encoder, Head, Loss
 from cmap.models.linked import linked
 from cmap.reports.classification import ClassificationReports
 from cmap.reports.metrics import print_metrics
@@ -91,9 +92,9 @@ class Classifier(Task):
 
     def __init__(
         self,
-        encoder: nn.Module,
-        decoder: nn.Module,
-        criterion: nn.Module,
+        encoder: Encoder,
+        decoder: Head,
+        criterion: Loss | nn.CrossEntropyLoss,
         classes: list[str] | None = None,
         classes_weights: dict[str, float] | Literal["balanced"] | None = None,
         encoder_weights_path: str | None = None,

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from cmap.errors import ConfigError
+from cmap.models.base import BandsEmbedding
 from cmap.models.layers import Activation, Norm, make_activation, mlp
 from cmap.models.linked import linked
 
@@ -29,7 +30,7 @@ def scatter_valid(fn, ts: torch.Tensor, mask: torch.Tensor, out_dim: int) -> tor
     return out
 
 
-class PixelEncoding(nn.Module):
+class PixelEncoding(BandsEmbedding):
     """MLP applied to the C band values of each valid date.
 
     `in_bands` is the number of bands C (the CLI sets it from the data); `widths` are the
@@ -61,7 +62,7 @@ class PixelEncoding(nn.Module):
         return scatter_valid(self.mlp, ts, mask, self.out_dim)
 
 
-class PatchBandsEncoding(nn.Module):
+class PatchBandsEncoding(BandsEmbedding):
     """1-D convolutions along the band axis of each date, then a linear projection.
 
     The C band values of a date are read as a 1-channel signal of length C (bands in spectral

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from cmap.errors import ConfigError
+from cmap.models.base import PositionEmbedding
 
 
 def frequencies(d_model: int, tau: float) -> torch.Tensor:
@@ -49,7 +50,7 @@ def check_range(owner: nn.Module, positions: torch.Tensor, mask: torch.Tensor, l
         )
 
 
-class PositionalEncoding(nn.Module):
+class PositionalEncoding(PositionEmbedding):
     """Sinusoidal embedding of integer positions (days since season start).
 
     Row 0 of the table is reserved for padding (zeros): position p is looked up at row p + 1,
@@ -71,7 +72,7 @@ class PositionalEncoding(nn.Module):
         return self.table[torch.where(mask, positions + 1, 0)]
 
 
-class LearnedPositionalEncoding(nn.Module):
+class LearnedPositionalEncoding(PositionEmbedding):
     """A learned vector per integer position (index 0 = padding, kept at zero)."""
 
     def __init__(self, d_model: int, max_len: int = 1000):
@@ -91,7 +92,7 @@ class LearnedPositionalEncoding(nn.Module):
         return self.table(torch.where(mask, positions + 1, 0))
 
 
-class ThermalPositionalEncoding(nn.Module):
+class ThermalPositionalEncoding(PositionEmbedding):
     """Sinusoidal embedding of continuous thermal time (growing degree days, degC.day).
 
     Crops develop with accumulated heat, so GDD positions carry a model across warm and cold

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from cmap.errors import ConfigError
+from cmap.models.base import BandsEmbedding, Encoder, PositionEmbedding
 
 
 def require_valid_dates(mask: torch.Tensor) -> None:
@@ -36,8 +37,8 @@ class DateEmbedding(nn.Module):
 
     def __init__(
         self,
-        position_encoder: nn.Module,
-        bands_encoder: nn.Module,
+        position_encoder: PositionEmbedding,
+        bands_encoder: BandsEmbedding,
         d_model: int,
         dropout_p: float = 0.0,
         owner: str = "encoder",
@@ -75,7 +76,7 @@ class DateEmbedding(nn.Module):
         return self.dropout(x)
 
 
-class LayeredEncoder(nn.Module, abc.ABC):
+class LayeredEncoder(Encoder, abc.ABC):
     """Encoders whose `_run(ts, positions, mask, need_weights, queries)` returns the output
     [N, T, D] (zeros at dates neither valid nor queried) and one [N, T, T] map per layer (None
     without `need_weights`); what a map means is the subclass's (see its docstring)."""

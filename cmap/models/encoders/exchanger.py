@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from cmap.errors import ConfigError
+from cmap.models.base import BandsEmbedding, PositionEmbedding
 from cmap.models.encoders.base import DateEmbedding, LayeredEncoder
 from cmap.models.layers import mlp
 
@@ -87,8 +88,8 @@ class ExchangerEncoder(LayeredEncoder):
 
     def __init__(
         self,
-        position_encoder: nn.Module,
-        bands_encoder: nn.Module,
+        position_encoder: PositionEmbedding,
+        bands_encoder: BandsEmbedding,
         d_model: int = 128,
         n_tokens: int = 8,
         n_heads: int = 8,

@@ -15,11 +15,12 @@ import torch
 from torch import nn
 
 from cmap.errors import ConfigError
+from cmap.models.base import BandsEmbedding, Encoder, PositionEmbedding
 from cmap.models.encoders.base import DateEmbedding
 from cmap.models.layers import mlp
 
 
-class LTAEEncoder(nn.Module):
+class LTAEEncoder(Encoder):
     """Bands + position embeddings, then master-query attention pooling -> [N, D_out].
 
     Args:
@@ -32,8 +33,8 @@ class LTAEEncoder(nn.Module):
 
     def __init__(
         self,
-        position_encoder: nn.Module,
-        bands_encoder: nn.Module,
+        position_encoder: PositionEmbedding,
+        bands_encoder: BandsEmbedding,
         d_model: int = 128,
         n_heads: int = 16,
         d_k: int = 8,

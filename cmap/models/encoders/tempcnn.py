@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from cmap.errors import ConfigError
+from cmap.models.base import Encoder
 from cmap.models.encoders.base import require_valid_dates
 from cmap.models.layers import mlp
 from cmap.models.linked import linked
@@ -45,7 +46,7 @@ def regular_grid(
     return (low + weight * (high - low)).transpose(1, 2)
 
 
-class TempCNNEncoder(nn.Module):
+class TempCNNEncoder(Encoder):
     """Regular grid, then `len(widths)` Conv1d -> BatchNorm -> ReLU -> Dropout blocks, then
     a dense layer (Linear -> BatchNorm -> ReLU -> Dropout) on the flattened map -> [N, D].
 

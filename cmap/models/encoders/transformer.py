@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cmap.errors import ConfigError
+from cmap.models.base import BandsEmbedding, PositionEmbedding
 from cmap.models.encoders.base import DateEmbedding, LayeredEncoder
 
 _ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu}
@@ -94,8 +95,8 @@ class TransformerEncoder(LayeredEncoder):
 
     def __init__(
         self,
-        position_encoder: nn.Module,
-        bands_encoder: nn.Module,
+        position_encoder: PositionEmbedding,
+        bands_encoder: BandsEmbedding,
         d_model: int = 256,
         n_heads: int = 8,
         n_layers: int = 4,
