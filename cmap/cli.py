@@ -10,10 +10,10 @@ from pathlib import Path
 
 from jsonargparse import ArgumentError, Namespace
 from pytorch_lightning.callbacks import LearningRateMonitor, ProgressBar
-from pytorch_lightning.cli import LightningCLI
+from pytorch_lightning.cli import LightningCLI, SaveConfigCallback
 
 import cmap.data  # noqa: F401 (registers cmap's data modules: the CLI lists them, short names work)
-from cmap.callbacks.progress import MapProgressBar
+from cmap.callbacks.progress import EpochLines, MapProgressBar
 from cmap.config_check import check_config, config_files, short_parser_error
 from cmap.errors import ConfigError, DataError
 from cmap.io.checkpoints import check_checkpoint, newest_last
@@ -35,6 +35,16 @@ DATA_LINKS = (
 )
 
 
+class SaveConfig(SaveConfigCallback):
+    """Lightning's: the resolved config.yaml in the run's log folder; with `logger: false`
+    there is no run folder, and nothing is written (a second run in the same folder would
+    otherwise meet the first one's config.yaml)."""
+
+    def setup(self, trainer, pl_module, stage: str) -> None:
+        if trainer.logger is not None:
+            super().setup(trainer, pl_module, stage)
+
+
 class CMapCLI(LightningCLI):
     """LightningCLI with the model's input and output sizes following the data.
 
@@ -49,6 +59,7 @@ class CMapCLI(LightningCLI):
     def __init__(self, args: list[str] | None = None, run: bool = True):
         super().__init__(
             model_class=Task,
+            save_config_callback=SaveConfig,
             subclass_mode_model=True,
             subclass_mode_data=True,
             # `--trainer.max_epoch` must not silently mean `max_epochs`; parser errors are
@@ -57,6 +68,20 @@ class CMapCLI(LightningCLI):
             run=run,
             args=args,
         )
+
+    def _prepare_subcommand_parser(self, klass, subcommand: str, **kwargs):
+        parser = super()._prepare_subcommand_parser(klass, subcommand, **kwargs)
+        if subcommand == "predict":
+            parser.add_argument(
+                "--output",
+                type=str | None,
+                help="Where predictions go: the map GeoTIFF of a cube, the parquet file of "
+                "points (sets the writer callback's `output`; adds a writer if none).",
+            )
+            parser.add_argument(
+                "--overwrite", type=bool, default=False, help="Replace existing outputs."
+            )
+        return parser
 
     def parse_arguments(self, parser, args) -> None:
         """Lightning's, after checking the keys of the config files (`config_check`), with
@@ -85,9 +110,11 @@ class CMapCLI(LightningCLI):
         data_config = config.data
         data = _construct(data_config)  # first, as the model's sizes follow it
         self._link_data(config, data)
-        if self.subcommand == "predict" and config.get("return_predictions") is None:
-            # Writers save predictions as they come; keeping them all would grow with the map.
-            config.return_predictions = False
+        if self.subcommand == "predict":
+            if config.get("return_predictions") is None:
+                # Writers save predictions as they come; keeping them all would grow with the map.
+                config.return_predictions = False
+            _set_writer(config, data, config.get("output"), config.get("overwrite"))
         config.data = None  # already built: not a second time (a cube opens every file)
         try:
             super().instantiate_classes()
@@ -183,8 +210,9 @@ class CMapCLI(LightningCLI):
             log.info("logs: %s (see them with: tensorboard --logdir %s)", log_dir, log_dir)
 
     def _instantiate_trainer(self, config: dict, callbacks: list) -> object:
-        """Lightning's, with cmap's progress bar in place of Lightning's own (it counts map
-        windows when predicting a map), and without a learning-rate monitor when there is no
+        """Lightning's, with cmap's progress in place of Lightning's bar (on a terminal, a bar
+        that counts map windows when predicting a map; in a log, one line per epoch), and
+        without a learning-rate monitor when there is no
         logger to write to."""
         listed = config.get("callbacks") or []
         listed = listed if isinstance(listed, list) else [listed]
@@ -196,7 +224,7 @@ class CMapCLI(LightningCLI):
         if config.get("enable_progress_bar") is not False and not any(
             isinstance(c, ProgressBar) for c in [*listed, *callbacks]
         ):
-            listed.append(MapProgressBar())
+            listed.append(MapProgressBar() if sys.stdout.isatty() else EpochLines())
         config["callbacks"] = listed
         return super()._instantiate_trainer(config, callbacks)
 
@@ -210,6 +238,32 @@ def import_object(path: str):
 def _construct(spec):
     """Instantiate a `class_path` + `init_args` spec whose arguments are plain values."""
     return import_object(spec.class_path)(**spec.get("init_args", Namespace()).as_dict())
+
+
+WRITERS = ("cmap.callbacks.CubeMapWriter", "cmap.callbacks.PointPredictionWriter")
+
+
+def _set_writer(config, data, output: str | None, overwrite: bool) -> None:
+    """`--output`/`--overwrite` of `cmap predict` go to the configured prediction writer (a
+    map writer for a cube, a point writer otherwise), added when the config has none."""
+    if output is None and not overwrite:
+        return
+    callbacks = config.trainer.get("callbacks") or []
+    callbacks = callbacks if isinstance(callbacks, list) else [callbacks]
+    writers = [
+        c
+        for c in callbacks
+        if isinstance(c, Namespace)
+        and issubclass(import_object(c.class_path), tuple(map(import_object, WRITERS)))
+    ]
+    if not writers:
+        name = WRITERS[0] if getattr(data, "mappable", False) else WRITERS[1]
+        writers = [Namespace(class_path=name, init_args=Namespace())]
+        config.trainer.callbacks = [*callbacks, *writers]
+    for writer in writers:
+        if output is not None:
+            writer.init_args.output = output
+        writer.init_args.overwrite = overwrite
 
 
 def _accepts(spec, name: str) -> bool:

@@ -17,8 +17,6 @@ from cmap.io.checkpoints import encoder_from_checkpoint, find_checkpoint
 from cmap.io.outputs import refuse_existing
 from cmap.reports.quicklook import write_quicklook
 
-OVERWRITE = "pass --overwrite true"
-
 
 def extract(checkpoint: Path, output: Path | None = None, overwrite: bool = False) -> None:
     """Write a checkpoint's encoder (weights and YAML) for fine-tuning.
@@ -36,7 +34,7 @@ def extract(checkpoint: Path, output: Path | None = None, overwrite: bool = Fals
     tensors, spec = encoder_from_checkpoint(checkpoint)
     folder = Path(output) if output else checkpoint.parent
     weights, config = folder / "encoder.safetensors", folder / "encoder.yaml"
-    refuse_existing(weights, config, overwrite=overwrite, hint=OVERWRITE)
+    refuse_existing(weights, config, overwrite=overwrite)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with atomic_path(weights) as partial:
@@ -92,7 +90,7 @@ def samples(
     if len(split) != 3:
         raise ConfigError(f"split takes three shares (train, val, test), got {split}")
     out = Path(out)
-    refuse_existing(out, overwrite=overwrite, hint=OVERWRITE)
+    refuse_existing(out, overwrite=overwrite)
     data = CubeDataModule(str(cube), year=year)
     if points is not None:
         chosen = read_points(Path(points), data.cube)

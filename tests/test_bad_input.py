@@ -304,12 +304,33 @@ def test_outputs_are_never_overwritten_and_unwritable_places_are_named(
         "--trainer.callbacks.output",
     ]
     err = fails(*predict, *writer, output)
-    assert f"{output}: already exists; choose another output or set overwrite" in err
+    assert f"{output}: already exists; choose another output or pass --overwrite true" in err
     assert output.read_bytes() == b"a user's earlier result"
     blocker = tmp_path / "a_file"
     blocker.write_text("")
     err = fails(*predict, *writer, blocker / "out.parquet")
     assert f"cmap: error: {blocker / 'out.parquet'}: cannot be written" in err
+
+
+def test_predict_output_and_overwrite_reach_the_writer(
+    checkpoint, synthetic_root, tmp_path, monkeypatch, fails
+):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.argv", ["cmap"])
+    output = tmp_path / "mine.parquet"
+    predict = ["predict", "--config", str(DEMO), "--data.init_args.root", str(synthetic_root)]
+    predict += ["--ckpt_path", str(checkpoint), "--trainer.logger", "false"]
+    main([*predict, "--output", str(output)])  # demo.yaml's PointPredictionWriter
+    first = pq.read_table(output)
+    assert len(first) > 0 and not (tmp_path / "predictions.parquet").exists()
+    err = fails(*predict, "--output", output)
+    assert f"{output}: already exists; choose another output or pass --overwrite true" in err
+    output.write_bytes(b"stale")
+    # A config without a writer gets one; --overwrite replaces the file.
+    main([*predict, "--trainer.callbacks=[]", "--output", str(output), "--overwrite", "true"])
+    assert pq.read_table(output).equals(first)
+    err = fails("fit", "--config", DEMO, "--output", output)
+    assert "unknown option --output" in err  # only predict writes predictions
 
 
 def test_data_that_does_not_fit_a_checkpoint_is_refused_with_both_sides(

@@ -19,7 +19,14 @@ ALLOWED = {
     "tasks": GROUND | {"data", "models", "reports"},
     "callbacks": GROUND | {"data", "reports"},
 }
-TOP = {"cli", "config_check", "commands", "main", "__main__", "__init__"}  # the command line knows every room
+TOP = {
+    "cli",
+    "config_check",
+    "commands",
+    "main",
+    "__main__",
+    "__init__",
+}  # the command line knows every room
 
 
 def room(path: Path) -> str:

@@ -144,3 +144,17 @@ def test_a_command_line_typo_is_one_short_line(option, expected, capsys):
         main(["fit", "--config", str(DEMO), *option])
     err = capsys.readouterr().err.strip()
     assert exit_.value.code == 2 and expected in err and len(err.splitlines()) == 1
+
+
+def test_a_log_gets_one_line_per_epoch_instead_of_a_bar(
+    synthetic_root, tmp_path, monkeypatch, capsys
+):
+    """stdout is not a terminal under pytest, as in a batch job's log."""
+    monkeypatch.chdir(tmp_path)
+    args = ["fit", "--config", str(DEMO), "--data.init_args.root", str(synthetic_root)]
+    main([*args, "--trainer.max_epochs", "2", "--trainer.logger", "false"])
+    out = capsys.readouterr().out
+    epochs = [line for line in out.splitlines() if line.startswith("epoch ")]
+    assert [line.split()[1] for line in epochs] == ["1/2", "2/2"]
+    assert all("val/f1_macro 0." in line and "train/loss " in line for line in epochs)
+    assert "\r" not in out and "it/s" not in out and len(out) < 2000

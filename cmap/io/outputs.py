@@ -8,11 +8,13 @@ from pathlib import Path
 from cmap.errors import DataError, OutputExistsError
 
 
-def refuse_existing(*paths: Path, overwrite: bool, hint: str = "set overwrite") -> None:
+def refuse_existing(*paths: Path, overwrite: bool) -> None:
     """Raise `OutputExistsError` naming the first of `paths` that exists, unless `overwrite`."""
     existing = [Path(p) for p in paths if Path(p).exists()]
     if existing and not overwrite:
-        raise OutputExistsError(f"{existing[0]}: already exists; choose another output or {hint}")
+        raise OutputExistsError(
+            f"{existing[0]}: already exists; choose another output or pass --overwrite true"
+        )
 
 
 def ensure_writable(path: Path) -> None:

@@ -233,5 +233,7 @@ def test_unlabelled_season_fragments_are_dropped(caplog):
     assert "984 of 2523 unlabelled season(s) dropped as fragments" in caplog.text
     last = unlabelled.starts + unlabelled.lengths - 1
     assert (unlabelled.dates[last] - unlabelled.dates[unlabelled.starts]).min() >= 395 // 2
-    everything = SITSDataModule(str(REPO / "data" / "demo"), labelled=False, min_dates=1, min_span=0)
+    everything = SITSDataModule(
+        str(REPO / "data" / "demo"), labelled=False, min_dates=1, min_span=0
+    )
     assert len(everything.load_split("train")) == 2523
