@@ -65,7 +65,9 @@ def binned(
 class AttentionByClass:
     """Sums of binned attention per true class over one epoch, capped at `max_samples`.
 
-    State: sums [K, L, G] and counts [K] as tensors, so processes can add theirs together.
+    State: sums [K, L, G] (attention received per bin), shares [K, G] (what uniform attention
+    over each sample's valid dates would give each bin: its share of the dates) and counts
+    [K], as tensors, so processes can add theirs together.
     """
 
     def __init__(self, num_classes: int, bins: np.ndarray, labels: list[str], max_samples: int):
@@ -74,6 +76,7 @@ class AttentionByClass:
         self.num_classes = num_classes
         self.max_samples = max_samples
         self.sums: torch.Tensor | None = None
+        self.shares = torch.zeros(num_classes, len(labels))
         self.counts = torch.zeros(num_classes)
 
     @property
@@ -86,38 +89,40 @@ class AttentionByClass:
         if room <= 0:
             return
         maps, days, mask, target = maps[:room], days[:room], mask[:room], target[:room]
-        per_bin = binned(
-            received_attention(maps.float(), mask),
-            days,
-            mask,
-            self.bins.to(days.device),
-            len(self.labels),
-        ).cpu()
+        bins, n_bins = self.bins.to(days.device), len(self.labels)
+        per_bin = binned(received_attention(maps.float(), mask), days, mask, bins, n_bins).cpu()
+        uniform = mask.float() / mask.sum(dim=1, keepdim=True).clamp(min=1)  # [N, T]
+        share = binned(uniform[:, None, :], days, mask, bins, n_bins)[:, 0].cpu()  # [N, G]
         if self.sums is None:
             self.sums = torch.zeros(self.num_classes, *per_bin.shape[1:])
         target = target.cpu()
         self.sums.index_add_(0, target, per_bin)
+        self.shares.index_add_(0, target, share)
         self.counts += torch.bincount(target, minlength=self.num_classes).float()
 
-    def means(self) -> dict[int, np.ndarray]:
-        """Class index -> mean attention [L, G], for classes seen this epoch."""
-        if self.sums is None:
-            return {}
-        return {
-            k: (self.sums[k] / self.counts[k]).numpy()
-            for k in range(self.num_classes)
-            if self.counts[k] > 0
-        }
+    def summary(self) -> tuple[list[int], np.ndarray, np.ndarray, np.ndarray] | None:
+        """For the classes seen: their indices, attention relative to uniform [K', L, G]
+        (mean attention a bin receives / mean share of the class's valid dates in it; NaN
+        where the class has no date), shares [K', G] and sample counts [K']. None if empty."""
+        if self.sums is None or not self.counts.any():
+            return None
+        seen = [k for k in range(self.num_classes) if self.counts[k] > 0]
+        attention = (self.sums[seen] / self.counts[seen, None, None]).numpy()
+        shares = (self.shares[seen] / self.counts[seen, None]).numpy()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(shares[:, None, :] > 0, attention / shares[:, None, :], np.nan)
+        return seen, ratio, shares, self.counts[seen].numpy()
 
 
 class AttentionReport:
     """Attention per class of validation samples at scheduled epochs, for either task:
     collection (capped), the sum over processes, and one figure per class."""
 
-    def __init__(self, classes: list[str], every: int, max_samples: int):
+    def __init__(self, classes: list[str], every: int, max_samples: int, every_epoch: bool = False):
         self.classes = classes
         self.every = every
         self.max_samples = max_samples
+        self.every_epoch = every_epoch  # collect at every epoch (drawn: the caller's choice)
         self._attention: AttentionByClass | None = None
 
     def wanted(self, module) -> bool:
@@ -127,7 +132,9 @@ class AttentionReport:
         return (
             not trainer.sanity_checking
             and trainer.state.fn == "fit"
-            and scheduled(module.current_epoch, self.every)
+            and (
+                scheduled(module.current_epoch, self.every) or (self.every_epoch and self.every > 0)
+            )
             and hasattr(module.encoder, "get_attention_maps")
             and not (self._attention is not None and self._attention.full)
         )
@@ -156,16 +163,21 @@ class AttentionReport:
             reduce = trainer.strategy.reduce
             attention.sums = reduce(attention.sums.to(module.device), reduce_op="sum").cpu()
             attention.counts = reduce(attention.counts.to(module.device), reduce_op="sum").cpu()
+            attention.shares = reduce(attention.shares.to(module.device), reduce_op="sum").cpu()
         return attention
 
-    def log(self, attention: AttentionByClass | None, figures, stage: str, epoch: int) -> None:
-        """On rank 0: one figure per class seen, drawn by `figures` (a `FigureWorker`)."""
-        if attention is None or figures is None:
+    def log(
+        self, attention: AttentionByClass | None, figures, tag: str, epoch: int, title: str
+    ) -> None:
+        """On rank 0: the figure of every class seen, drawn by `figures` (a `FigureWorker`)."""
+        summary = attention.summary() if attention is not None else None
+        if summary is None or figures is None:
             return
-        for k, mean in attention.means().items():
-            name, title = self.classes[k], f"{self.classes[k]}: attention received, epoch {epoch}"
-            tag = f"{stage}/attention/{name}"
-            figures.draw("attention_figure", tag, epoch, mean, attention.labels, title)
+        seen, ratio, shares, counts = summary
+        names = [self.classes[k] for k in seen]
+        figures.draw(
+            "attention_figure", tag, epoch, ratio, shares, counts, names, attention.labels, title
+        )
 
 
 def season_bins(datamodule) -> tuple[np.ndarray, list[str]]:

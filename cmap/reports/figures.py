@@ -72,21 +72,57 @@ def distribution_figure(counts: dict[str, int], title: str) -> Figure:
     return fig
 
 
-def attention_figure(attention: np.ndarray, bins: list[str], title: str) -> Figure:
-    """Attention received per season bin, one panel per layer.
+def attention_figure(
+    ratio: np.ndarray,
+    shares: np.ndarray,
+    counts: np.ndarray,
+    classes: list[str],
+    bins: list[str],
+    title: str,
+) -> Figure:
+    """Where each class's attention goes, against where its dates are.
 
-    attention [L, G]: mean share of attention that valid dates give to dates of each bin.
+    ratio [K, L, G]: mean attention a season bin receives / the share of the class's valid
+    dates in it (1: as much as uniform attention over the dates; NaN: no date there).
+    shares [K, G]: that share of dates. counts [K]: samples per class. Top panel: the shares;
+    one panel per layer below, all on one colour scale (log2, centred on 1).
     """
-    layers = len(attention)
+    k, layers, g = ratio.shape
+    rows = [f"{name} (n={int(n)})" for name, n in zip(classes, counts)]
+    finite = np.abs(np.log2(ratio[np.isfinite(ratio) & (ratio > 0)]))
+    limit = max(float(finite.max()) if finite.size else 1.0, 1.0)
     fig, axes = plt.subplots(
-        layers, 1, figsize=(1.5 + 0.45 * len(bins), 1.2 + 1.4 * layers), sharex=True, squeeze=False
+        layers + 1,
+        1,
+        figsize=(3.2 + 0.55 * g, 1.4 + (0.3 * k + 0.7) * (layers + 1)),
+        sharex=True,
+        squeeze=False,
     )
-    for layer, ax in enumerate(axes[:, 0]):
-        ax.bar(range(len(bins)), attention[layer], color="tab:orange")
-        ax.set_ylabel(f"layer {layer + 1}")
-        ax.set_ylim(0, max(float(attention.max()), 1e-6) * 1.1)
-    axes[-1, 0].set_xticks(range(len(bins)), bins, rotation=45, ha="right")
-    axes[0, 0].set_title(title)
+    panels = [(axes[0, 0], 100 * shares, "dates (% of the class's)", "Greys", 0, None)]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logs = np.log2(ratio)
+    for layer in range(layers):
+        label = f"layer {layer + 1}: attention ÷ uniform"
+        panels.append((axes[layer + 1, 0], logs[:, layer], label, "RdBu_r", -limit, limit))
+    for ax, values, label, cmap, low, high in panels:
+        high = high if high is not None else max(float(np.nanmax(values)), 1e-6)
+        image = ax.imshow(values, cmap=cmap, vmin=low, vmax=high, aspect="auto")
+        for i in range(k):
+            for j in range(g):
+                value = values[i, j]
+                if np.isfinite(value):
+                    dark = abs(value) > 0.6 * high
+                    text = f"{value:.0f}" if cmap == "Greys" else f"{2**value:.1f}"
+                    colour = "white" if dark else "black"
+                    ax.text(j, i, text, ha="center", va="center", fontsize=6, color=colour)
+        ax.set_yticks(range(k), rows, fontsize=7)
+        ax.set_title(label, fontsize=8, loc="left")
+        bar = fig.colorbar(image, ax=ax, fraction=0.03, pad=0.01)
+        if cmap != "Greys":
+            ticks = np.arange(-np.floor(limit), np.floor(limit) + 1)
+            bar.set_ticks(ticks, labels=[f"{2**t:g}" for t in ticks])
+    axes[-1, 0].set_xticks(range(g), bins, rotation=45, ha="right")
+    fig.suptitle(f"{title}: attention by month relative to uniform (>1: more than its dates)")
     fig.tight_layout()
     return fig
 

@@ -101,4 +101,5 @@ class ReconstructionReports:
         if series and figures is not None:
             title = f"{stage} NDVI reconstruction, epoch {epoch}"
             figures.draw("ndvi_figure", f"{stage}/ndvi_reconstruction", epoch, series, title)
-        self.attention.log(attention, figures, stage, epoch)
+        title = f"{stage}, epoch {epoch}"
+        self.attention.log(attention, figures, f"{stage}/attention", epoch, title)

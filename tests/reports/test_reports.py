@@ -60,6 +60,32 @@ def test_binned_attention_sums_to_one_and_lands_in_the_right_month():
     assert float(out.sum()) == pytest.approx(1.0)
 
 
+def test_attention_is_summarised_relative_to_uniform_attention_over_the_dates():
+    from cmap.reports.attention import AttentionByClass
+
+    # Two samples of class 1: dates on days 0, 10 (Nov) and 40 (Dec); the second has only
+    # day 0. Uniform attention (every query spreads evenly over the valid dates) scores 1.
+    mask = torch.tensor([[True, True, True], [True, False, False]])
+    days = torch.tensor([[0, 10, 40], [0, 0, 0]])
+    uniform = mask[:, None, None, :].float() / mask.sum(1)[:, None, None, None]
+    uniform = uniform.expand(2, 1, 3, 3)
+    bins, labels = month_bins("11-01", 395)
+    summary = AttentionByClass(3, bins, labels, 100)
+    summary.update(uniform, days, mask, torch.tensor([1, 1]))
+    seen, ratio, shares, counts = summary.summary()
+    assert seen == [1] and counts.tolist() == [2]
+    np.testing.assert_allclose(shares[0, :2], [(2 / 3 + 1) / 2, (1 / 3) / 2])
+    np.testing.assert_allclose(ratio[0, 0, :2], [1.0, 1.0], rtol=1e-6)
+    assert np.isnan(ratio[0, 0, 2:]).all()  # months without dates: no ratio
+    # All attention on the December date: 1 / share there, 0 in November's.
+    focused = torch.zeros(1, 1, 3, 3)
+    focused[..., 2] = 1.0
+    summary = AttentionByClass(3, bins, labels, 100)
+    summary.update(focused, days[:1], mask[:1], torch.tensor([0]))
+    _, ratio, _, _ = summary.summary()
+    np.testing.assert_allclose(ratio[0, 0, :2], [0.0, 3.0], rtol=1e-6)
+
+
 def test_schedule_starts_at_epoch_one():
     assert [e for e in range(25) if scheduled(e, 10)] == [1, 11, 21]
     assert [e for e in range(4) if scheduled(e, 1)] == [1, 2, 3]
@@ -104,10 +130,10 @@ def test_figures_are_logged_at_the_right_epochs(run):
     assert steps["train/confusion_matrix"] == [0, 1, 2]
     assert steps["val/confusion_matrix"][:3] == [0, 1, 2]  # + the validate run's
     assert steps["train/label_distribution"] == [0] and steps["val/label_distribution"] == [0]
-    attention = [t for t in tags if t.startswith("val/attention/")]
-    present = {cli.model.classes[k] for k in set(cli.datamodule.datasets["val"].table.labels)}
-    assert {t.rsplit("/", 1)[1] for t in attention} == present
-    assert all(steps[t] == [1, 2] for t in attention)  # not at epoch 0
+    assert steps["val/attention"] == [1, 2]  # not at epoch 0
+    best = next(c for c in cli.trainer.checkpoint_callbacks if c.monitor).best_model_path
+    best_epoch = int(best.split("epoch=")[1].split("-")[0])
+    assert steps["val/attention_best"] == [best_epoch]  # the best checkpoint's epoch
     figures = sorted(p.name for p in (version.parent.parent / "figures").iterdir())
     assert "val_confusion_matrix_epoch000.png" in figures
 
@@ -125,7 +151,10 @@ def test_projector_files_hold_spherized_embeddings_with_metadata(run):
         label, predicted, season, _ = lines[1].split("\t")
         assert label in cli.model.classes and predicted in cli.model.classes
         assert season in {"2020", "2021"}
-    assert not (version / "00000").exists()  # nothing at epoch 0
+    best = next(c for c in cli.trainer.checkpoint_callbacks if c.monitor).best_model_path
+    step = f"{int(best.split('epoch=')[1].split('-')[0]):05d}"
+    assert (version / step / "val_embeddings_best" / "tensors.tsv").exists()
+    assert not (version / "00000" / "val_embeddings").exists()  # not drawn at epoch 0
     assert "val_embeddings" in (version / "projector_config.pbtxt").read_text()
 
 
@@ -148,7 +177,7 @@ def test_figure_worker_writes_images_and_pngs_and_survives_a_bad_request(tmp_pat
     worker = FigureWorker(writer, str(tmp_path / "png"))
     classes = ["a", "b"]
     worker.draw("confusion_figure", "val/confusion_matrix", 3, np.eye(2), classes, "t")
-    worker.draw("attention_figure", "val/attention/a", 3, "not an array", ["Jan"], "t")  # fails
+    worker.draw("attention_figure", "val/attention", 3, "not an array", ["Jan"], "t")  # fails
     worker.draw("distribution_figure", "val/label_distribution", 0, {"a": 2, "b": 5}, "t")
     with pytest.raises(ValueError, match="unknown figure"):
         worker.draw("pie_chart", "x", 0)

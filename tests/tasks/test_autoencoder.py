@@ -175,7 +175,7 @@ def test_pretraining_logs_losses_per_band_errors_and_ndvi_figures(pretrained):
     # the NDVI figure at epoch 1 only, in TensorBoard and as PNG; attention of unlabelled data
     assert [e.step for e in events.Images("val/ndvi_reconstruction")] == [1]
     pngs = sorted(p.name for p in (pretrained / "figures").iterdir())
-    assert pngs == ["val_attention_unlabelled_epoch001.png", "val_ndvi_reconstruction_epoch001.png"]
+    assert pngs == ["val_attention_epoch001.png", "val_ndvi_reconstruction_epoch001.png"]
     hparams = yaml.safe_load((version / "hparams.yaml").read_text())
     assert hparams["bands"][:2] == ["B02", "B03"]
     assert hparams["decoder"]["init_args"]["out_bands"] == 10  # linked from the data
