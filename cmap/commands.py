@@ -102,14 +102,21 @@ def samples(
     print(f"wrote {out}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
 
 
-def quicklook(map: Path, output: Path | None = None) -> None:  # noqa: A002 (the user's word)
+def quicklook(  # noqa: A002 (the user's word)
+    map: Path, output: Path | None = None, colours: Path | None = None
+) -> None:
     """Render a class or probability map GeoTIFF as a PNG with a legend.
 
+    The PNG shows coordinates, a scale bar (projected CRS in metres), the CRS, and the
+    season and model the map records.
+
     Args:
-        map: the class map GeoTIFF.
+        map: the class map GeoTIFF (or its probabilities file).
         output: the PNG (default: beside the map, `.png`).
+        colours: YAML file `class: "#RRGGBB"` (or [R, G, B]) replacing the map's colours
+            of the classes it names.
     """
-    print(f"wrote {write_quicklook(Path(map), Path(output) if output else None)}")
+    print(f"wrote {write_quicklook(Path(map), Path(output) if output else None, colours)}")
 
 
 def demo(

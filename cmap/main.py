@@ -55,7 +55,13 @@ def main(args: list[str] | None = None) -> None:
     argv = sys.argv[1:] if args is None else list(args)
     if argv[:1] and argv[0] in COMMANDS:
         name = argv[0]
-        CLI(COMMANDS[name], args=argv[1:], prog=f"cmap {name}", as_positional=True)
+        CLI(
+            COMMANDS[name],
+            args=argv[1:],
+            prog=f"cmap {name}",
+            as_positional=True,
+            allow_abbrev=False,
+        )
         return
     if not argv or argv[0] in ("-h", "--help"):
         print(usage())

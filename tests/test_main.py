@@ -48,8 +48,8 @@ def test_without_a_logger_training_runs_and_figures_go_to_figures_dir(
 
 def test_unknown_option_of_a_command_is_a_usage_error(capsys):
     with pytest.raises(SystemExit) as exit_:
-        main(["quicklook", "map.tif", "--colours", "x"])
-    assert exit_.value.code == 2 and "colours" in capsys.readouterr().err
+        main(["quicklook", "map.tif", "--colour", "x"])
+    assert exit_.value.code == 2 and "colour" in capsys.readouterr().err
 
 
 def test_help_names_every_command_with_what_it_does(capsys):

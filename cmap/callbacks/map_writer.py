@@ -29,6 +29,7 @@ from cmap.errors import CmapError, DataError
 from cmap.io.atomic import atomic_path
 from cmap.io.maps import NODATA, class_tags, colour_table, map_profile
 from cmap.io.outputs import refuse_existing
+from cmap.io.palette import read_colours
 from cmap.reports.quicklook import write_quicklook
 
 
@@ -44,6 +45,11 @@ class CubeMapWriter(BasePredictionWriter):
             are masked by the file's mask band), "float16" or "float32" (NaN there).
         overwrite: replace a finished map; without it an existing map is refused.
         quicklook: also render `<output stem>.png` (colours and legend) when the map is done.
+        colours: YAML file of class colours (`class: "#RRGGBB"`) replacing the default
+            land-cover palette (`cmap.io.palette`) for the classes it names.
+
+    Besides the class tags, both files record the season (`SEASON`, `SEASON_DATES`), the
+    cube (`SOURCE`) and the checkpoint (`MODEL`), which the quicklook shows.
 
     Progress (windows done, pixels per second) shows in Lightning's progress bar
     (`MapProgressBar`, which the cmap command puts in place of Lightning's own).
@@ -56,6 +62,7 @@ class CubeMapWriter(BasePredictionWriter):
         probability_dtype: Literal["uint8", "float16", "float32"] = "uint8",
         overwrite: bool = False,
         quicklook: bool = True,
+        colours: str | None = None,
     ):
         super().__init__(write_interval="batch")
         self.output = Path(output)
@@ -63,6 +70,7 @@ class CubeMapWriter(BasePredictionWriter):
         self.probability_dtype = probability_dtype
         self.overwrite = overwrite
         self.quicklook = quicklook
+        self.colours = colours
         self.parts = self.output.with_name(self.output.name + ".parts")
         self.probability_path = self.output.with_name(f"{self.output.stem}_probabilities.tif")
         if not self.parts.is_dir():  # refused here, before the run creates its log folder
@@ -76,6 +84,10 @@ class CubeMapWriter(BasePredictionWriter):
         data = trainer.datamodule
         self.profile, self.windows = data.map_profile(), data.map_windows()
         self.classes = list(pl_module.classes)
+        self.colour_table = colour_table(
+            self.classes, read_colours(self.colours, self.classes) if self.colours else None
+        )
+        self.tags = class_tags(self.classes) | data.map_tags()
         self.shared = trainer.world_size > 1
         outcome: set[int] | str = set()
         if trainer.is_global_zero:  # one process creates or resumes the outputs
@@ -130,14 +142,15 @@ class CubeMapWriter(BasePredictionWriter):
     def _create(self) -> None:
         profile = self.profile
         with rasterio.open(self.output, "w", **map_profile(profile, 1, "uint8", NODATA)) as dst:
-            dst.write_colormap(1, colour_table(self.classes))
-            dst.update_tags(**class_tags(self.classes))
+            dst.write_colormap(1, self.colour_table)
+            dst.update_tags(**self.tags)
             dst.set_band_description(1, "class")
         if self.probabilities:
             dtype = self.probability_dtype
             nodata = None if dtype == "uint8" else float("nan")
             spec = map_profile(profile, len(self.classes), dtype, nodata)
             with rasterio.open(self.probability_path, "w", **spec) as dst:
+                dst.update_tags(**self.tags)
                 for k, name in enumerate(self.classes):
                     dst.set_band_description(k + 1, name)
 
@@ -208,6 +221,15 @@ class CubeMapWriter(BasePredictionWriter):
                     dst.write_mask(valid, window=window)
 
     # -- end ----------------------------------------------------------------------------------
+    def on_predict_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """The checkpoint is known once it is loaded, after `setup`: record it."""
+        if trainer.is_global_zero:
+            model = Path(trainer.ckpt_path).name if trainer.ckpt_path else "not from a checkpoint"
+            paths = [self.output] + ([self.probability_path] if self.probabilities else [])
+            for path in paths:
+                with rasterio.open(path, "r+") as dst:
+                    dst.update_tags(MODEL=model)
+
     def on_predict_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self.shared:
             trainer.strategy.barrier()  # every process has saved its parts

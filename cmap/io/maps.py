@@ -2,26 +2,26 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib
 import numpy as np
 import rasterio
+from rasterio.crs import CRS
 from rasterio.errors import RasterioIOError
 
 from cmap.errors import DataError
+from cmap.io.palette import class_colours
 
 NODATA = 255
 CLASS_TAG = "CLASS_{}"
 
 
-def colour_table(classes: list[str]) -> dict[int, tuple[int, int, int, int]]:
-    """One distinct colour per class id (matplotlib's tab20), NODATA transparent."""
-    palette = matplotlib.colormaps["tab20"]
-    table = {
-        k: tuple(int(round(255 * v)) for v in palette(k % 20)[:3]) + (255,)
-        for k in range(len(classes))
-    }
+def colour_table(
+    classes: list[str], overrides: dict[str, tuple[int, int, int]] | None = None
+) -> dict[int, tuple[int, int, int, int]]:
+    """One colour per class id (`palette.class_colours`), NODATA transparent."""
+    table = {k: (*colour, 255) for k, colour in enumerate(class_colours(classes, overrides))}
     return table | {NODATA: (0, 0, 0, 0)}
 
 
@@ -61,35 +61,35 @@ def read_classes(path: Path) -> list[str]:
     return names
 
 
-def read_probability_overview(path: Path, max_side: int) -> tuple[np.ndarray, list[str]] | None:
-    """The highest class probability [H, W] (NaN where masked) of a cmap probabilities file,
-    decimated to at most `max_side` pixels a side, and its class names; None when `path` is
-    not a readable probabilities file (one band per class, named by band descriptions)."""
+@dataclass
+class Overview:
+    """A map decimated for display: values [H, W] (class ids, or the highest class
+    probability with NaN where masked), class names, colour table (class maps), where it
+    lies (bounds left, bottom, right, top; CRS) and its tags (season, model, source)."""
+
+    values: np.ndarray
+    names: list[str]
+    colours: dict[int, tuple] | None
+    bounds: tuple[float, float, float, float]
+    crs: CRS | None
+    tags: dict[str, str]
+
+
+def read_overview(path: Path, max_side: int) -> Overview:
+    """A cmap class map or probabilities file decimated to at most `max_side` pixels a side
+    (a probabilities file: one band per class named by band descriptions)."""
     try:
         with rasterio.open(path) as src:
-            if src.count < 2 or not all(src.descriptions):
-                return None
             step = max(1, int(np.ceil(max(src.width, src.height) / max_side)))
             shape = (int(np.ceil(src.height / step)), int(np.ceil(src.width / step)))
-            values = src.read(out_shape=(src.count, *shape), masked=True).astype(np.float32)
-            names = list(src.descriptions)
-            scale = 255.0 if src.dtypes[0] == "uint8" else 1.0
-    except RasterioIOError:
-        return None  # `read_overview` says why
-    highest = (values.max(axis=0) / scale).filled(np.nan)
-    return highest, names
-
-
-def read_overview(path: Path, max_side: int) -> tuple[np.ndarray, dict[int, tuple], list[str]]:
-    """A class map decimated to at most `max_side` pixels a side: class ids [H, W], its
-    colour table and its class names."""
-    try:
-        with rasterio.open(path) as src:
-            step = max(1, int(np.ceil(max(src.width, src.height) / max_side)))
-            classes = src.read(
-                1, out_shape=(int(np.ceil(src.height / step)), int(np.ceil(src.width / step)))
-            )
+            where = (tuple(src.bounds), src.crs, src.tags())
+            if src.count >= 2 and all(src.descriptions):
+                values = src.read(out_shape=(src.count, *shape), masked=True).astype(np.float32)
+                scale = 255.0 if src.dtypes[0] == "uint8" else 1.0
+                highest = (values.max(axis=0) / scale).filled(np.nan)
+                return Overview(highest, list(src.descriptions), None, *where)
+            classes = src.read(1, out_shape=shape)
             colours = src.colormap(1)
     except (RasterioIOError, ValueError) as err:
         raise DataError(path, f"cannot be read as a cmap class map ({err})") from err
-    return classes, colours, read_classes(path)
+    return Overview(classes, read_classes(path), colours, *where)

@@ -162,10 +162,14 @@ def ndvi_figure(series: list[dict], title: str) -> Figure:
 
 
 def map_figure(
-    classes: np.ndarray, names: list[str], colours: dict[int, tuple], title: str
+    classes: np.ndarray,
+    names: list[str],
+    colours: dict[int, tuple],
+    title: str,
+    place: dict | None = None,
 ) -> Figure:
     """A class map [H, W] (uint8 ids, 255 = no data) in its colour table, with a legend of
-    the classes present."""
+    the classes present; `place` (see `georeference`) adds coordinates and a scale bar."""
     from matplotlib.patches import Patch
 
     rgba = np.zeros((*classes.shape, 4))
@@ -173,10 +177,10 @@ def map_figure(
         rgba[classes == k] = np.asarray(colour) / 255
     height, width = classes.shape
     scale = 6 / max(height, width)
-    fig, ax = plt.subplots(figsize=(width * scale + 2.6, height * scale + 0.6))
-    ax.imshow(rgba, interpolation="nearest")
-    ax.set_axis_off()
-    ax.set_title(title, fontsize=9)
+    fig, ax = plt.subplots(figsize=(width * scale + 3.2, height * scale + 1.4))
+    ax.imshow(rgba, interpolation="nearest", extent=_extent(place))
+    georeference(ax, place)
+    ax.set_title(title, fontsize=8)
     present = [k for k in np.unique(classes) if k < len(names)]
     handles = [Patch(color=np.asarray(colours[k]) / 255, label=names[k]) for k in present]
     ax.legend(handles=handles, loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=8)
@@ -184,15 +188,59 @@ def map_figure(
     return fig
 
 
-def confidence_figure(highest: np.ndarray, title: str) -> Figure:
+def confidence_figure(highest: np.ndarray, title: str, place: dict | None = None) -> Figure:
     """The highest class probability of each pixel [H, W] (NaN: no data, left blank), with
-    a labelled colour bar from 0 to 1."""
+    a labelled colour bar from 0 to 1; `place` as for `map_figure`."""
     height, width = highest.shape
     scale = 6 / max(height, width)
-    fig, ax = plt.subplots(figsize=(width * scale + 1.8, height * scale + 0.6))
-    image = ax.imshow(np.ma.masked_invalid(highest), cmap="viridis", vmin=0, vmax=1)
-    ax.set_axis_off()
-    ax.set_title(title, fontsize=9)
+    fig, ax = plt.subplots(figsize=(width * scale + 2.4, height * scale + 1.4))
+    image = ax.imshow(
+        np.ma.masked_invalid(highest), cmap="viridis", vmin=0, vmax=1, extent=_extent(place)
+    )
+    georeference(ax, place)
+    ax.set_title(title, fontsize=8)
     fig.colorbar(image, ax=ax, fraction=0.046, label="probability of the predicted class")
     fig.tight_layout()
     return fig
+
+
+def _extent(place: dict | None):
+    if place is None:
+        return None
+    left, bottom, right, top = place["bounds"]
+    return (left, right, bottom, top)
+
+
+def georeference(ax, place: dict | None) -> None:
+    """Axes in map coordinates: `place` holds `bounds` (left, bottom, right, top), `crs`
+    (its name, e.g. EPSG:32631) and `metres` (a projected CRS in metres: a scale bar)."""
+    if place is None:
+        ax.set_axis_off()
+        return
+    from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
+
+    ax.ticklabel_format(useOffset=False, style="plain")
+    ax.tick_params(labelsize=6)
+    unit = "m" if place["metres"] else "map units"
+    ax.set_xlabel(f"x ({place['crs']}, {unit})", fontsize=7)
+    ax.set_ylabel("y", fontsize=7)
+    if place["metres"]:
+        left, _, right, _ = place["bounds"]
+        length = nice_length((right - left) / 5)
+        label = f"{length / 1000:g} km" if length >= 1000 else f"{length:g} m"
+        bar = AnchoredSizeBar(
+            ax.transData,
+            length,
+            label,
+            "lower left",
+            pad=0.4,
+            frameon=True,
+            fontproperties={"size": 7},
+        )
+        ax.add_artist(bar)
+
+
+def nice_length(target: float) -> float:
+    """The largest 1, 2 or 5 x 10^n not above `target` (a scale bar's length)."""
+    power = 10 ** np.floor(np.log10(max(target, 1e-9)))
+    return float(max(m * power for m in (1, 2, 5) if m * power <= target))

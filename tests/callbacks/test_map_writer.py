@@ -55,6 +55,9 @@ def test_predicted_map_matches_the_model_pixel_by_pixel(checkpoint, tmp_path, mo
     model = Classifier.load_from_checkpoint(checkpoint).eval()
     assert read_classes(output) == model.classes and tags["CLASS_2"] == "ble_dur"
     assert len({colours[k] for k in range(len(model.classes))}) == len(model.classes)
+    assert colours[5] == (255, 211, 0, 255)  # mais in the Cropland Data Layer's yellow
+    assert tags["SEASON"] == "2021" and tags["SEASON_DATES"] == "2020-11-01/2021-11-30"
+    assert tags["MODEL"] == "last.ckpt" and tags["SOURCE"] == str(DEMO_CUBE)
 
     # the same pixels through the model directly: identical classes, nodata elsewhere
     values, valid = cube.read(Window(0, 0, 40, 40))
@@ -128,6 +131,9 @@ def test_quicklook_command(checkpoint, tmp_path, monkeypatch, capsys):
     main(["quicklook", str(tmp_path / "m.tif"), "--output", str(tmp_path / "look.png")])
     assert (tmp_path / "look.png").read_bytes()[:4] == b"\x89PNG"
     with pytest.raises(SystemExit):
+        main(["quicklook", str(tmp_path / "m.tif"), "--colours", str(tmp_path / "none.yaml")])
+    assert "none.yaml: colours file not found" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
         main(["quicklook", str(tmp_path / "nothing.tif")])
     assert "cannot be read as a cmap class map" in capsys.readouterr().err
 
@@ -141,3 +147,39 @@ def test_an_existing_map_is_refused_before_the_run_writes_anything(
         main(predict_args(checkpoint, tmp_path / "map.tif"))
     assert "map.tif: already exists" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["map.tif"]  # no log folder
+
+
+def test_a_colours_file_replaces_the_palette_of_the_classes_it_names(
+    checkpoint, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.chdir(tmp_path)
+    colours = tmp_path / "colours.yaml"
+    colours.write_text('mais: "#102030"\nother: [1, 2, 3]\n')
+    main(predict_args(checkpoint, tmp_path / "m.tif", "--trainer.callbacks.colours", colours))
+    table = read(tmp_path / "m.tif")[3]
+    assert table[5] == (16, 32, 48, 255) and table[0] == (1, 2, 3, 255)
+    assert table[4] == (209, 255, 0, 255)  # colza keeps the default
+    colours.write_text("mias: [1, 2, 3]\n")
+    with pytest.raises(SystemExit):
+        main(predict_args(checkpoint, tmp_path / "n.tif", "--trainer.callbacks.colours", colours))
+    err = capsys.readouterr().err
+    assert "colours.yaml: class 'mias' is not one of the map's classes" in err
+
+
+def test_quicklook_shows_where_and_what_the_map_is(checkpoint, tmp_path, monkeypatch):
+    from cmap.io.maps import read_overview
+    from cmap.reports.figures import map_figure
+
+    monkeypatch.chdir(tmp_path)
+    main(predict_args(checkpoint, tmp_path / "m.tif", "--trainer.callbacks.quicklook", "false"))
+    view = read_overview(tmp_path / "m.tif", 2048)
+    assert view.crs.to_string() == "EPSG:32631" and view.tags["MODEL"] == "last.ckpt"
+    left, bottom, right, top = view.bounds
+    assert (right - left, top - bottom) == (400.0, 400.0)  # 40 pixels of 10 m
+    place = {"bounds": view.bounds, "crs": "EPSG:32631", "metres": True}
+    figure = map_figure(view.values, view.names, view.colours, "t", place)
+    ax = figure.axes[0]
+    assert ax.get_xlim() == (left, right) and "EPSG:32631" in ax.get_xlabel()
+    bars = [a for a in ax.artists if type(a).__name__ == "AnchoredSizeBar"]
+    assert len(bars) == 1  # a scale bar: 50 m, the largest 1-2-5 length under a fifth
+    assert [t.get_text() for t in bars[0].txt_label.get_children()] == ["50 m"]

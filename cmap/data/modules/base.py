@@ -80,6 +80,10 @@ class CmapDataModule(pl.LightningDataModule, abc.ABC):
         """Georeferencing of the mapped grid (crs, transform, width, height)."""
         raise ConfigError(f"{type(self).__name__} cannot be mapped; use a CubeDataModule")
 
+    def map_tags(self) -> dict[str, str]:
+        """What a map of this data records about it (GeoTIFF tags: the season, the source)."""
+        raise ConfigError(f"{type(self).__name__} cannot be mapped; use a CubeDataModule")
+
     def map_windows(self) -> list[Window]:
         """The windows `predict` goes through, by number (batch key `window`)."""
         raise ConfigError(f"{type(self).__name__} cannot be mapped; use a CubeDataModule")

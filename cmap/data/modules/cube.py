@@ -137,6 +137,11 @@ class CubeDataModule(CmapDataModule):
     def map_profile(self) -> dict:
         return self.cube.profile
 
+    def map_tags(self) -> dict[str, str]:
+        last = self.first_day + np.timedelta64(self._season.length - 1, "D")
+        dates = f"{self.first_day}/{last}"
+        return {"SEASON": str(self.year), "SEASON_DATES": dates, "SOURCE": str(self.cube.folder)}
+
     def map_windows(self) -> list[Window]:
         self.setup("predict")
         return self.dataset.windows
