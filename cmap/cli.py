@@ -121,6 +121,8 @@ class CMapCLI(LightningCLI):
         finally:
             config.data = data_config  # the saved config.yaml keeps the data section
         self.datamodule = data
+        if self.subcommand == "fit" and hasattr(self.model, "start_from_pretrained"):
+            self.model.start_from_pretrained()  # a bad weights file stops before any output
 
     def _link_data(self, config, data) -> None:
         model = config.model

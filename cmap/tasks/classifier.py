@@ -127,8 +127,7 @@ class Classifier(Task):
         self._check_weighable(classes_weights)
         if isinstance(classes_weights, dict):
             self._set_class_weights(classes_weights)
-        if encoder_weights_path:
-            load_encoder_weights(self.encoder, encoder_weights_path)
+        self._started = False  # encoder weights of encoder_weights_path loaded
         if encoder_lr_factor <= 0:
             raise ConfigError(f"encoder_lr_factor must be positive, got {encoder_lr_factor}")
         self.encoder.requires_grad_(not freeze_encoder)
@@ -164,8 +163,19 @@ class Classifier(Task):
                 "unlabelled series (a cube, or labelled: false); pretrain an encoder on them "
                 "with the AutoEncoder (configs/pretrain.yaml) instead"
             )
+        if stage == "fit":
+            self.start_from_pretrained()
         if stage == "fit" and self.hparams.classes_weights == "balanced":
             self.criterion.weight = balanced_weights(self._train_counts()).to(self.device)
+
+    def start_from_pretrained(self) -> None:
+        """Load `encoder_weights_path` into the encoder, once, when training starts (the
+        `cmap` command does it before anything is written, so a bad file stops the run
+        early); a model loaded from a checkpoint holds its weights and needs no such file."""
+        path = self.hparams.encoder_weights_path
+        if path and not self._started:
+            load_encoder_weights(self.encoder, path)
+        self._started = True
 
     def _train_counts(self) -> list[int]:
         data = self.trainer.datamodule

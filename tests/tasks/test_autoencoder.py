@@ -221,6 +221,7 @@ def test_extract_then_finetune_reproduces_the_encoder(pretrained, synthetic_root
             "false",
         ]
     )
+    cli.model.start_from_pretrained()  # what fit does first
     ts = torch.rand(5, 7, 10)
     positions = torch.arange(7)[None].repeat(5, 1) * 20
     mask = torch.ones(5, 7, dtype=torch.bool)
@@ -302,3 +303,5 @@ def test_a_fine_tuned_checkpoint_needs_no_pretrained_file(
     last = next(tmp_path.glob("lightning_logs/finetune/version_0/checkpoints/last.ckpt"))
     main(["test", "--config", str(FINETUNE), *data, "--ckpt_path", str(last)])
     assert "f1_macro" in capsys.readouterr().out
+    model = Classifier.load_from_checkpoint(last)  # in Python too
+    assert model.hparams.encoder_weights_path == "pretrained/encoder.safetensors"

@@ -91,13 +91,14 @@ def test_encoder_weights_are_loaded_and_checked(tmp_path):
     path = tmp_path / "encoder.safetensors"
     save_file({k: v.contiguous() for k, v in source.encoder.state_dict().items()}, str(path))
     model = classifier(encoder_weights_path=str(path))
+    model.start_from_pretrained()  # what fitting does first
     for key, value in source.encoder.state_dict().items():
         torch.testing.assert_close(model.encoder.state_dict()[key], value)
     save_file({"embedding.bands_encoder.mlp.0.weight": torch.zeros(2, 2)}, str(path))
     with pytest.raises(
         ValueError, match=r"do not fit the configured encoder .*file \(2, 2\) vs model \(8, 3\)"
     ):
-        classifier(encoder_weights_path=str(path))
+        classifier(encoder_weights_path=str(path)).start_from_pretrained()
 
 
 def test_head_width_must_match_the_encoder():
