@@ -158,6 +158,7 @@ def main() -> None:
         "pretrain_epochs": args.pretrain_epochs or f"auto ({PRETRAIN_SERIES} series, 20-200)",
         "unlabelled_points": args.unlabelled_points,
         "seeds": args.seeds,
+        "fractions": args.fractions,
         "configs": "scratch: configs/demo.yaml; pretrained: configs/pretrain.yaml, then "
         "configs/finetune.yaml",
         "datasets": {},
