@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import logging
 import sys
 from pathlib import Path
 
-from jsonargparse import ArgumentError, Namespace
+from jsonargparse import ArgumentError
 from pytorch_lightning.callbacks import LearningRateMonitor, ProgressBar
 from pytorch_lightning.cli import LightningCLI, SaveConfigCallback
 
@@ -17,22 +15,11 @@ from cmap.callbacks.progress import EpochLines, MapProgressBar
 from cmap.config_check import check_config, config_files, short_parser_error
 from cmap.errors import ConfigError, DataError
 from cmap.io.checkpoints import check_checkpoint, newest_last
+from cmap.links import accepts, construct, link_data, set_writer
 from cmap.tasks.base import Task
 
 log = logging.getLogger(__name__)
 EVALUATED = ("validate", "test", "predict")  # subcommands that need a trained model
-
-# Model settings that follow the data: (path under the model's config, data attribute).
-# A path applies only where the configured class takes that argument, so one table serves
-# the Classifier and the AutoEncoder, classification and reconstruction heads.
-DATA_LINKS = (
-    ("encoder.init_args.bands_encoder.init_args.in_bands", "num_bands"),
-    ("encoder.init_args.in_bands", "num_bands"),  # encoders without a bands embedding
-    ("decoder.init_args.out_bands", "num_bands"),
-    ("decoder.init_args.num_classes", "num_classes"),
-    ("classes", "classes"),
-    ("bands", "channels"),
-)
 
 
 class SaveConfig(SaveConfigCallback):
@@ -108,13 +95,13 @@ class CMapCLI(LightningCLI):
     def instantiate_classes(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config
         data_config = config.data
-        data = _construct(data_config)  # first, as the model's sizes follow it
-        self._link_data(config, data)
+        data = construct(data_config)  # first, as the model's sizes follow it
+        data = link_data(config, data, self.subcommand)
         if self.subcommand == "predict":
             if config.get("return_predictions") is None:
                 # Writers save predictions as they come; keeping them all would grow with the map.
                 config.return_predictions = False
-            _set_writer(config, data, config.get("output"), config.get("overwrite"))
+            set_writer(config, data, config.get("output"), config.get("overwrite"))
         config.data = None  # already built: not a second time (a cube opens every file)
         try:
             super().instantiate_classes()
@@ -123,30 +110,6 @@ class CMapCLI(LightningCLI):
         self.datamodule = data
         if self.subcommand == "fit" and hasattr(self.model, "start_from_pretrained"):
             self.model.start_from_pretrained()  # a bad weights file stops before any output
-
-    def _link_data(self, config, data) -> None:
-        model = config.model
-        checkpoint = config.get("ckpt_path")
-        for path, attribute in DATA_LINKS:
-            owner, _, name = f"init_args.{path}".rpartition(".")
-            spec = model.get(owner.rpartition(".")[0]) if owner != "init_args" else model
-            if not _accepts(spec, name):
-                continue
-            value, current = getattr(data, attribute, None), model.get(f"init_args.{path}")
-            if value is None:  # e.g. a cube for prediction has bands but no classes
-                continue
-            if checkpoint and current is not None and current != value:
-                if self.subcommand == "predict" and attribute in ("classes", "num_classes"):
-                    continue
-                if attribute != "bands" or len(current) != len(value):
-                    raise DataError(
-                        Path(checkpoint),
-                        f"the model was trained with {name} = {_show(current)} but the data "
-                        f"gives {_show(value)}; use data with the model's bands and classes "
-                        "(to start a new model from these weights, extract the encoder with "
-                        "`cmap extract` and set encoder_weights_path)",
-                    )
-            model[f"init_args.{path}"] = value
 
     def _parse_ckpt_path(self) -> None:
         # LightningCLI reads the checkpoint's hyper-parameters here; check the file first so a
@@ -168,7 +131,7 @@ class CMapCLI(LightningCLI):
             # The checkpoint holds every weight: the starting weights a fine-tuning run
             # loaded are not needed again (the file may be gone).
             model = self.config[subcommand].model
-            if _accepts(model, "encoder_weights_path"):
+            if accepts(model, "encoder_weights_path"):
                 model["init_args.encoder_weights_path"] = None
 
     @staticmethod
@@ -229,54 +192,6 @@ class CMapCLI(LightningCLI):
             listed.append(MapProgressBar() if sys.stdout.isatty() else EpochLines())
         config["callbacks"] = listed
         return super()._instantiate_trainer(config, callbacks)
-
-
-def import_object(path: str):
-    """The class named by a resolved `class_path` (module.Name)."""
-    module, _, name = path.rpartition(".")
-    return getattr(importlib.import_module(module), name)
-
-
-def _construct(spec):
-    """Instantiate a `class_path` + `init_args` spec whose arguments are plain values."""
-    return import_object(spec.class_path)(**spec.get("init_args", Namespace()).as_dict())
-
-
-WRITERS = ("cmap.callbacks.CubeMapWriter", "cmap.callbacks.PointPredictionWriter")
-
-
-def _set_writer(config, data, output: str | None, overwrite: bool) -> None:
-    """`--output`/`--overwrite` of `cmap predict` go to the configured prediction writer (a
-    map writer for a cube, a point writer otherwise), added when the config has none."""
-    if output is None and not overwrite:
-        return
-    callbacks = config.trainer.get("callbacks") or []
-    callbacks = callbacks if isinstance(callbacks, list) else [callbacks]
-    writers = [
-        c
-        for c in callbacks
-        if isinstance(c, Namespace)
-        and issubclass(import_object(c.class_path), tuple(map(import_object, WRITERS)))
-    ]
-    if not writers:
-        name = WRITERS[0] if getattr(data, "mappable", False) else WRITERS[1]
-        writers = [Namespace(class_path=name, init_args=Namespace())]
-        config.trainer.callbacks = [*callbacks, *writers]
-    for writer in writers:
-        if output is not None:
-            writer.init_args.output = output
-        writer.init_args.overwrite = overwrite
-
-
-def _accepts(spec, name: str) -> bool:
-    """Whether the class of a `class_path` spec takes an argument `name`."""
-    if spec is None or not spec.get("class_path"):
-        return False
-    return name in inspect.signature(import_object(spec.class_path)).parameters
-
-
-def _show(value) -> str:
-    return f"{len(value)} {value}" if isinstance(value, list) else str(value)
 
 
 def build(args: list[str]) -> CMapCLI:

@@ -344,6 +344,52 @@ def test_data_that_does_not_fit_a_checkpoint_is_refused_with_both_sides(
     assert "the model was trained with num_classes = 7 but the data gives 2" in err
 
 
+def test_bands_are_matched_to_the_checkpoint_by_name(
+    checkpoint, synthetic_root, root, tmp_path, monkeypatch, capsys, fails
+):
+    """Same names in another order: put in the model's order (same predictions); other
+    names: refused with both lists. Never only the count."""
+    monkeypatch.chdir(tmp_path)
+    bands = pq.read_schema(synthetic_root / "train" / "features.pq").names[2:]
+
+    def predict(data_root, output, *extra):
+        main(
+            [
+                *("predict", "--config", DEMO, "--data.init_args.root", str(data_root)),
+                *("--ckpt_path", str(checkpoint), "--trainer.logger", "false"),
+                *("--output", str(output), *extra),
+            ]
+        )
+        return pq.read_table(output).to_pydict()
+
+    expected = predict(synthetic_root, tmp_path / "a.parquet")
+    reordered = f"[{', '.join(reversed(bands))}]"
+    assert (
+        predict(synthetic_root, tmp_path / "b.parquet", "--data.init_args.bands", reordered)
+        == expected
+    )
+    assert f"put in the model's order {bands}" in capsys.readouterr().err
+    for split in ("train", "val", "test"):  # a folder storing the bands in another order
+        table = pq.read_table(root / split / "features.pq")
+        pq.write_table(
+            table.select(["poi_id", "date", *reversed(bands)]), root / split / "features.pq"
+        )
+    assert predict(root, tmp_path / "c.parquet") == expected
+    for split in ("train", "val", "test"):  # another band under an old name
+        table = pq.read_table(root / split / "features.pq")
+        pq.write_table(
+            table.rename_columns(["poi_id", "date", "B01", *table.column_names[3:]]),
+            root / split / "features.pq",
+        )
+    renamed = f"[B01, {', '.join(list(reversed(bands))[1:])}]"
+    err = fails(
+        *("predict", "--config", DEMO, "--data.init_args.root", root, "--ckpt_path", checkpoint),
+        *("--data.init_args.bands", renamed, "--output", tmp_path / "d.parquet"),
+    )
+    assert f"{checkpoint}: the model was trained with the bands {bands} but the data has" in err
+    assert "'B01'" in err
+
+
 def test_predict_keeps_the_checkpoint_classes(checkpoint, synthetic_root, tmp_path, monkeypatch):
     """Predictions need no labels: data declaring other classes does not change the model."""
     monkeypatch.chdir(tmp_path)

@@ -23,6 +23,7 @@ from cmap.reports.classification import ClassificationReports
 from cmap.reports.metrics import print_metrics
 from cmap.reports.tables import per_class_scores
 from cmap.tasks.base import Task
+from cmap.tasks.class_weights import balanced_weights, check_weighable, weights_by_name
 from cmap.tasks.optim import AdamW, WarmupExponentialLR
 from cmap.tasks.weights import check_widths, load_encoder_weights
 
@@ -45,15 +46,6 @@ def _metrics(num_classes: int) -> MetricCollection:
     )
 
 
-def balanced_weights(counts: list[int]) -> torch.Tensor:
-    """Per-class weights sqrt(n / (K n_k)) from class counts (weight 1 for absent classes)."""
-    n = torch.tensor(counts, dtype=torch.float64)
-    present = n > 0
-    weights = torch.ones_like(n)
-    weights[present] = (n.sum() / (present.sum() * n[present])).sqrt()
-    return weights.float()
-
-
 class Classifier(Task):
     """Encoder + classification head trained with `criterion`.
 
@@ -62,6 +54,8 @@ class Classifier(Task):
         decoder: maps ([N, T, D], mask) to logits [N, K].
         criterion: loss on (logits [N, K], target [N]); class weights go to its `weight`.
         classes: class names, index = logit (the CLI links them from the data).
+        bands: input channel names in order (linked from the data), kept in the checkpoint
+            so that data with the bands in another order is put in the model's order.
         classes_weights: per-class loss weights by class name (missing classes weigh 1). If
             no name is a class, the weights were meant for other data: a warning is logged and
             none is applied; if only some names are unknown, that is an error (a typo).
@@ -96,6 +90,7 @@ class Classifier(Task):
         decoder: Head,
         criterion: Loss | nn.CrossEntropyLoss,
         classes: list[str] | None = None,
+        bands: list[str] | None = None,
         classes_weights: dict[str, float] | Literal["balanced"] | None = None,
         encoder_weights_path: str | None = None,
         freeze_encoder: bool = False,
@@ -117,6 +112,7 @@ class Classifier(Task):
         self.decoder = decoder
         self.criterion = criterion
         self.classes = list(linked(classes, "Classifier", "classes"))
+        self.bands = list(bands) if bands else None
         num_classes = len(self.classes)
         check_widths(encoder, decoder)
         head_classes = getattr(decoder, "num_classes", num_classes)
@@ -124,9 +120,9 @@ class Classifier(Task):
             raise ConfigError(
                 f"decoder has {head_classes} outputs but {num_classes} classes are given: {classes}"
             )
-        self._check_weighable(classes_weights)
+        check_weighable(criterion, classes_weights)
         if isinstance(classes_weights, dict):
-            self._set_class_weights(classes_weights)
+            self.criterion.weight = weights_by_name(classes_weights, self.classes)
         self._started = False  # encoder weights of encoder_weights_path loaded
         if encoder_lr_factor <= 0:
             raise ConfigError(f"encoder_lr_factor must be positive, got {encoder_lr_factor}")
@@ -142,17 +138,6 @@ class Classifier(Task):
             max_embeddings,
             log_figures,
         )
-
-    def _check_weighable(self, classes_weights) -> None:
-        if not classes_weights:
-            return
-        if not hasattr(self.criterion, "weight"):
-            raise ConfigError(
-                f"classes_weights given but the criterion {type(self.criterion).__name__} "
-                "takes no class weights"
-            )
-        if getattr(self.criterion, "weight", None) is not None:
-            raise ConfigError("give class weights either in classes_weights or in the criterion")
 
     def setup(self, stage: str) -> None:
         data = self.trainer.datamodule
@@ -192,22 +177,6 @@ class Classifier(Task):
         weight = checkpoint["state_dict"].get("criterion.weight")
         if weight is not None and getattr(self.criterion, "weight", None) is None:
             self.criterion.weight = weight.clone()
-
-    def _set_class_weights(self, classes_weights: dict[str, float]):
-        unknown = sorted(set(classes_weights) - set(self.classes))
-        if len(unknown) == len(classes_weights):
-            # Weights written for another dataset (e.g. the reference config on new data).
-            log.warning(
-                "classes_weights name none of the classes %s; training without class weights",
-                self.classes,
-            )
-            return
-        if unknown:
-            raise ConfigError(
-                f"classes_weights names unknown class(es) {unknown}; the classes are {self.classes}"
-            )
-        weights = torch.tensor([float(classes_weights.get(c, 1.0)) for c in self.classes])
-        self.criterion.weight = weights
 
     def train(self, mode: bool = True):
         super().train(mode)

@@ -9,7 +9,8 @@ from safetensors.torch import save_file
 from cmap.cli import build
 from cmap.models.decoders import MulticlassClassification
 from cmap.models.losses import FocalLoss
-from cmap.tasks.classifier import Classifier, _metrics, balanced_weights
+from cmap.tasks.class_weights import balanced_weights
+from cmap.tasks.classifier import Classifier, _metrics
 from cmap.tasks.optim import AdamW, WarmupExponentialLR, warmup_exponential
 from tests.helpers import REPO, batch, encoder
 
