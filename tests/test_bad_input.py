@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import torch
+import yaml
 from safetensors.torch import save_file
 
 from cmap.cli import build
@@ -143,6 +144,11 @@ def break_samples(kind, root):  # noqa: C901 (one branch per malformed input)
         (root / "meta.yaml").write_text("bands: [B02\n")
     elif kind == "meta_not_a_mapping":
         (root / "meta.yaml").write_text("- B02\n")
+    elif kind.startswith("meta_"):  # one setting of meta.yaml of the wrong kind
+        meta = yaml.safe_load((root / "meta.yaml").read_text())
+        key, value = META_EDITS[kind]
+        meta[key] = value(meta) if callable(value) else value
+        (root / "meta.yaml").write_text(yaml.safe_dump(meta))
     elif kind == "no_season_left":
         return ["--data.init_args.seasons", "[1999]"]
     elif kind == "bad_season_start":
@@ -186,6 +192,13 @@ SAMPLES = {
     "mapping_not_a_mapping": "must map each class name to a list of codes",
     "meta_not_yaml": "meta.yaml: is not valid YAML",
     "meta_not_a_mapping": "meta.yaml: must be a mapping",
+    "meta_nodata_text": "meta.yaml: nodata must be a number, got 'none'",
+    "meta_scale_text": "meta.yaml: scale must be a number, got 'abc'",
+    "meta_scale_zero": "meta.yaml: scale must be positive, got 0",
+    "meta_duplicate_band": "meta.yaml: bands names ['B02'] more than once",
+    "meta_duplicate_class": "meta.yaml: classes names ['mais'] more than once",
+    "meta_range_text": "meta.yaml: value_range must be [low, high], got '0 1'",
+    "meta_season_start": "meta.yaml: season_start must be 'MM-DD', got '13-01'",
     "no_season_left": "no sample left after reading",
     "bad_season_start": "season_start must be 'MM-DD'",
     "bad_fraction": "fraction must be in (0, 1]",
@@ -193,6 +206,17 @@ SAMPLES = {
     "bad_range": "value_range must be [low, high]",
     "no_temperatures": "val/temperatures.pq: extra table 'temperatures' not found",
     "temperature_gap": "gap(s) longer than 3 day(s) in the daily series, e.g. point",
+}
+
+
+META_EDITS = {
+    "meta_nodata_text": ("nodata", "none"),
+    "meta_scale_text": ("scale", "abc"),
+    "meta_scale_zero": ("scale", 0),
+    "meta_duplicate_band": ("bands", lambda meta: [*meta["bands"], "B02"]),
+    "meta_duplicate_class": ("classes", lambda meta: [*meta["classes"], "mais"]),
+    "meta_range_text": ("value_range", "0 1"),
+    "meta_season_start": ("season_start", "13-01"),
 }
 
 

@@ -22,7 +22,55 @@ def read_meta(root: str | Path) -> dict:
         raise DataError(path, f"is not valid YAML ({err})") from err
     if not isinstance(meta, dict):
         raise DataError(path, f"must be a mapping of keys to values, found {type(meta).__name__}")
+    return checked(meta, path)
+
+
+NUMBERS = ("nodata", "scale")
+NAMES = ("bands", "classes")
+
+
+def checked(meta: dict, path: Path) -> dict:
+    """The settings of a meta.yaml with their types checked: numbers (a number written as
+    a string, `nodata: "-9999"`, is read as the number), lists of distinct names, `[low,
+    high]`, `MM-DD`; anything else is refused naming the key, never ignored."""
+    meta = dict(meta)
+    for key in NUMBERS:
+        if meta.get(key) is not None:
+            meta[key] = _number(meta[key], path, key)
+    if meta.get("scale") is not None and not meta["scale"] > 0:
+        raise DataError(path, f"scale must be positive, got {meta['scale']:g}")
+    for key in NAMES:
+        names = meta.get(key)
+        if names is None:
+            continue
+        if not isinstance(names, list) or not names:
+            raise DataError(path, f"{key} must be a list of names, got {names!r}")
+        names = [str(n) for n in names]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise DataError(path, f"{key} names {repeated} more than once")
+        meta[key] = names
+    bounds = meta.get("value_range")
+    if bounds is not None:
+        if not isinstance(bounds, list) or len(bounds) != 2:
+            raise DataError(path, f"value_range must be [low, high], got {bounds!r}")
+        meta["value_range"] = [_number(b, path, "value_range") for b in bounds]
+    if meta.get("season_start") is not None:
+        try:
+            Season(str(meta["season_start"]), DEFAULT_LENGTH)
+        except DataError as err:
+            raise DataError(path, err.problem) from None
     return meta
+
+
+def _number(value, path: Path, key: str) -> float:
+    if isinstance(value, bool):
+        raise DataError(path, f"{key} must be a number, got {value!r}")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise DataError(path, f"{key} must be a number, got {value!r}") from None
+    return number
 
 
 class Settings:

@@ -237,3 +237,13 @@ def test_unlabelled_season_fragments_are_dropped(caplog):
         str(REPO / "data" / "demo"), labelled=False, min_dates=1, min_span=0
     )
     assert len(everything.load_split("train")) == 2523
+
+
+@pytest.mark.parametrize("written", ["'0'", '"0.0"', "0"])
+def test_nodata_written_as_text_in_meta_yaml_is_the_number(tiny_root, written):
+    """`nodata: "0"` must mask the stored zeros as `nodata: 0` does, never be ignored."""
+    (tiny_root / "meta.yaml").write_text(f"nodata: {written}\n")
+    dm = module(tiny_root, batch_size=8)
+    dm.setup("fit")
+    batch = dm.datasets["train"].__getitems__([0, 1, 2])
+    assert batch["mask"].tolist() == [[True, True], [True, False], [True, False]]
