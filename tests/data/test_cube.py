@@ -213,3 +213,30 @@ def test_a_classifier_refuses_unlabelled_data_with_a_clear_message(source, synth
     trainer = pl.Trainer(max_epochs=1, logger=False, enable_checkpointing=False)
     with pytest.raises(ValueError, match="the Classifier needs labels to fit, but this"):
         trainer.fit(model, datamodule=data)
+
+
+def test_each_file_keeps_its_own_nodata_unless_one_is_declared(tmp_path):
+    """A date stored with nodata -9999 (the others 0): its -9999 pixels are missing, and its
+    zeros are values; a declared nodata applies to every file."""
+    folder = small_cube(tmp_path / "cube")
+    data = np.full((2, 4, 5), 500, np.int16)
+    data[:, 2, 3] = -9999
+    data[:, 3, 4] = 0
+    write_tif(folder / "S2_2021-03-31.tif", data, names=["B04", "B08"], nodata=-9999)
+    values, valid = Cube(folder).read(Window(0, 0, 5, 4))
+    assert not valid[3, 2, 3] and valid[3, 3, 4] and valid[3].sum() == 19
+    assert not valid[0, 0, 0]  # the first files' own nodata, 0
+    declared = Cube(folder, nodata=-9999).read(Window(0, 0, 5, 4))[1]
+    assert declared[0, 0, 0] and not declared[3, 2, 3]
+
+
+def test_a_date_stored_with_another_data_type_is_refused(tmp_path):
+    folder = small_cube(tmp_path / "cube")
+    write_tif(
+        folder / "S2_2021-03-31.tif", np.full((2, 4, 5), 0.05, np.float32), names=["B04", "B08"]
+    )
+    with pytest.raises(
+        DataError,
+        match=r"S2_2021-03-31.tif: band B04 is stored as float32 but as int16 in S2_2021-03-01.tif",
+    ):
+        Cube(folder)

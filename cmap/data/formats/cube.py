@@ -98,7 +98,11 @@ class Cube:
         self.crs, self.transform = reference["crs"], reference["transform"]
         self.height, self.width = reference["height"], reference["width"]
         self.profile = reference["profile"]
-        self.nodata = nodata if nodata is not None else reference["nodata"]
+        # A declared nodata applies to every file; otherwise each file's own value does.
+        self.nodata = nodata
+        self._nodata = {
+            f.path: nodata if nodata is not None else i["nodata"] for f, i in zip(files, infos)
+        }
         self.scale = scale
         if per_band:
             available = sorted({f.band for f in files})
@@ -136,6 +140,7 @@ class Cube:
                 self.folder,
                 f"{len(missing)} date(s) lack band(s), e.g. {date} has no {bands_missing}",
             )
+        self._check_dtypes(wanted, {f.path: i["profile"]["dtype"] for f, i in zip(files, infos)})
         self.dates = np.array(sorted(self._sources), dtype="datetime64[D]")
         self.quality_band = quality_band
         self.quality_masked = np.asarray(quality_masked or [], dtype=np.float64)
@@ -176,6 +181,22 @@ class Cube:
                 f"transform {tuple(info['transform'])[:6]} differs from {first}'s "
                 f"{tuple(reference['transform'])[:6]} (files must share one pixel grid)",
             )
+
+    def _check_dtypes(self, bands: list[str], dtypes: dict[Path, str]) -> None:
+        """A band is stored with one data type at every date (a date in float reflectance
+        among uint16 counts is another product, not the same band)."""
+        for band in bands:
+            seen: dict[str, Path] = {}
+            for sources in self._sources.values():
+                path = sources[band][0]
+                seen.setdefault(dtypes[path], path)
+            if len(seen) > 1:
+                (first, a), (other, b) = list(seen.items())[:2]
+                raise DataError(
+                    b,
+                    f"band {band} is stored as {other} but as {first} in {a.name}; every date "
+                    "of a band must have one data type (and scale)",
+                )
 
     def _per_band_sources(self, files: list[CubeFile]) -> dict:
         sources: dict = {}
@@ -218,13 +239,14 @@ class Cube:
     def __getstate__(self):  # open files stay with their process (DataLoader workers)
         return self.__dict__ | {"_open": {}}
 
-    def _read(self, date, bands: list[str], window: Window) -> np.ndarray:
-        """Bands of one date -> [len(bands), h, w], one read per file."""
+    def _read(self, date, bands: list[str], window: Window) -> tuple[np.ndarray, np.ndarray]:
+        """Bands of one date -> values [len(bands), h, w] and where any of the cube's bands
+        (not the quality band) holds its file's nodata [h, w], one read per file."""
         by_file: dict[Path, list[tuple[int, int]]] = {}
         for c, band in enumerate(bands):
             path, index = self._sources[date][band]
             by_file.setdefault(path, []).append((c, index))
-        out = None
+        out, nodata = None, np.zeros((int(window.height), int(window.width)), bool)
         for path, pairs in by_file.items():
             try:
                 data = self._dataset(path).read([i for _, i in pairs], window=window)
@@ -233,24 +255,26 @@ class Cube:
             if out is None:
                 out = np.empty((len(bands), *data.shape[1:]), data.dtype)
             out[[c for c, _ in pairs]] = data
-        return out
+            own = [k for k, (c, _) in enumerate(pairs) if c < len(self.bands)]
+            if self._nodata[path] is not None and own:
+                nodata |= (data[own] == self._nodata[path]).any(axis=0)
+        return out, nodata
 
     def read(self, window: Window) -> tuple[np.ndarray, np.ndarray]:
         """Values [T, C, h, w] float32 (scaled) and valid [T, h, w] bool of a window.
 
-        A date is invalid at a pixel where any band is nodata or NaN, or where the quality
-        band holds a masked value.
+        A date is invalid at a pixel where any band is nodata (the declared value, else its
+        file's) or NaN, or where the quality band holds a masked value.
         """
         h, w = int(window.height), int(window.width)
         values = np.empty((len(self.dates), len(self.bands), h, w), np.float32)
         valid = np.ones((len(self.dates), h, w), bool)
         wanted = self.bands + ([self.quality_band] if self.quality_band else [])
         for t, date in enumerate(self.dates):
-            raw = self._read(date, wanted, window)
+            raw, bad = self._read(date, wanted, window)
             data = raw[: len(self.bands)]
-            bad = np.isnan(data).any(axis=0) if data.dtype.kind == "f" else False
-            if self.nodata is not None:
-                bad = bad | (data == self.nodata).any(axis=0)
+            if data.dtype.kind == "f":
+                bad |= np.isnan(data).any(axis=0)
             if self.quality_band:
                 bad = bad | np.isin(raw[-1], self.quality_masked)
             valid[t] = ~bad
