@@ -118,11 +118,10 @@ class AttentionReport:
     """Attention per class of validation samples at scheduled epochs, for either task:
     collection (capped), the sum over processes, and one figure per class."""
 
-    def __init__(self, classes: list[str], every: int, max_samples: int, every_epoch: bool = False):
+    def __init__(self, classes: list[str], every: int, max_samples: int):
         self.classes = classes
         self.every = every
         self.max_samples = max_samples
-        self.every_epoch = every_epoch  # collect at every epoch (drawn: the caller's choice)
         self._attention: AttentionByClass | None = None
 
     def wanted(self, module) -> bool:
@@ -132,9 +131,7 @@ class AttentionReport:
         return (
             not trainer.sanity_checking
             and trainer.state.fn == "fit"
-            and (
-                scheduled(module.current_epoch, self.every) or (self.every_epoch and self.every > 0)
-            )
+            and scheduled(module.current_epoch, self.every)
             and hasattr(module.encoder, "get_attention_maps")
             and not (self._attention is not None and self._attention.full)
         )

@@ -1,24 +1,22 @@
 """Everything a Classifier run reports besides scalars: figures, projector, per-class table.
 
 Called by the task at each step of validation and at each epoch end; it holds no training
-logic. Attention and embeddings are collected (capped) at every validation epoch of a fit:
-drawn at the scheduled epochs, and kept while the epoch is the best checkpoint's, to be drawn
-once more at the end of the fit under `_best` tags.
+logic. Collected attention and embeddings are capped and cleared every epoch; at the end of a
+fit, those of the best checkpoint's model come from one more pass (`cmap.reports.best`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from cmap.reports.attention import AttentionByClass, AttentionReport, scheduled
+from cmap.reports.attention import AttentionReport, scheduled
+from cmap.reports.best import best_model_pass
 from cmap.reports.tables import per_class_scores, print_table, write_csv
+from cmap.reports.tensorboard import EMBEDDING_HEADER as HEADER
 from cmap.reports.tensorboard import log_embeddings
-
-HEADER = ["label", "predicted", "season", "poi_id"]
 
 
 class ClassificationReports:
@@ -35,17 +33,12 @@ class ClassificationReports:
         log_figures: bool = True,
     ):
         self.classes = classes
-        self.attention = AttentionReport(
-            classes, attention_every_n_epochs, max_attention_samples, every_epoch=True
-        )
+        self.attention = AttentionReport(classes, attention_every_n_epochs, max_attention_samples)
         self.embeddings_every = embeddings_every_n_epochs
         self.max_embeddings = max_embeddings
         self.log_figures = log_figures
         self._embeddings: list[torch.Tensor] = []
         self._metadata: list[list[str]] = []
-        self._latest: Epoch | None = None  # the last validation epoch's collections
-        self._best: Epoch | None = None  # those of the best checkpoint's epoch
-        self._best_path = ""
 
     # -- collection during validation -------------------------------------------------------
     def wants_attention(self, module) -> bool:
@@ -66,14 +59,14 @@ class ClassificationReports:
             return
         if self.log_figures:
             self.attention.collect(module, batch, batch["class"], maps)
-        if self.embeddings_every > 0:
+        if scheduled(module.current_epoch, self.embeddings_every):
             self._collect_embeddings(module, batch, features, preds)
 
-    def _collect_embeddings(self, module, batch, features, preds) -> None:
+    def _collect_embeddings(self, module, batch, features, preds, decoder=None) -> None:
         room = self.max_embeddings - sum(len(e) for e in self._embeddings)
         if room <= 0:
             return
-        pooled = module.decoder.pool(features, batch["mask"])  # [N, D], pooled or not
+        pooled = (decoder or module.decoder).pool(features, batch["mask"])  # [N, D]
         self._embeddings.append(pooled[:room].detach().float().cpu())
         index = batch["index"][:room].cpu().numpy()
         ids = self._poi_ids(module, index)
@@ -105,12 +98,6 @@ class ClassificationReports:
             return
         epoch, logger = module.current_epoch, module.logger
         fn = trainer.state.fn
-        if fn == "fit" and stage == "val":
-            self._latest = Epoch(epoch, attention, embeddings, metadata)
-            if not scheduled(epoch, self.attention.every):
-                attention = None
-            if not scheduled(epoch, self.embeddings_every):
-                embeddings = []
         title = f"{stage}, epoch {epoch}"
         if fn in ("validate", "test"):
             rows = per_class_scores(confusion, self.classes)
@@ -130,40 +117,9 @@ class ClassificationReports:
             figures.draw("distribution_figure", tag, epoch, counts, f"{stage} labels")
         self.attention.log(attention, figures, f"{stage}/attention", epoch, title)
 
-    # -- the best epoch ----------------------------------------------------------------------
-    def follow_best(self, module) -> None:
-        """At each epoch start and at the end of the fit: keep the last validation epoch's
-        collections if the monitored checkpoint took that epoch as its new best (checkpoints
-        are written after the task's own epoch-end hooks, hence this look back). Without a
-        monitored checkpoint the last epoch is kept."""
-        monitored = [c for c in module.trainer.checkpoint_callbacks if c.monitor]
-        path = monitored[0].best_model_path if monitored else None
-        if self._latest is not None and (path is None or path != self._best_path):
-            self._best, self._best_path = self._latest, path or ""
-        self._latest = None
-
+    # -- the model kept ----------------------------------------------------------------------
     def fit_end(self, module) -> None:
-        """Attention and projector embeddings of the best (else final) epoch, as
-        `val/attention_best` and `val_embeddings_best` at that epoch's step."""
-        self.follow_best(module)
-        best, self._best = self._best, None
-        if best is None or not module.trainer.is_global_zero:
-            return
-        if best.embeddings:
-            features = torch.cat(best.embeddings)
-            log_embeddings(
-                module.logger, "val_embeddings_best", features, best.metadata, HEADER, best.epoch
-            )
-        figures = module.figures() if self.log_figures else None
-        title = f"val, best epoch {best.epoch}"
-        self.attention.log(best.attention, figures, "val/attention_best", best.epoch, title)
-
-
-@dataclass
-class Epoch:
-    """One validation epoch's collections: attention summed by class, embeddings."""
-
-    epoch: int
-    attention: AttentionByClass | None
-    embeddings: list[torch.Tensor]
-    metadata: list[list[str]]
+        """Attention and projector embeddings of the best checkpoint's model, as
+        `val/attention_best` and `val_embeddings_best` (see `cmap.reports.best`)."""
+        if module.trainer.is_global_zero and (self.log_figures or self.embeddings_every > 0):
+            best_model_pass(self, module)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from pytorch_lightning.loggers import TensorBoardLogger
 
+EMBEDDING_HEADER = ["label", "predicted", "season", "poi_id"]  # projector metadata columns
+
 
 def summary_writer(logger):
     """The TensorBoard SummaryWriter behind a Lightning logger; None for no logger, other

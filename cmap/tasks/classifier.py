@@ -237,9 +237,6 @@ class Classifier(Task):
     def _metrics(self, stage: str) -> MetricCollection:
         return getattr(self, f"{stage}_metrics")
 
-    def on_train_epoch_start(self):
-        self.reports.follow_best(self)
-
     def on_fit_end(self):
         self.reports.fit_end(self)
 

@@ -134,6 +134,9 @@ def test_figures_are_logged_at_the_right_epochs(run):
     best = next(c for c in cli.trainer.checkpoint_callbacks if c.monitor).best_model_path
     best_epoch = int(best.split("epoch=")[1].split("-")[0])
     assert steps["val/attention_best"] == [best_epoch]  # the best checkpoint's epoch
+    # drawn with the best weights, then the final weights are back in the model
+    final = torch.load(version / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    assert all(torch.equal(v, final[k]) for k, v in cli.model.state_dict().items())
     figures = sorted(p.name for p in (version.parent.parent / "figures").iterdir())
     assert "val_confusion_matrix_epoch000.png" in figures
 
