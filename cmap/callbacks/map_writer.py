@@ -13,6 +13,7 @@ rank 0 writes them all into the map at the end.
 
 from __future__ import annotations
 
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -26,7 +27,7 @@ from rasterio.errors import RasterioIOError
 from rasterio.windows import Window
 
 from cmap.errors import CmapError, DataError
-from cmap.io.atomic import atomic_path
+from cmap.io.atomic import atomic_path, remove
 from cmap.io.maps import NODATA, class_tags, colour_table, map_profile
 from cmap.io.outputs import refuse_existing
 from cmap.io.palette import read_colours
@@ -113,7 +114,9 @@ class CubeMapWriter(BasePredictionWriter):
     def _prepare(self) -> set[int]:
         """Create the outputs, or find the windows already written; returns those."""
         if self.parts.is_dir():
-            done = {int(p.stem[1:]) for p in self.parts.glob("w*.npz")}
+            for leftover in self.parts.glob("*.partial*"):  # a write cut short (kill, full disk)
+                remove(leftover)
+            done = set(self._part_files())
             if not self._readable():
                 self._create()
                 self._replay()
@@ -203,11 +206,14 @@ class CubeMapWriter(BasePredictionWriter):
 
     def _replay(self) -> None:
         """Write every saved part into the map."""
-        for part in sorted(self.parts.glob("w*.npz")):
+        for number, part in sorted(self._part_files().items()):
             with np.load(part) as arrays:
-                self._write_window(
-                    int(part.stem[1:]), arrays["classes"], arrays.get("probabilities")
-                )
+                self._write_window(number, arrays["classes"], arrays.get("probabilities"))
+
+    def _part_files(self) -> dict[int, Path]:
+        """The finished parts, by window number (`w<number>.npz`)."""
+        found = (re.fullmatch(r"w(\d+)\.npz", p.name) for p in self.parts.iterdir())
+        return {int(m.group(1)): self.parts / m.group(0) for m in found if m}
 
     def _write_window(self, number: int, classes: np.ndarray, probabilities) -> None:
         window = self.windows[number]
@@ -236,7 +242,7 @@ class CubeMapWriter(BasePredictionWriter):
             if not trainer.is_global_zero:
                 return
             self._replay()
-        done = len(list(self.parts.glob("w*.npz")))
+        done = len(self._part_files())
         if done < len(self.windows):
             print(
                 f"cmap: {self.output}: {done} of {len(self.windows)} windows written; "
@@ -244,7 +250,20 @@ class CubeMapWriter(BasePredictionWriter):
                 file=sys.stderr,
             )
             return
+        empty = sum((np.load(p)["classes"] == NODATA).all() for p in self._part_files().values())
         shutil.rmtree(self.parts)
         print(f"cmap: wrote {self.output}", file=sys.stderr)
+        if empty == len(self.windows):
+            print(
+                f"cmap: {self.output} holds no valid pixel: every pixel of the cube is nodata, "
+                "NaN or masked by the quality band at every date (check nodata and "
+                "quality_masked)",
+                file=sys.stderr,
+            )
+        elif empty:
+            print(
+                f"cmap: {empty} of {len(self.windows)} windows had no valid pixel (nodata)",
+                file=sys.stderr,
+            )
         if self.quicklook:
             print(f"cmap: wrote {write_quicklook(self.output)}", file=sys.stderr)

@@ -230,7 +230,10 @@ class Classifier(Task):
     def predict_step(self, batch, batch_idx):
         """Probabilities [N, K] and class [N], with the batch's identifying keys (sample
         index and season, or window and pixel) passed through for the writers."""
-        probabilities = self(batch).softmax(dim=-1)
+        if len(batch["mask"]) == 0:  # a map window without any valid pixel
+            probabilities = batch["ts"].new_zeros(0, len(self.classes))
+        else:
+            probabilities = self(batch).softmax(dim=-1)
         passed = {k: v for k, v in batch.items() if k not in MODEL_INPUTS}
         return passed | {"probabilities": probabilities, "class": probabilities.argmax(dim=-1)}
 

@@ -115,6 +115,8 @@ def test_a_killed_prediction_resumes_to_the_same_map(checkpoint, tmp_path, run_c
     assert killed.returncode == -9
     parts = sorted(p.name for p in (tmp_path / "map.tif.parts").iterdir())
     assert parts == [f"w{i}.npz" for i in range(5)]  # the windows finished before the kill
+    for leftover in ("w7.npz.partial", "w8.npz.partial.npz"):  # writes cut short
+        (tmp_path / "map.tif.parts" / leftover).write_bytes(b"PK\x03")
     resumed = run(output)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "resuming" in resumed.stderr and "5 of 9 windows already written" in resumed.stderr
@@ -183,3 +185,34 @@ def test_quicklook_shows_where_and_what_the_map_is(checkpoint, tmp_path, monkeyp
     bars = [a for a in ax.artists if type(a).__name__ == "AnchoredSizeBar"]
     assert len(bars) == 1  # a scale bar: 50 m, the largest 1-2-5 length under a fifth
     assert [t.get_text() for t in bars[0].txt_label.get_children()] == ["50 m"]
+
+
+def test_windows_without_a_valid_pixel_are_written_as_nodata(
+    checkpoint, tmp_path, monkeypatch, capsys
+):
+    """Real tiles have windows outside their footprint: they are mapped as nodata and
+    counted, and a cube with no valid pixel at all says so."""
+    import shutil
+
+    monkeypatch.chdir(tmp_path)
+    cube = tmp_path / "cube"
+    shutil.copytree(DEMO_CUBE, cube)
+    for path in sorted(cube.glob("*.tif")):
+        with rasterio.open(path, "r+") as dst:
+            data = dst.read()
+            data[:, :16, :16] = 0  # window 0 (16 x 16) is outside the footprint
+            dst.write(data)
+
+    def predict(output):
+        args = predict_args(checkpoint, output, "--data.init_args.cube", cube)
+        main([*args, "--trainer.callbacks.probabilities", "false"])
+        return read(output)[0][0], capsys.readouterr().err
+
+    classes, err = predict(tmp_path / "holes.tif")
+    assert (classes[:16, :16] == NODATA).all() and (classes[16:, 16:] != NODATA).any()
+    assert "1 of 9 windows had no valid pixel (nodata)" in err
+    for path in sorted(cube.glob("*.tif")):
+        with rasterio.open(path, "r+") as dst:
+            dst.write(np.zeros((dst.count, dst.height, dst.width), np.int16))
+    classes, err = predict(tmp_path / "empty.tif")
+    assert (classes == NODATA).all() and "empty.tif holds no valid pixel" in err
