@@ -174,3 +174,18 @@ class RecordTrainIndices(pl.Callback):
         with open(f"train_indices_rank{trainer.global_rank}.txt", "a") as out:
             out.write(f"{trainer.current_epoch} " + " ".join(map(str, batch["index"].tolist())))
             out.write("\n")
+
+
+class StopAtPredictBatch(pl.Callback):
+    """Raise `Stopped` when prediction reaches batch `batch` (an interruption, in-process)."""
+
+    def __init__(self, batch: int):
+        self.batch = batch
+
+    def on_predict_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0):
+        if batch_idx == self.batch:
+            raise Stopped(f"stopped at batch {batch_idx}")
+
+
+class Stopped(RuntimeError):
+    """Raised by `StopAtPredictBatch`."""

@@ -1,19 +1,16 @@
 """Crop maps as GeoTIFF, written window by window while `cmap predict` runs, resumable.
 
-While a prediction runs, each finished window is written into the map (and the optional
-probabilities) and saved as a small part file under `<map>.parts/`; the parts are the
-durable record of progress. A rerun after an interruption skips the windows that have a
-part (rebuilding the map from the parts if the interruption left it unreadable), and the
-parts folder is removed once every window is written. A map without a parts folder is
-finished: it is never overwritten unless `overwrite` is set.
+Each finished window is written into the map (and the optional probabilities) and saved as
+a part under `<map>.parts/`, the durable record of progress. A rerun after an interruption
+skips the windows that have a part, if the parts were made with the same settings and
+weights (`map_parts`), and rebuilds the map from them if it was left unreadable. The parts
+folder goes once every window is written; a finished map is replaced only with `overwrite`.
 
-With several processes (DDP), each predicts its own windows and saves only their parts;
-rank 0 writes them all into the map at the end.
+With several processes (DDP), each saves its own windows' parts; rank 0 writes the map.
 """
 
 from __future__ import annotations
 
-import re
 import shutil
 import sys
 from pathlib import Path
@@ -26,6 +23,15 @@ from pytorch_lightning.callbacks import BasePredictionWriter
 from rasterio.errors import RasterioIOError
 from rasterio.windows import Window
 
+from cmap.callbacks.map_parts import (
+    differences,
+    empty_windows,
+    map_settings,
+    model_fingerprint,
+    part_files,
+    read_record,
+    write_record,
+)
 from cmap.errors import CmapError, DataError
 from cmap.io.atomic import atomic_path, remove
 from cmap.io.maps import NODATA, class_tags, colour_table, map_profile
@@ -44,7 +50,8 @@ class CubeMapWriter(BasePredictionWriter):
             (band descriptions = class names).
         probability_dtype: "uint8" (probability x 255, rounded; pixels without a valid date
             are masked by the file's mask band), "float16" or "float32" (NaN there).
-        overwrite: replace a finished map; without it an existing map is refused.
+        overwrite: start the map afresh, replacing a finished map or an unfinished one's
+            parts; without it an existing map is refused and unfinished parts are continued.
         quicklook: also render `<output stem>.png` (colours and legend) when the map is done.
         colours: YAML file of class colours (`class: "#RRGGBB"`) replacing the default
             land-cover palette (`cmap.io.palette`) for the classes it names.
@@ -52,8 +59,7 @@ class CubeMapWriter(BasePredictionWriter):
     Besides the class tags, both files record the season (`SEASON`, `SEASON_DATES`), the
     cube (`SOURCE`) and the checkpoint (`MODEL`), which the quicklook shows.
 
-    Progress (windows done, pixels per second) shows in Lightning's progress bar
-    (`MapProgressBar`, which the cmap command puts in place of Lightning's own).
+    Progress (windows done, pixels/s) shows in cmap's progress bar or log lines.
     """
 
     def __init__(
@@ -89,6 +95,11 @@ class CubeMapWriter(BasePredictionWriter):
             self.classes, read_colours(self.colours, self.classes) if self.colours else None
         )
         self.tags = class_tags(self.classes) | data.map_tags()
+        outputs = [self.probabilities, self.probability_dtype if self.probabilities else None]
+        sources = data.source_files()
+        self.settings = map_settings(
+            self.windows, self.classes, outputs, sources[1] if sources else None
+        )
         self.shared = trainer.world_size > 1
         outcome: set[int] | str = set()
         if trainer.is_global_zero:  # one process creates or resumes the outputs
@@ -113,10 +124,17 @@ class CubeMapWriter(BasePredictionWriter):
 
     def _prepare(self) -> set[int]:
         """Create the outputs, or find the windows already written; returns those."""
+        changed = differences(read_record(self.parts), self.settings) if self.parts.is_dir() else []
+        if changed and not self.overwrite:
+            raise DataError(
+                self.parts,
+                f"holds windows of another map (other {', '.join(changed)}); run with the "
+                "settings it was started with to finish it, or pass --overwrite true to start over",
+            )
+        if self.overwrite:  # a new map, whatever an earlier run left
+            remove(self.parts)
         if self.parts.is_dir():
-            for leftover in self.parts.glob("*.partial*"):  # a write cut short (kill, full disk)
-                remove(leftover)
-            done = set(self._part_files())
+            done = set(part_files(self.parts, clean=True))
             if not self._readable():
                 self._create()
                 self._replay()
@@ -129,6 +147,7 @@ class CubeMapWriter(BasePredictionWriter):
             self.parts.mkdir(parents=True)
         except OSError as err:
             raise DataError(self.parts, f"cannot be written ({err.strerror or err})") from err
+        write_record(self.parts, self.settings)
         self._create()
         return set()
 
@@ -206,14 +225,9 @@ class CubeMapWriter(BasePredictionWriter):
 
     def _replay(self) -> None:
         """Write every saved part into the map."""
-        for number, part in sorted(self._part_files().items()):
+        for number, part in sorted(part_files(self.parts).items()):
             with np.load(part) as arrays:
                 self._write_window(number, arrays["classes"], arrays.get("probabilities"))
-
-    def _part_files(self) -> dict[int, Path]:
-        """The finished parts, by window number (`w<number>.npz`)."""
-        found = (re.fullmatch(r"w(\d+)\.npz", p.name) for p in self.parts.iterdir())
-        return {int(m.group(1)): self.parts / m.group(0) for m in found if m}
 
     def _write_window(self, number: int, classes: np.ndarray, probabilities) -> None:
         window = self.windows[number]
@@ -228,13 +242,32 @@ class CubeMapWriter(BasePredictionWriter):
 
     # -- end ----------------------------------------------------------------------------------
     def on_predict_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        """The checkpoint is known once it is loaded, after `setup`: record it."""
+        """The weights are known once loaded, after `setup`: parts of other weights are not
+        continued, and the checkpoint's name is recorded."""
+        outcome = ""
         if trainer.is_global_zero:
+            outcome = self._check_model(pl_module)
             model = Path(trainer.ckpt_path).name if trainer.ckpt_path else "not from a checkpoint"
             paths = [self.output] + ([self.probability_path] if self.probabilities else [])
             for path in paths:
                 with rasterio.open(path, "r+") as dst:
                     dst.update_tags(MODEL=model)
+        if self.shared:
+            outcome = trainer.strategy.broadcast(outcome)
+        if outcome:
+            raise DataError(self.parts, outcome)
+
+    def _check_model(self, pl_module) -> str:
+        """ "" (go on), or why the parts must not be continued with these weights."""
+        record = read_record(self.parts) or dict(self.settings)
+        model = model_fingerprint(pl_module)
+        if record.get("model") not in (None, model):
+            return (
+                "holds windows predicted by other model weights; predict with the checkpoint "
+                "it was started with to finish it, or pass --overwrite true to start over"
+            )
+        write_record(self.parts, record | {"model": model})
+        return ""
 
     def on_predict_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self.shared:
@@ -242,7 +275,7 @@ class CubeMapWriter(BasePredictionWriter):
             if not trainer.is_global_zero:
                 return
             self._replay()
-        done = len(self._part_files())
+        done = len(part_files(self.parts))
         if done < len(self.windows):
             print(
                 f"cmap: {self.output}: {done} of {len(self.windows)} windows written; "
@@ -250,20 +283,10 @@ class CubeMapWriter(BasePredictionWriter):
                 file=sys.stderr,
             )
             return
-        empty = sum((np.load(p)["classes"] == NODATA).all() for p in self._part_files().values())
+        said = empty_windows(self.parts, self.output, len(self.windows))
         shutil.rmtree(self.parts)
         print(f"cmap: wrote {self.output}", file=sys.stderr)
-        if empty == len(self.windows):
-            print(
-                f"cmap: {self.output} holds no valid pixel: every pixel of the cube is nodata, "
-                "NaN or masked by the quality band at every date (check nodata and "
-                "quality_masked)",
-                file=sys.stderr,
-            )
-        elif empty:
-            print(
-                f"cmap: {empty} of {len(self.windows)} windows had no valid pixel (nodata)",
-                file=sys.stderr,
-            )
+        if said:
+            print(said, file=sys.stderr)
         if self.quicklook:
             print(f"cmap: wrote {write_quicklook(self.output)}", file=sys.stderr)

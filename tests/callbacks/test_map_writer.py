@@ -114,7 +114,7 @@ def test_a_killed_prediction_resumes_to_the_same_map(checkpoint, tmp_path, run_c
     )
     assert killed.returncode == -9
     parts = sorted(p.name for p in (tmp_path / "map.tif.parts").iterdir())
-    assert parts == [f"w{i}.npz" for i in range(5)]  # the windows finished before the kill
+    assert parts == ["settings.json"] + [f"w{i}.npz" for i in range(5)]  # done before the kill
     for leftover in ("w7.npz.partial", "w8.npz.partial.npz"):  # writes cut short
         (tmp_path / "map.tif.parts" / leftover).write_bytes(b"PK\x03")
     resumed = run(output)
@@ -216,3 +216,59 @@ def test_windows_without_a_valid_pixel_are_written_as_nodata(
             dst.write(np.zeros((dst.count, dst.height, dst.width), np.int16))
     classes, err = predict(tmp_path / "empty.tif")
     assert (classes == NODATA).all() and "empty.tif holds no valid pixel" in err
+
+
+def test_unfinished_parts_are_continued_only_with_the_same_settings_and_weights(
+    checkpoint, tmp_path, monkeypatch, capsys
+):
+    """Parts of another window size or other weights would make a map of two maps."""
+    from tests.helpers import Stopped
+
+    monkeypatch.chdir(tmp_path)
+    output = tmp_path / "map.tif"
+    with pytest.raises(Stopped):
+        main(
+            predict_args(
+                checkpoint,
+                output,
+                *(
+                    "--trainer.callbacks+=tests.helpers.StopAtPredictBatch",
+                    "--trainer.callbacks.batch",
+                    4,
+                ),
+            )
+        )
+    parts = sorted(p.name for p in (tmp_path / "map.tif.parts").glob("w*.npz"))
+    assert len(parts) == 4
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main(predict_args(checkpoint, output, "--data.init_args.window_size", 32))
+    err = capsys.readouterr().err
+    assert "map.tif.parts: holds windows of another map (other window size)" in err
+    other = tmp_path / "other.ckpt"  # the same model with other weights
+    state = torch.load(checkpoint, weights_only=True)
+    state["state_dict"]["decoder.linear.bias"] += 1.0
+    torch.save(state, other)
+    with pytest.raises(SystemExit):
+        main(predict_args(other, output))
+    assert "holds windows predicted by other model weights" in capsys.readouterr().err
+    assert sorted(p.name for p in (tmp_path / "map.tif.parts").glob("w*.npz")) == parts
+    # the same settings and weights finish it; with --overwrite another model starts over
+    main(predict_args(checkpoint, output))
+    main(predict_args(checkpoint, tmp_path / "fresh.tif"))
+    assert np.array_equal(read(output)[0], read(tmp_path / "fresh.tif")[0])
+    with pytest.raises(Stopped):
+        main(
+            predict_args(
+                checkpoint,
+                tmp_path / "again.tif",
+                *(
+                    "--trainer.callbacks+=tests.helpers.StopAtPredictBatch",
+                    "--trainer.callbacks.batch",
+                    4,
+                ),
+            )
+        )
+    main(predict_args(other, tmp_path / "again.tif", "--trainer.callbacks.overwrite", "true"))
+    main(predict_args(other, tmp_path / "other.tif"))
+    assert np.array_equal(read(tmp_path / "again.tif")[0], read(tmp_path / "other.tif")[0])
