@@ -13,7 +13,7 @@ from pytorch_lightning.cli import LightningCLI, SaveConfigCallback
 import cmap.data  # noqa: F401 (registers cmap's data modules: the CLI lists them, short names work)
 from cmap.callbacks.progress import EpochLines, MapProgressBar
 from cmap.config_check import check_config, config_files, short_parser_error
-from cmap.errors import ConfigError, DataError
+from cmap.errors import CmapError, ConfigError, DataError
 from cmap.io.checkpoints import check_checkpoint, newest_last
 from cmap.links import accepts, construct, link_data, set_writer
 from cmap.tasks.base import Task
@@ -105,6 +105,13 @@ class CMapCLI(LightningCLI):
         config.data = None  # already built: not a second time (a cube opens every file)
         try:
             super().instantiate_classes()
+        except ValueError as err:  # a block refusing its arguments while being built
+            cause = err
+            while cause.__cause__ is not None:
+                cause = cause.__cause__
+            if isinstance(cause, CmapError):
+                raise
+            raise ConfigError(f"{_built(cause)} cannot be built: {cause}") from err
         finally:
             config.data = data_config  # the saved config.yaml keeps the data section
         self.datamodule = data
@@ -192,6 +199,19 @@ class CMapCLI(LightningCLI):
             listed.append(MapProgressBar() if sys.stdout.isatty() else EpochLines())
         config["callbacks"] = listed
         return super()._instantiate_trainer(config, callbacks)
+
+
+def _built(error: BaseException) -> str:
+    """The outermost model block whose constructor `error` came out of (e.g. the
+    TransformerEncoder, rather than a layer inside it)."""
+    tb = error.__traceback__
+    while tb is not None:
+        frame = tb.tb_frame
+        owner = frame.f_locals.get("self") if frame.f_code.co_name == "__init__" else None
+        if owner is not None and type(owner).__module__.startswith("cmap.models"):
+            return type(owner).__name__
+        tb = tb.tb_next
+    return "the model"
 
 
 def build(args: list[str]) -> CMapCLI:

@@ -8,6 +8,7 @@ with code 2. Any other exception is a bug in cmap and keeps its traceback.
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from pathlib import Path
 
@@ -53,12 +54,15 @@ def user_error(err: BaseException | None) -> CmapError | None:
 
 def exits_on_user_error(function):
     """`function`, but a user error ends the process with one line, `cmap: error: ...`, and
-    exit code 2 instead of a traceback."""
+    exit code 2 instead of a traceback; a closed output pipe ends it quietly."""
 
     @functools.wraps(function)
     def run(*args, **kwargs):
         try:
             return function(*args, **kwargs)
+        except BrokenPipeError:  # the reader went away (`cmap --help | head`): stop quietly
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(1)
         except Exception as err:
             cause = user_error(err)
             if cause is None:

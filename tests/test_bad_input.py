@@ -155,6 +155,9 @@ def break_samples(kind, root):  # noqa: C901 (one branch per malformed input)
         return ["--data.init_args.season_start", "November"]
     elif kind == "bad_fraction":
         return ["--data.init_args.fraction", "1.5"]
+    elif kind in ARGUMENTS:
+        name, value = ARGUMENTS[kind][0]
+        return [f"--data.init_args.{name}", value]
     elif kind == "outside_range":
         edit(root, "train", "features.pq", B04=first_row_set(30000))  # reflectance 3.0
         return ["--data.init_args.value_range", "[-0.2, 1.6]"]
@@ -203,11 +206,23 @@ SAMPLES = {
     "bad_season_start": "season_start must be 'MM-DD'",
     "bad_fraction": "fraction must be in (0, 1]",
     "outside_range": "1 value(s) outside the declared range [-0.2, 1.6] (after scale), e.g. 3",
-    "bad_range": "value_range must be [low, high]",
+    "bad_range": "value_range must be [low, high] with low < high, got [1.6, -0.2]",
     "no_temperatures": "val/temperatures.pq: extra table 'temperatures' not found",
     "temperature_gap": "gap(s) longer than 3 day(s) in the daily series, e.g. point",
 }
 
+
+# Data module arguments out of range: refused when the module is built, naming the argument.
+ARGUMENTS = {
+    "no_class_samples": (("max_per_class", "0"), "max_per_class must be at least 1"),
+    "zero_batch": (("batch_size", "0"), 'batch_size must be at least 1, or "auto", got 0'),
+    "negative_workers": (("num_workers", "-1"), "num_workers must be 0 or more, got -1"),
+    "negative_noise": (("noise_std", "-1"), "noise_std must be 0 or more, got -1.0"),
+    "full_dropout": (("date_dropout", "1"), "date_dropout must be in [0, 1), got 1.0"),
+    "no_dates": (("max_dates", "0"), "max_dates must be at least 1"),
+    "huge_season": (("season_length", "4294967296"), "season_length must be 1 to 3660 days"),
+}
+SAMPLES.update({kind: message for kind, (_, message) in ARGUMENTS.items()})
 
 META_EDITS = {
     "meta_nodata_text": ("nodata", "none"),
@@ -239,7 +254,7 @@ MODEL = {
     ),
     "heads_do_not_divide": (
         ["--model.init_args.encoder.init_args.n_heads", "5"],
-        "d_model (64) must be divisible by n_heads (5)",
+        "n_heads (5) must be at least 1 and divide d_model (64)",
     ),
     "positions_beyond_max_len": (
         ["--model.init_args.encoder.init_args.position_encoder.init_args.max_len", "100"],
@@ -254,6 +269,18 @@ MODEL = {
         "nowhere.safetensors: encoder weights file not found",
     ),
     "missing_checkpoint": (["--ckpt_path", "nowhere.ckpt"], "nowhere.ckpt"),
+    "no_heads": (
+        ["--model.init_args.encoder.init_args.n_heads", "0"],
+        "n_heads (0) must be at least 1 and divide d_model (64)",
+    ),
+    "dropout_above_one": (
+        ["--model.init_args.encoder.init_args.dropout_p", "1.5"],
+        "TransformerEncoder cannot be built: dropout probability has to be between 0 and 1",
+    ),
+    "negative_head_dropout": (
+        ["--model.init_args.decoder.init_args.dropout_p", "-1"],
+        "MulticlassClassification cannot be built: dropout probability has to be between 0",
+    ),
 }
 
 

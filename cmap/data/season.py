@@ -16,6 +16,9 @@ DEFAULT_LENGTH = 395  # 13 months: summer crops are harvested until the followin
 EPOCH = dt.date(1970, 1, 1)
 
 
+MAX_LENGTH = 3660  # ten years: day numbers stay far inside the sort keys' range
+
+
 @dataclass(frozen=True)
 class Season:
     """Season `S` runs `length` days from `start` (MM-DD) of year `S - 1`."""
@@ -29,8 +32,10 @@ class Season:
             dt.date(2001, month, day)
         except (ValueError, AttributeError) as err:
             raise DataError(None, f"season_start must be 'MM-DD', got {self.start!r}") from err
-        if self.length <= 0:
-            raise DataError(None, f"season_length must be positive, got {self.length}")
+        if not 0 < self.length <= MAX_LENGTH:
+            raise DataError(
+                None, f"season_length must be 1 to {MAX_LENGTH} days, got {self.length}"
+            )
 
     @property
     def month_day(self) -> tuple[int, int]:

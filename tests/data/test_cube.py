@@ -13,7 +13,7 @@ from rasterio.windows import Window
 from cmap.data import CubeDataModule
 from cmap.data.datasets.pixels import pixel_series
 from cmap.data.formats.cube import Cube, parse_date
-from cmap.errors import DataError
+from cmap.errors import ConfigError, DataError
 from cmap.io.checkpoints import encoder_from_checkpoint
 from cmap.tasks.classifier import Classifier
 from tests.helpers import DEMO_CUBE, REPO, small_cube, write_tif
@@ -156,7 +156,7 @@ def test_cube_pixels_errors_are_clear(tmp_path):
         CubeDataModule(str(DEMO_CUBE), window_size=256).setup("fit")
     with pytest.raises(DataError, match="a cube has no labels to test with"):
         CubeDataModule(str(DEMO_CUBE)).setup("test")
-    with pytest.raises(DataError, match=r"val_windows must be in \(0, 1\)"):
+    with pytest.raises(ConfigError, match=r"val_windows must be in \(0, 1\)"):
         CubeDataModule(str(DEMO_CUBE), val_windows=1.0)
 
 

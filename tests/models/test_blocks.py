@@ -202,7 +202,7 @@ def test_encoders_check_widths():
         TransformerEncoder(PositionalEncoding(16), PixelEncoding(3, [8]), d_model=16, n_heads=4)
     with pytest.raises(ValueError, match="ExchangerEncoder: position_encoder"):
         ExchangerEncoder(PositionalEncoding(32), PixelEncoding(3, [16]), d_model=16, n_heads=4)
-    with pytest.raises(ValueError, match="must be divisible by n_heads"):
+    with pytest.raises(ValueError, match="must be at least 1 and divide d_model"):
         LTAEEncoder(PositionalEncoding(16), PixelEncoding(3, [16]), d_model=16, n_heads=5)
 
 

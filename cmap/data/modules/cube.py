@@ -13,6 +13,7 @@ import torch
 from rasterio.windows import Window
 from torch.utils.data import DataLoader
 
+from cmap.data.arguments import check_arguments
 from cmap.data.datasets.cube_pixels import CubePixels, EpochLoader
 from cmap.data.datasets.cube_windows import CubeWindows
 from cmap.data.formats.cube import Cube
@@ -93,10 +94,13 @@ class CubeDataModule(CmapDataModule):
                 f"({self.first_day} + {self._season.length} days), e.g. "
                 f"{self.cube.dates[outside][0]}",
             )
-        if window_size < 16 or window_size % 16:
-            raise DataError(None, f"window_size must be a multiple of 16, got {window_size}")
-        if not 0 < val_windows < 1:
-            raise DataError(None, f"val_windows must be in (0, 1), got {val_windows}")
+        check_arguments(
+            window_size=window_size,
+            val_windows=val_windows,
+            batch_size=batch_size,
+            num_workers=num_workers,
+            pixels_per_epoch=pixels_per_epoch,
+        )
         self.dataset: CubeWindows | None = None
         self.datasets: dict[str, CubePixels] = {}
 

@@ -12,6 +12,7 @@ import pyarrow.compute as pc
 import torch
 from torch.utils.data import DataLoader
 
+from cmap.data.arguments import check_arguments
 from cmap.data.cache import cached_split
 from cmap.data.datasets.series import SeriesDataset, series_loader
 from cmap.data.formats.extras import sample_extras
@@ -28,6 +29,8 @@ from cmap.errors import DataError, preview
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
+SITS_CHECKED = ("fraction", "max_per_class", "max_dates", "date_dropout", "noise_std")
+SITS_CHECKED += ("batch_size", "num_workers", "max_gap_days", "min_dates", "min_span")
 
 
 class SITSDataModule(CmapDataModule):
@@ -122,8 +125,8 @@ class SITSDataModule(CmapDataModule):
         self.root = Path(root)
         if not self.root.is_dir():
             raise DataError(self.root, "samples folder not found")
-        if not 0 < fraction <= 1:
-            raise DataError(None, f"fraction must be in (0, 1], got {fraction}")
+        hp = self.hparams
+        check_arguments(**{k: hp[k] for k in SITS_CHECKED})
         self.meta = read_meta(self.root)
         settings = Settings(self.meta, bands, scale, nodata, season_start, season_length)
         if label_mapping is None and self.meta.get("label_mapping"):
@@ -131,10 +134,7 @@ class SITSDataModule(CmapDataModule):
         self.mapping = read_mapping(label_mapping) if label_mapping else None
         self.scale, self.nodata = settings.scale, settings.nodata
         self.value_range = value_range or self.meta.get("value_range")
-        if self.value_range is not None and (
-            len(self.value_range) != 2 or self.value_range[0] >= self.value_range[1]
-        ):
-            raise DataError(None, f"value_range must be [low, high], got {self.value_range}")
+        check_arguments(value_range=self.value_range)
         self._season = settings.season
         self._bands = settings.bands
         self._classes = classes

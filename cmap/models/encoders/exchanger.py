@@ -98,8 +98,10 @@ class ExchangerEncoder(LayeredEncoder):
         dropout_p: float = 0.1,
     ):
         super().__init__()
-        if d_model % n_heads:
-            raise ConfigError(f"d_model ({d_model}) must be divisible by n_heads ({n_heads})")
+        if n_heads < 1 or d_model % n_heads:
+            raise ConfigError(
+                f"n_heads ({n_heads}) must be at least 1 and divide d_model ({d_model})"
+            )
         if n_tokens < 1 or n_layers < 1:
             raise ConfigError(
                 f"ExchangerEncoder needs n_tokens and n_layers >= 1, got {n_tokens}, {n_layers}"

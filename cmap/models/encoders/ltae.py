@@ -42,8 +42,10 @@ class LTAEEncoder(Encoder):
         dropout_p: float = 0.1,
     ):
         super().__init__()
-        if d_model % n_heads:
-            raise ConfigError(f"d_model ({d_model}) must be divisible by n_heads ({n_heads})")
+        if n_heads < 1 or d_model % n_heads:
+            raise ConfigError(
+                f"n_heads ({n_heads}) must be at least 1 and divide d_model ({d_model})"
+            )
         self.embedding = DateEmbedding(
             position_encoder, bands_encoder, d_model, dropout_p, "LTAEEncoder"
         )

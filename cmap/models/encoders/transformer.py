@@ -36,8 +36,10 @@ class SelfAttentionLayer(nn.Module):
         activation: Literal["relu", "gelu"] = "relu",
     ):
         super().__init__()
-        if d_model % n_heads:
-            raise ConfigError(f"d_model ({d_model}) must be divisible by n_heads ({n_heads})")
+        if n_heads < 1 or d_model % n_heads:
+            raise ConfigError(
+                f"n_heads ({n_heads}) must be at least 1 and divide d_model ({d_model})"
+            )
         self.qkv = nn.Linear(d_model, 3 * d_model)
         self.out = nn.Linear(d_model, d_model)
         self.ff_in = nn.Linear(d_model, dim_feedforward)
