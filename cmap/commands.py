@@ -14,7 +14,7 @@ from cmap.data.modules.cube import CubeDataModule
 from cmap.errors import ConfigError, DataError
 from cmap.io.atomic import atomic_path
 from cmap.io.checkpoints import encoder_from_checkpoint, find_checkpoint
-from cmap.io.outputs import refuse_existing
+from cmap.io.outputs import check_folder_output, refuse_existing
 from cmap.reports.quicklook import write_quicklook
 
 
@@ -82,7 +82,8 @@ def samples(
         seed: seeds the split and the random pixels.
         block: side (pixels) of the label raster's groups.
         year: the season of the cube's dates; default: the one holding every date.
-        overwrite: replace an existing folder.
+        overwrite: replace a samples folder written earlier by cmap samples (never a
+            folder cmap did not write, nor one holding the inputs).
     """
     sources = [s is not None for s in (points, label_raster, unlabelled)]
     if sum(sources) != 1:
@@ -90,7 +91,8 @@ def samples(
     if len(split) != 3:
         raise ConfigError(f"split takes three shares (train, val, test), got {split}")
     out = Path(out)
-    refuse_existing(out, overwrite=overwrite)
+    inputs = [Path(cube)] + [Path(p) for p in (points, label_raster) if p is not None]
+    check_folder_output(out, overwrite, inputs)
     data = CubeDataModule(str(cube), year=year)
     if points is not None:
         chosen = read_points(Path(points), data.cube)

@@ -106,3 +106,38 @@ def test_extract_from_a_run_folder_takes_the_best_checkpoint(tmp_path, capsys):
     os.umask(umask)
     for name in ("encoder.safetensors", "encoder.yaml"):
         assert (tmp_path / "out" / name).stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_samples_overwrite_replaces_only_what_cmap_wrote(tmp_path, capsys):
+    """--overwrite never deletes inputs or folders cmap did not write (issue 19: the cube's
+    parent given as output lost the cube)."""
+    cube = small_cube(tmp_path / "work" / "cube")
+    unlabelled = ["--unlabelled", "5"]
+
+    def refused(out, *extra) -> str:
+        with pytest.raises(SystemExit) as exit_:
+            main(["samples", str(cube), str(out), *unlabelled, *extra])
+        assert exit_.value.code == 2
+        return capsys.readouterr().err
+
+    out = tmp_path / "samples"
+    main(["samples", str(cube), str(out), *unlabelled])
+    assert "already exists" in refused(out)
+    (out / "train" / "features.pq").write_bytes(b"old")
+    main(["samples", str(cube), str(out), *unlabelled, "--overwrite", "true"])
+    assert (out / "train" / "features.pq").read_bytes()[:4] == b"PAR1"  # replaced
+    before = sorted(p.name for p in cube.iterdir())
+    for holder in (tmp_path / "work", cube):
+        err = refused(holder, "--overwrite", "true")
+        assert f"{holder}: holds the input {cube}; choose another output folder" in err
+    assert sorted(p.name for p in cube.iterdir()) == before
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    err = refused(mine, "--overwrite", "true")
+    assert "exists and was not written by cmap, so it is not replaced" in err
+    assert (mine / "notes.txt").read_text() == "keep me"
+    a_file = tmp_path / "a_file"
+    a_file.write_text("keep me")
+    assert "was not written by cmap" in refused(a_file, "--overwrite", "true")
+    assert a_file.read_text() == "keep me" and not (tmp_path / "a_file.partial").exists()

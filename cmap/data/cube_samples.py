@@ -26,6 +26,7 @@ from cmap.data.formats.parquet import read_parquet
 from cmap.data.season import Season
 from cmap.errors import DataError, preview
 from cmap.io.atomic import atomic_path
+from cmap.io.outputs import MARKER
 
 SPLITS = ("train", "val", "test")
 
@@ -161,6 +162,8 @@ def write_samples(
     row_split = split[rows["sample"]]
     counts = {}
     with atomic_path(out) as partial:
+        partial.mkdir(parents=True)
+        (partial / MARKER).write_text("a samples folder written by cmap samples\n")
         for k, name in enumerate(SPLITS):
             folder = partial / name
             folder.mkdir(parents=True)

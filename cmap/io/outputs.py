@@ -27,3 +27,25 @@ def ensure_writable(path: Path) -> None:
         probe.unlink()
     except OSError as err:
         raise DataError(path, f"cannot be written ({err.strerror or err})") from err
+
+
+MARKER = ".written-by-cmap"  # in every folder cmap writes whole: only those are replaced
+
+
+def check_folder_output(out: Path, overwrite: bool, inputs: list[Path]) -> None:
+    """A folder output may replace only a folder cmap wrote (it holds `MARKER`), with
+    `overwrite`, and never a folder holding one of the `inputs` (nor a file)."""
+    target = Path(out).resolve()
+    for source in inputs:
+        source = Path(source).resolve()
+        if target == source or target in source.parents:
+            raise DataError(out, f"holds the input {source}; choose another output folder")
+    if not target.exists():
+        return
+    refuse_existing(out, overwrite=overwrite)
+    if not target.is_dir() or not (target / MARKER).is_file():
+        raise DataError(
+            out,
+            "exists and was not written by cmap, so it is not replaced even with --overwrite; "
+            "choose another output or remove it yourself",
+        )
