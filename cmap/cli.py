@@ -14,7 +14,7 @@ import cmap.data  # noqa: F401 (registers cmap's data modules: the CLI lists the
 from cmap.callbacks.progress import EpochLines, MapProgressBar
 from cmap.config_check import check_config, config_files, short_parser_error
 from cmap.errors import CmapError, ConfigError, DataError
-from cmap.io.checkpoints import check_checkpoint, newest_last
+from cmap.io.checkpoints import check_checkpoint, check_classes, newest_last
 from cmap.links import accepts, construct, link_data, set_writer
 from cmap.tasks.base import Task
 
@@ -126,7 +126,8 @@ class CMapCLI(LightningCLI):
             self._resolve_last(self.config[subcommand])
             path = self.config[subcommand].get("ckpt_path")
             if path:
-                check_checkpoint(Path(path))
+                task = self.config[subcommand].model.get("class_path")
+                check_classes(Path(path), check_checkpoint(Path(path)), task)
             elif subcommand in EVALUATED:
                 raise DataError(
                     None,

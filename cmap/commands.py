@@ -88,8 +88,12 @@ def samples(
     sources = [s is not None for s in (points, label_raster, unlabelled)]
     if sum(sources) != 1:
         raise ConfigError("give exactly one of --points, --label_raster and --unlabelled")
-    if len(split) != 3:
-        raise ConfigError(f"split takes three shares (train, val, test), got {split}")
+    if len(split) != 3 or min(split) < 0 or sum(split) <= 0:
+        raise ConfigError(
+            f"split takes three shares (train, val, test), none negative and not all 0, got {split}"
+        )
+    if unlabelled is not None and unlabelled < 1:
+        raise ConfigError(f"unlabelled must be at least 1 pixel, got {unlabelled}")
     out = Path(out)
     inputs = [Path(cube)] + [Path(p) for p in (points, label_raster) if p is not None]
     check_folder_output(out, overwrite, inputs)

@@ -10,9 +10,8 @@ import inspect
 import re
 from pathlib import Path
 
-import yaml
-
 from cmap.errors import ConfigError
+from cmap.io.yaml_files import load_yaml
 
 # Where a short class name (`class_path: Classifier`) is looked up, as the parser does.
 SHORT_NAMES = (
@@ -52,10 +51,7 @@ def check_config(path: Path, sections: dict[str, list[str]]) -> None:
     every `class_path` spec takes its class's constructor arguments."""
     if not path.is_file():
         return  # the parser says so in its own words
-    try:
-        config = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML ({err})") from err
+    config = load_yaml(path, "config")
     if not isinstance(config, dict):
         return
     for key, value in config.items():

@@ -144,6 +144,18 @@ def break_samples(kind, root):  # noqa: C901 (one branch per malformed input)
         (root / "meta.yaml").write_text("bands: [B02\n")
     elif kind == "meta_not_a_mapping":
         (root / "meta.yaml").write_text("- B02\n")
+    elif kind == "meta_folder":
+        (root / "meta.yaml").unlink()
+        (root / "meta.yaml").mkdir()
+    elif kind == "mapping_folder":
+        (root / "label_mapping.yaml").unlink()
+        (root / "label_mapping.yaml").mkdir()
+    elif kind in ("meta_alias_bomb", "mapping_alias_bomb"):
+        lines = ['a: &a ["x", "x", "x", "x", "x", "x", "x", "x", "x"]']
+        for level in "bcdefghijklmnop":
+            lines.append(f"{level}: &{level} [{', '.join(['*' + chr(ord(level) - 1)] * 9)}]")
+        name = "meta.yaml" if kind == "meta_alias_bomb" else "label_mapping.yaml"
+        (root / name).write_text("\n".join(lines) + "\n")
     elif kind.startswith("meta_"):  # one setting of meta.yaml of the wrong kind
         meta = yaml.safe_load((root / "meta.yaml").read_text())
         key, value = META_EDITS[kind]
@@ -196,6 +208,10 @@ SAMPLES = {
     "meta_not_yaml": "meta.yaml: is not valid YAML",
     "meta_not_a_mapping": "meta.yaml: must be a mapping",
     "meta_nodata_text": "meta.yaml: nodata must be a number, got 'none'",
+    "meta_folder": "meta.yaml: is a folder, not a meta.yaml file",
+    "mapping_folder": "label_mapping.yaml: is a folder, not a label mapping file",
+    "meta_alias_bomb": "meta.yaml: is not valid YAML (more than 100 aliases (*name))",
+    "mapping_alias_bomb": "label_mapping.yaml: is not valid YAML (more than 100 aliases",
     "meta_scale_text": "meta.yaml: scale must be a number, got 'abc'",
     "meta_scale_zero": "meta.yaml: scale must be positive, got 0",
     "meta_duplicate_band": "meta.yaml: bands names ['B02'] more than once",
@@ -304,6 +320,46 @@ def test_unknown_class_path_and_wrong_type(root, fails):
     assert "NoSuchLoss" in err
     err = fails(*fit(root, "--data.init_args.batch_size", "many"))
     assert "batch_size" in err
+
+
+def test_checkpoints_of_another_task_or_naming_foreign_classes_are_refused(
+    checkpoint, tmp_path, fails, monkeypatch
+):
+    import torch
+
+    state = torch.load(checkpoint, weights_only=True)
+    state["hyper_parameters"]["_class_path"] = "cmap.tasks.AutoEncoder"
+    other_task = tmp_path / "autoencoder.ckpt"
+    torch.save(state, other_task)
+    err = fails("test", "--config", DEMO, "--ckpt_path", other_task)
+    assert "holds a cmap.tasks.AutoEncoder but the config builds a cmap.tasks.Classifier" in err
+    state["hyper_parameters"]["_class_path"] = "cmap.tasks.Classifier"
+    state["hyper_parameters"]["criterion"]["class_path"] = "evil.module.Payload"
+    foreign = tmp_path / "foreign.ckpt"
+    torch.save(state, foreign)
+    err = fails("test", "--config", DEMO, "--ckpt_path", foreign)
+    assert "names classes outside cmap, torch and Lightning (evil.module.Payload)" in err
+    assert "CMAP_TRUST_CHECKPOINT_CLASSES=1" in err
+    err = fails("test", "--config", DEMO, "--ckpt_path", tmp_path)
+    assert f"{tmp_path}: is a folder; give a checkpoint file (.ckpt)" in err
+
+
+def test_a_config_alias_bomb_is_refused(tmp_path, fails):
+    config = tmp_path / "bomb.yaml"
+    lines = ['a: &a ["x", "x", "x", "x", "x", "x", "x", "x", "x"]']
+    for level in "bcdefghijklmnop":
+        lines.append(f"{level}: &{level} [{', '.join(['*' + chr(ord(level) - 1)] * 9)}]")
+    config.write_text("\n".join(lines) + "\n")
+    err = fails("fit", "--config", config)
+    assert "bomb.yaml: is not valid YAML (more than 100 aliases (*name))" in err
+
+
+def test_cmap_samples_arguments_out_of_range(tmp_path, fails):
+    cube = REPO / "data" / "demo" / "cube"
+    err = fails("samples", cube, tmp_path / "a", "--unlabelled", "-5")
+    assert "unlabelled must be at least 1 pixel, got -5" in err
+    err = fails("samples", cube, tmp_path / "b", "--unlabelled", "5", "--split", "[0, 0, 0]")
+    assert "none negative and not all 0, got [0.0, 0.0, 0.0]" in err
 
 
 @pytest.mark.parametrize("kind", ["truncated", "not_lightning", "not_pytorch"])

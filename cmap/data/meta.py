@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-
 from cmap.data.season import DEFAULT_LENGTH, DEFAULT_START, Season
 from cmap.errors import DataError
+from cmap.io.yaml_files import load_yaml
 
 
 def read_meta(root: str | Path) -> dict:
@@ -16,10 +15,7 @@ def read_meta(root: str | Path) -> dict:
     path = Path(root) / "meta.yaml"
     if not path.exists():
         return {}
-    try:
-        meta = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise DataError(path, f"is not valid YAML ({err})") from err
+    meta = load_yaml(path, "meta.yaml") or {}
     if not isinstance(meta, dict):
         raise DataError(path, f"must be a mapping of keys to values, found {type(meta).__name__}")
     return checked(meta, path)

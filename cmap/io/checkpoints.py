@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import zipfile
 from pathlib import Path
 
 import torch
 
-from cmap.errors import DataError
+from cmap.errors import DataError, preview
 
 ENCODER = "encoder."
 COMPILED = "_orig_mod."  # inserted by torch.compile(module) wrappers
@@ -16,6 +17,12 @@ COMPILED = "_orig_mod."  # inserted by torch.compile(module) wrappers
 def check_checkpoint(path: Path) -> dict:
     """The checkpoint at `path` (tensors memory-mapped); files that are not complete Lightning
     checkpoints are refused, saying why."""
+    if path.is_dir():
+        raise DataError(
+            path,
+            "is a folder; give a checkpoint file (.ckpt), or --ckpt_path last for the newest"
+            " last.ckpt",
+        )
     if not path.is_file():
         raise DataError(path, "checkpoint file not found")
     if not zipfile.is_zipfile(path):
@@ -27,6 +34,47 @@ def check_checkpoint(path: Path) -> dict:
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise DataError(path, "is not a Lightning checkpoint (it has no state_dict)")
     return checkpoint
+
+
+TRUSTED = ("cmap.", "torch.", "pytorch_lightning.", "lightning.")  # classes a checkpoint may name
+TRUST_ALL = "CMAP_TRUST_CHECKPOINT_CLASSES"
+
+
+def check_classes(path: Path, checkpoint: dict, task: str | None) -> None:
+    """The classes a checkpoint's hyper-parameters name are imported and built when it is
+    loaded: only cmap's, torch's and Lightning's are, unless the environment variable
+    CMAP_TRUST_CHECKPOINT_CLASSES=1 says the file is trusted; and the checkpoint's task must be
+    the config's `task` (a class path)."""
+    hparams = checkpoint.get("hyper_parameters") or {}
+    named = sorted(set(_class_paths(hparams)))
+    foreign = [c for c in named if not c.startswith(TRUSTED)]
+    if foreign and os.environ.get(TRUST_ALL) != "1":
+        raise DataError(
+            path,
+            f"names classes outside cmap, torch and Lightning ({preview(foreign)}), which "
+            f"loading it would import and run; if you trust the file, set {TRUST_ALL}=1",
+        )
+    saved = hparams.get("_class_path")
+    if task and saved and saved != task:
+        raise DataError(
+            path,
+            f"holds a {saved} but the config builds a {task}; use the config it was trained "
+            "with (an AutoEncoder's encoder is fine-tuned after `cmap extract`, with "
+            "configs/finetune.yaml)",
+        )
+
+
+def _class_paths(value):
+    """Every `class_path` / `_class_path` string in nested hyper-parameters."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key in ("class_path", "_class_path") and isinstance(item, str):
+                yield item
+            else:
+                yield from _class_paths(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _class_paths(item)
 
 
 def _newest(folder: Path, pattern: str) -> Path | None:

@@ -11,9 +11,9 @@ import unicodedata
 from pathlib import Path
 
 import matplotlib
-import yaml
 
 from cmap.errors import DataError
+from cmap.io.yaml_files import load_yaml
 
 RGB = tuple[int, int, int]
 
@@ -99,12 +99,7 @@ def shade(colour: RGB, factor: float) -> RGB:
 def read_colours(path: str | Path, classes: list[str]) -> dict[str, RGB]:
     """A YAML file `class: "#RRGGBB"` or `class: [R, G, B]` (0-255) of some of `classes`."""
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except FileNotFoundError as err:
-        raise DataError(path, "colours file not found") from err
-    except yaml.YAMLError as err:
-        raise DataError(path, f"is not valid YAML ({err})") from err
+    raw = load_yaml(path, "colours")
     if not isinstance(raw, dict):
         raise DataError(path, 'must map class names to colours, e.g. `mais: "#ffd300"`')
     colours = {}

@@ -4,20 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-
 from cmap.errors import DataError
+from cmap.io.yaml_files import load_yaml
 
 
 def read_mapping(path: str | Path) -> dict[str, str]:
     """A label-mapping YAML (class: [codes]) -> {code: class}."""
     path = Path(path)
-    if not path.exists():
-        raise DataError(path, "label mapping file not found")
-    try:
-        content = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise DataError(path, f"is not valid YAML ({err})") from err
+    content = load_yaml(path, "label mapping")
     if not isinstance(content, dict):
         raise DataError(path, "must map each class name to a list of codes")
     mapping: dict[str, str] = {}
