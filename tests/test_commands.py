@@ -141,3 +141,24 @@ def test_samples_overwrite_replaces_only_what_cmap_wrote(tmp_path, capsys):
     a_file.write_text("keep me")
     assert "was not written by cmap" in refused(a_file, "--overwrite", "true")
     assert a_file.read_text() == "keep me" and not (tmp_path / "a_file.partial").exists()
+
+
+@pytest.mark.parametrize(
+    ("rows", "problem"),
+    [
+        ("a,500015,4799985,wheat\na,500025,4799985,maize\n", "1 poi_id(s) given to several"),
+        ("a,500015,4799985,\nb,500025,4799985,maize\n", "1 point(s) without a label"),
+        ('a,500015,4799985,"  "\nb,500025,4799985,maize\n', "1 point(s) without a label"),
+    ],
+    ids=["duplicate_id", "empty_label", "blank_label"],
+)
+def test_points_that_would_write_an_invalid_samples_folder_are_refused(
+    rows, problem, tmp_path, capsys
+):
+    folder = small_cube(tmp_path / "c")
+    points = tmp_path / "points.csv"
+    points.write_text("poi_id,x,y,label\n" + rows)
+    with pytest.raises(SystemExit):
+        main(["samples", str(folder), str(tmp_path / "out"), "--points", str(points)])
+    assert f"points.csv: {problem}" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

@@ -67,7 +67,20 @@ def read_points(path: Path, cube) -> dict[str, np.ndarray]:
         if "field_id" in names
         else ids
     )
-    labels = np.asarray(table["label"].to_pylist(), dtype=object).astype(str)
+    raw = table["label"].to_pylist()
+    blank = [i for i, v in enumerate(raw) if v is None or not str(v).strip()]
+    if blank:
+        raise DataError(path, f"{len(blank)} point(s) without a label, e.g. row(s) {blank[:5]}")
+    if "poi_id" in names and table["poi_id"].null_count:
+        raise DataError(path, f"{table['poi_id'].null_count} point(s) without a poi_id")
+    unique, counts = np.unique(ids, return_counts=True)
+    if (counts > 1).any():
+        raise DataError(
+            path,
+            f"{int((counts > 1).sum())} poi_id(s) given to several points, e.g. "
+            f"{preview(unique[counts > 1])}; each point needs its own",
+        )
+    labels = np.asarray([str(v).strip() for v in raw], dtype=object).astype(str)
     return {"row": rows, "col": cols, "label": labels, "poi_id": ids, "group": groups}
 
 

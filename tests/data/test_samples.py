@@ -247,3 +247,46 @@ def test_nodata_written_as_text_in_meta_yaml_is_the_number(tiny_root, written):
     dm.setup("fit")
     batch = dm.datasets["train"].__getitems__([0, 1, 2])
     assert batch["mask"].tolist() == [[True, True], [True, False], [True, False]]
+
+
+def test_ids_stored_in_other_widths_match(tiny_root):
+    """pandas writes large_string, other tools string; int32 and int64 ids hold the same
+    numbers (including ids above 2**31): both sides compare by value."""
+    base = module(tiny_root, batch_size=8)
+    base.setup("fit")
+    expected = base.datasets["train"].__getitems__([0, 1, 2])
+    path = tiny_root / "train" / "labels.pq"
+    labels = pq.read_table(path)
+    pq.write_table(labels.set_column(0, "poi_id", labels["poi_id"].cast(pa.large_string())), path)
+    other = module(tiny_root, batch_size=8)
+    other.setup("fit")
+    got = other.datasets["train"].__getitems__([0, 1, 2])
+    assert got["class"].tolist() == expected["class"].tolist()
+    torch.testing.assert_close(got["ts"], expected["ts"])
+    big = 2**31 + 5  # features int64, labels int32 cannot hold it; labels int64, features int32
+    for split in ("train", "val", "test"):
+        features = pq.read_table(tiny_root / split / "features.pq")
+        ids = pa.array([{"p1": big, "p2": 7, "p3": 8}[p] for p in features["poi_id"].to_pylist()])
+        pq.write_table(features.set_column(0, "poi_id", ids), tiny_root / split / "features.pq")
+        labels = pq.read_table(tiny_root / split / "labels.pq")
+        ids = pa.array([big, 7, 8], pa.int64())
+        pq.write_table(labels.set_column(0, "poi_id", ids), tiny_root / split / "labels.pq")
+    numbers = module(tiny_root, batch_size=8)
+    numbers.setup("fit")
+    assert numbers.datasets["train"].table.poi_ids.tolist() == [big, 7, 8]
+    for split in ("train", "val", "test"):  # int32 features cannot hold the labels' big id
+        features = pq.read_table(tiny_root / split / "features.pq")
+        ids = pa.array([1 if p == big else p for p in features["poi_id"].to_pylist()], pa.int32())
+        pq.write_table(features.set_column(0, "poi_id", ids), tiny_root / split / "features.pq")
+    with pytest.raises(DataError, match=f"1 labelled point.s. have no valid row .*{big}"):
+        module(tiny_root, batch_size=8).setup("fit")
+
+
+def test_rows_without_a_poi_id_are_refused_not_dropped(tiny_root):
+    path = tiny_root / "train" / "features.pq"
+    features = pq.read_table(path)
+    ids = features["poi_id"].to_pylist()
+    ids[2] = None
+    pq.write_table(features.set_column(0, "poi_id", pa.array(ids)), path)
+    with pytest.raises(DataError, match=r"train/features.pq: 1 row\(s\) without a poi_id"):
+        module(tiny_root, batch_size=8).setup("fit")

@@ -16,7 +16,7 @@ def read_labels(path: Path) -> pa.Table:
     """labels.pq validated: poi_id (string/int), season (int), label (string/int -> string)."""
     table = read_parquet(path)
     require_columns(table, path, LABEL_COLUMNS)
-    require_ids(table, path)
+    table = require_ids(table, path)
     if not pa.types.is_integer(table["season"].type):
         raise DataError(
             path, f"column 'season' must be an integer year, found {table['season'].type}"

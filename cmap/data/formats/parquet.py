@@ -48,13 +48,21 @@ def require_numeric(table: pa.Table, path: Path, columns: list[str], what: str =
             raise DataError(path, f"{what} '{column}' must be numeric, found {kind}")
 
 
-def require_ids(table: pa.Table, path: Path) -> None:
-    """`poi_id` must be string or integer."""
-    kind = table["poi_id"].type
-    if not (
-        pa.types.is_integer(kind) or pa.types.is_string(kind) or pa.types.is_large_string(kind)
-    ):
+def require_ids(table: pa.Table, path: Path) -> pa.Table:
+    """`poi_id` must be string or integer, never null; returns the table with its ids as
+    int64 or large_string, so that files storing them in other widths (int32 and int64,
+    string and large_string) compare."""
+    column = table["poi_id"]
+    kind = column.type
+    if pa.types.is_integer(kind):
+        normal = pa.int64()
+    elif pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        normal = pa.large_string()
+    else:
         raise DataError(path, f"column 'poi_id' must be string or integer, found {kind}")
+    if column.null_count:
+        raise DataError(path, f"{column.null_count} row(s) without a poi_id")
+    return table.set_column(table.schema.get_field_index("poi_id"), "poi_id", column.cast(normal))
 
 
 def day_numbers(column: pa.ChunkedArray, path: Path) -> np.ndarray:

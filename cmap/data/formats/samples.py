@@ -74,7 +74,7 @@ def read_observations(
     holding NaN or `nodata` in any band dropped."""
     features = read_parquet(path)
     require_columns(features, path, list(KEY_COLUMNS) + list(bands))
-    require_ids(features, path)
+    features = require_ids(features, path)
     require_numeric(features, path, bands, "band column")
     if labels is not None:
         _check_id_types(features["poi_id"].type, labels["poi_id"].type, labels_path)
