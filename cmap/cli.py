@@ -9,11 +9,13 @@ from pathlib import Path
 from jsonargparse import ArgumentError
 from pytorch_lightning.callbacks import LearningRateMonitor, ProgressBar
 from pytorch_lightning.cli import LightningCLI, SaveConfigCallback
+from pytorch_lightning.plugins.io import CheckpointIO
 
 import cmap.data  # noqa: F401 (registers cmap's data modules: the CLI lists them, short names work)
 from cmap.callbacks.progress import EpochLines, MapProgressBar
 from cmap.config_check import check_config, config_files, short_parser_error
 from cmap.errors import CmapError, ConfigError, DataError
+from cmap.io.checkpoint_io import AtomicCheckpointIO
 from cmap.io.checkpoints import check_checkpoint, check_classes, newest_last
 from cmap.links import accepts, construct, link_data, set_writer
 from cmap.tasks.base import Task
@@ -183,10 +185,10 @@ class CMapCLI(LightningCLI):
             log.info("logs: %s (see them with: tensorboard --logdir %s)", log_dir, log_dir)
 
     def _instantiate_trainer(self, config: dict, callbacks: list) -> object:
-        """Lightning's, with cmap's progress in place of Lightning's bar (on a terminal, a bar
-        that counts map windows when predicting a map; in a log, one line per epoch), and
-        without a learning-rate monitor when there is no
-        logger to write to."""
+        """Lightning's, with checkpoints written atomically (`AtomicCheckpointIO`), cmap's
+        progress in place of Lightning's bar (on a terminal, a bar that counts map windows
+        when predicting a map; in a log, one line per epoch), and without a learning-rate
+        monitor when there is no logger to write to."""
         listed = config.get("callbacks") or []
         listed = listed if isinstance(listed, list) else [listed]
         if config.get("logger") is False:
@@ -199,6 +201,10 @@ class CMapCLI(LightningCLI):
         ):
             listed.append(MapProgressBar() if sys.stdout.isatty() else EpochLines())
         config["callbacks"] = listed
+        plugins = config.get("plugins") or []
+        plugins = plugins if isinstance(plugins, list) else [plugins]
+        if not any(isinstance(p, CheckpointIO) for p in plugins):
+            config["plugins"] = [*plugins, AtomicCheckpointIO()]
         return super()._instantiate_trainer(config, callbacks)
 
 
