@@ -1,8 +1,8 @@
 """Crop maps as GeoTIFF, written window by window while `cmap predict` runs, resumable.
 
 Each finished window is written into the map (and the optional probabilities) and saved as
-a part under `<map>.parts/`, the durable record of progress. A rerun after an interruption
-skips the windows that have a part, if the parts were made with the same settings and
+a part under `<map>.parts/`, the record of progress; `<map>.lock` keeps other runs out. A
+rerun skips the windows that have a part, if the parts were made with the same settings and
 weights (`map_parts`), and rebuilds the map from them if it was left unreadable. The parts
 folder goes once every window is written; a finished map is replaced only with `overwrite`.
 
@@ -34,6 +34,7 @@ from cmap.callbacks.map_parts import (
 )
 from cmap.errors import CmapError, DataError
 from cmap.io.atomic import atomic_path, remove
+from cmap.io.lock import OutputLock
 from cmap.io.maps import NODATA, class_tags, colour_table, map_profile
 from cmap.io.outputs import refuse_existing
 from cmap.io.palette import read_colours
@@ -83,6 +84,7 @@ class CubeMapWriter(BasePredictionWriter):
         if not self.parts.is_dir():  # refused here, before the run creates its log folder
             refuse_existing(self.output, self.probability_path, overwrite=overwrite)
         self._pending: dict[int, list[dict]] = {}
+        self.lock = OutputLock(self.output.with_name(self.output.name + ".lock"))
 
     # -- start: create or resume -------------------------------------------------------------
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
@@ -96,14 +98,13 @@ class CubeMapWriter(BasePredictionWriter):
         )
         self.tags = class_tags(self.classes) | data.map_tags()
         outputs = [self.probabilities, self.probability_dtype if self.probabilities else None]
-        sources = data.source_files()
-        self.settings = map_settings(
-            self.windows, self.classes, outputs, sources[1] if sources else None
-        )
+        sources = (data.source_files() or (None, None))[1]
+        self.settings = map_settings(self.windows, self.classes, outputs, sources)
         self.shared = trainer.world_size > 1
         outcome: set[int] | str = set()
         if trainer.is_global_zero:  # one process creates or resumes the outputs
             try:
+                self.lock.acquire()
                 outcome = self._prepare()
             except CmapError as err:
                 if not self.shared:
@@ -268,6 +269,12 @@ class CubeMapWriter(BasePredictionWriter):
             )
         write_record(self.parts, record | {"model": model})
         return ""
+
+    def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        self.lock.release()  # also after an error; a kill leaves a lock the next run takes
+
+    def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
+        self.lock.release()
 
     def on_predict_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self.shared:

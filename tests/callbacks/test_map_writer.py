@@ -272,3 +272,19 @@ def test_unfinished_parts_are_continued_only_with_the_same_settings_and_weights(
     main(predict_args(other, tmp_path / "again.tif", "--trainer.callbacks.overwrite", "true"))
     main(predict_args(other, tmp_path / "other.tif"))
     assert np.array_equal(read(tmp_path / "again.tif")[0], read(tmp_path / "other.tif")[0])
+
+
+def test_a_map_being_written_by_another_run_is_refused(checkpoint, tmp_path, monkeypatch, capsys):
+    import os
+    import socket
+
+    monkeypatch.chdir(tmp_path)
+    lock = tmp_path / "map.tif.lock"
+    lock.write_text(f"{socket.gethostname()} {os.getpid()}\n")  # a live run's
+    with pytest.raises(SystemExit):
+        main(predict_args(checkpoint, tmp_path / "map.tif"))
+    assert "map.tif.lock: another run" in capsys.readouterr().err
+    assert not (tmp_path / "map.tif").exists()
+    lock.unlink()
+    main(predict_args(checkpoint, tmp_path / "map.tif"))
+    assert (tmp_path / "map.tif").exists() and not lock.exists()
