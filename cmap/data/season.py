@@ -43,7 +43,9 @@ class Season:
         return month, day
 
     def first_date(self, season: int) -> dt.date:
-        """The first day of season `season`."""
+        """The first day of season `season` (a year, 2 to 9999)."""
+        if not 2 <= int(season) <= 9999:
+            raise DataError(None, f"a season is the year it ends in (2 to 9999), got {season}")
         return dt.date(int(season) - 1, *self.month_day)
 
     def first_day(self, seasons: np.ndarray) -> np.ndarray:

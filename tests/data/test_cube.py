@@ -240,3 +240,8 @@ def test_a_date_stored_with_another_data_type_is_refused(tmp_path):
         match=r"S2_2021-03-31.tif: band B04 is stored as float32 but as int16 in S2_2021-03-01.tif",
     ):
         Cube(folder)
+
+
+def test_a_season_outside_the_calendar_is_named():
+    with pytest.raises(DataError, match=r"a season is the year it ends in \(2 to 9999\), got -5"):
+        CubeDataModule(str(DEMO_CUBE), year=-5)
