@@ -17,6 +17,7 @@ from cmap.config_check import check_config, config_files, short_parser_error
 from cmap.errors import CmapError, ConfigError, DataError
 from cmap.io.checkpoint_io import AtomicCheckpointIO
 from cmap.io.checkpoints import check_checkpoint, check_classes, newest_last
+from cmap.io.outputs import check_writable_folder
 from cmap.links import accepts, construct, link_data, set_writer
 from cmap.tasks.base import Task
 
@@ -201,6 +202,9 @@ class CMapCLI(LightningCLI):
         ):
             listed.append(MapProgressBar() if sys.stdout.isatty() else EpochLines())
         config["callbacks"] = listed
+        logger = config.get("logger")
+        folder = getattr(logger, "root_dir", None) or config.get("default_root_dir") or "."
+        check_writable_folder(Path(folder))
         plugins = config.get("plugins") or []
         plugins = plugins if isinstance(plugins, list) else [plugins]
         if not any(isinstance(p, CheckpointIO) for p in plugins):

@@ -579,3 +579,21 @@ def test_malformed_cubes(kind, checkpoint, tmp_path, fails):
     )
     assert CUBES[kind] in error_of(err), err[-2000:]
     assert "Traceback" not in err
+
+
+def test_outputs_under_a_file_are_one_line_for_fit_predict_and_samples(
+    checkpoint, synthetic_root, tmp_path, fails
+):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    err = fails(
+        *fit(synthetic_root, *FAST, "--trainer.logger.init_args.save_dir", blocker / "logs")
+    )
+    assert f"cannot be written there: {blocker} is a file" in err and "Traceback" not in err
+    err = fails(
+        "predict", "--config", REPO / "configs" / "predict_demo.yaml", "--ckpt_path", checkpoint,
+        "--data.init_args.cube", REPO / "data" / "demo" / "cube", "--output", blocker / "map.tif",
+    )  # fmt: skip
+    assert f"{blocker / 'map.tif.lock'}: cannot be written (Not a directory)" in err
+    err = fails("samples", REPO / "data" / "demo" / "cube", blocker / "s", "--unlabelled", "5")
+    assert f"{blocker / 's'}: cannot be written there: {blocker} is a file" in err

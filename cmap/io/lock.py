@@ -7,7 +7,7 @@ import socket
 import sys
 from pathlib import Path
 
-from cmap.errors import OutputExistsError
+from cmap.errors import DataError, OutputExistsError
 
 
 class OutputLock:
@@ -23,6 +23,10 @@ class OutputLock:
         for _ in range(2):
             try:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileNotFoundError as err:
+                raise DataError(self.path.parent, "folder not found") from err
+            except (NotADirectoryError, PermissionError) as err:
+                raise DataError(self.path, f"cannot be written ({err.strerror})") from err
             except FileExistsError:
                 if not self._stale():
                     raise OutputExistsError(

@@ -3,6 +3,7 @@ when a place cannot be written."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from cmap.errors import DataError, OutputExistsError
@@ -20,6 +21,7 @@ def refuse_existing(*paths: Path, overwrite: bool) -> None:
 def ensure_writable(path: Path) -> None:
     """Create the folder of the output `path` if needed and check that a file can be written
     there, naming `path` when it cannot."""
+    check_writable_folder(path.parent, path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         probe = path.with_name(f".{path.name}.writable")
@@ -41,6 +43,7 @@ def check_folder_output(out: Path, overwrite: bool, inputs: list[Path]) -> None:
         if target == source or target in source.parents:
             raise DataError(out, f"holds the input {source}; choose another output folder")
     if not target.exists():
+        ensure_writable(target)
         return
     refuse_existing(out, overwrite=overwrite)
     if not target.is_dir() or not (target / MARKER).is_file():
@@ -49,3 +52,14 @@ def check_folder_output(out: Path, overwrite: bool, inputs: list[Path]) -> None:
             "exists and was not written by cmap, so it is not replaced even with --overwrite; "
             "choose another output or remove it yourself",
         )
+
+
+def check_writable_folder(folder: Path, output: Path | None = None) -> None:
+    """`folder` can hold outputs (`output` names them in the refusal): it, or the nearest
+    folder above it that exists, is a writable folder. Nothing is created."""
+    existing = Path(folder).resolve()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK):
+        problem = "is a file" if existing.is_file() else "cannot be written"
+        raise DataError(output or folder, f"cannot be written there: {existing} {problem}")
