@@ -7,6 +7,7 @@ with code 2. Any other exception is a bug in cmap and keeps its traceback.
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
 import sys
@@ -52,6 +53,20 @@ def user_error(err: BaseException | None) -> CmapError | None:
     return None
 
 
+DISK = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
+
+
+def disk_error(err: BaseException | None) -> str | None:
+    """`<file>: <reason>` when `err` comes from a full disk, a quota, a read-only place or
+    missing permissions: the user's machine, not a bug."""
+    while err is not None:
+        if isinstance(err, OSError) and err.errno in DISK:
+            where = f"{err.filename}: " if err.filename else ""
+            return f"{where}{err.strerror} (what was finished is kept; a rerun continues)"
+        err = err.__cause__ or err.__context__
+    return None
+
+
 def exits_on_user_error(function):
     """`function`, but a user error ends the process with one line, `cmap: error: ...`, and
     exit code 2 instead of a traceback; a closed output pipe ends it quietly."""
@@ -64,7 +79,7 @@ def exits_on_user_error(function):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             sys.exit(1)
         except Exception as err:
-            cause = user_error(err)
+            cause = user_error(err) or disk_error(err)
             if cause is None:
                 raise
             print(f"cmap: error: {cause}", file=sys.stderr)

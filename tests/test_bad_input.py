@@ -597,3 +597,17 @@ def test_outputs_under_a_file_are_one_line_for_fit_predict_and_samples(
     assert f"{blocker / 'map.tif.lock'}: cannot be written (Not a directory)" in err
     err = fails("samples", REPO / "data" / "demo" / "cube", blocker / "s", "--unlabelled", "5")
     assert f"{blocker / 's'}: cannot be written there: {blocker} is a file" in err
+
+
+def test_a_full_disk_is_one_line_and_leaves_no_partial_output(tmp_path, monkeypatch, fails):
+    import errno
+
+    def full_disk(table, where, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(where))
+
+    monkeypatch.setattr(pq, "write_table", full_disk)
+    out = tmp_path / "samples"
+    err = fails("samples", REPO / "data" / "demo" / "cube", out, "--unlabelled", "5")
+    assert "cmap: error: " in err and "features.pq: No space left on device" in err
+    assert "Traceback" not in err
+    assert not out.exists() and not (tmp_path / "samples.partial").exists()
