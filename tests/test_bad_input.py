@@ -120,6 +120,9 @@ def break_samples(kind, root):  # noqa: C901 (one branch per malformed input)
         duplicate_first_row(root, "train", "features.pq")
     elif kind == "duplicate_labels":
         duplicate_first_row(root, "train", "labels.pq")
+    elif kind == "blank_label":
+        blank = lambda col: pa.array(["  "] + col.to_pylist()[1:])  # noqa: E731
+        edit(root, "train", "labels.pq", label=blank)
     elif kind == "string_season":
         edit(root, "train", "labels.pq", season=lambda c: pa.array([str(v) for v in c.to_pylist()]))
     elif kind == "labels_without_features":
@@ -201,6 +204,7 @@ SAMPLES = {
     "duplicate_dates": "duplicate (poi_id, date) row(s)",
     "duplicate_labels": "duplicate (poi_id, season) row(s)",
     "string_season": "column 'season' must be an integer year",
+    "blank_label": "train/labels.pq: column 'label' has 1 blank value(s)",
     "labels_without_features": "have no valid row",
     "mapping_duplicate_code": "code 'BTH' is listed under both 'ble_tendre' and 'mais'",
     "mapping_not_yaml": "label_mapping.yaml: is not valid YAML",

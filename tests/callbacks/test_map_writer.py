@@ -288,3 +288,27 @@ def test_a_map_being_written_by_another_run_is_refused(checkpoint, tmp_path, mon
     lock.unlink()
     main(predict_args(checkpoint, tmp_path / "map.tif"))
     assert (tmp_path / "map.tif").exists() and not lock.exists()
+
+
+def test_a_cube_storing_its_bands_in_another_order_gives_the_same_map(
+    checkpoint, tmp_path, monkeypatch, capsys
+):
+    """Band names, not positions, decide what the model reads (issue 19: reversed bands gave
+    a map with most pixels wrong and exit 0)."""
+    import shutil
+
+    monkeypatch.chdir(tmp_path)
+    cube = tmp_path / "reversed"
+    shutil.copytree(DEMO_CUBE, cube)
+    for path in sorted(cube.glob("*.tif")):
+        with rasterio.open(path) as src:
+            data, profile, names = src.read(), src.profile, list(src.descriptions)
+        with rasterio.open(path, "w", **profile) as dst:
+            dst.write(data[::-1])
+            dst.descriptions = tuple(reversed(names))
+    (cube / "meta.yaml").write_text("scale: 0.0001\nnodata: 0\n")  # no bands: the files say
+    no_bands = ["--data.init_args.bands", "null", "--trainer.callbacks.probabilities", "false"]
+    main(predict_args(checkpoint, tmp_path / "a.tif", *no_bands))
+    main(predict_args(checkpoint, tmp_path / "b.tif", "--data.init_args.cube", cube, *no_bands))
+    assert "put in the model's order" in capsys.readouterr().err
+    assert np.array_equal(read(tmp_path / "a.tif")[0], read(tmp_path / "b.tif")[0])

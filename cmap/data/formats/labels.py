@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from cmap.data.formats.parquet import read_parquet, require_columns, require_ids
 from cmap.errors import DataError
@@ -33,6 +34,9 @@ def read_labels(path: Path) -> pa.Table:
     for name in LABEL_COLUMNS:
         if table[name].null_count:
             raise DataError(path, f"column '{name}' has {table[name].null_count} empty value(s)")
+    blank = pc.sum(pc.equal(pc.utf8_trim_whitespace(label.cast(pa.string())), "")).as_py()
+    if blank:
+        raise DataError(path, f"column 'label' has {blank} blank value(s)")
     return pa.table(
         {
             "poi_id": table["poi_id"],
