@@ -98,6 +98,8 @@ class CMapCLI(LightningCLI):
     def instantiate_classes(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config
         data_config = config.data
+        if data_config is None or not data_config.get("class_path"):
+            raise ConfigError("no data: the config needs a data section (--data CLASS ...)")
         data = construct(data_config)  # first, as the model's sizes follow it
         data = link_data(config, data, self.subcommand)
         if self.subcommand == "predict":
@@ -213,16 +215,16 @@ class CMapCLI(LightningCLI):
 
 
 def _built(error: BaseException) -> str:
-    """The outermost model block whose constructor `error` came out of (e.g. the
+    """The outermost cmap class whose constructor `error` came out of (e.g. the
     TransformerEncoder, rather than a layer inside it)."""
     tb = error.__traceback__
     while tb is not None:
         frame = tb.tb_frame
         owner = frame.f_locals.get("self") if frame.f_code.co_name == "__init__" else None
-        if owner is not None and type(owner).__module__.startswith("cmap.models"):
+        if owner is not None and type(owner).__module__.startswith("cmap."):
             return type(owner).__name__
         tb = tb.tb_next
-    return "the model"
+    return "the configuration"
 
 
 def build(args: list[str]) -> CMapCLI:

@@ -67,6 +67,15 @@ def disk_error(err: BaseException | None) -> str | None:
     return None
 
 
+def misconfiguration(err: BaseException | None) -> str | None:
+    """Lightning's own refusal of a setting (`max_epochs: -5`), which is the user's to fix."""
+    while err is not None:
+        if type(err).__name__ == "MisconfigurationException":
+            return str(err)
+        err = err.__cause__ or err.__context__
+    return None
+
+
 def exits_on_user_error(function):
     """`function`, but a user error ends the process with one line, `cmap: error: ...`, and
     exit code 2 instead of a traceback; a closed output pipe ends it quietly."""
@@ -79,7 +88,7 @@ def exits_on_user_error(function):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             sys.exit(1)
         except Exception as err:
-            cause = user_error(err) or disk_error(err)
+            cause = user_error(err) or disk_error(err) or misconfiguration(err)
             if cause is None:
                 raise
             print(f"cmap: error: {cause}", file=sys.stderr)

@@ -615,3 +615,33 @@ def test_a_full_disk_is_one_line_and_leaves_no_partial_output(tmp_path, monkeypa
     assert "cmap: error: " in err and "features.pq: No space left on device" in err
     assert "Traceback" not in err
     assert not out.exists() and not (tmp_path / "samples.partial").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--data", "null"], "no data: the config needs a data section"),
+        (["--data.init_args.bands", "[]"], "bands must be at least one band name"),
+        (["--data.init_args.classes", "[]"], "classes must be at least one class name"),
+        (["--trainer.max_epochs", "-5"], "`max_epochs` must be a non-negative integer or -1"),
+    ],
+    ids=["no_data", "no_bands", "no_classes", "negative_epochs"],
+)
+def test_settings_found_while_building_the_run_are_one_line(args, message, root, fails):
+    err = fails(*fit(root, *FAST, *args))
+    assert message in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ("poi_id,x,y,label\na,abc,4829900,mais\n", "column 'x' must hold a number on every row"),
+        ("poi_id,lon,lat,label\na,200,95,mais\n", "lon must lie in [-180, 180] and lat in"),
+    ],
+    ids=["text_coordinate", "degrees_out_of_range"],
+)
+def test_points_tables_with_impossible_coordinates(table, message, tmp_path, fails):
+    points = tmp_path / "points.csv"
+    points.write_text(table)
+    err = fails("samples", REPO / "data" / "demo" / "cube", tmp_path / "s", "--points", points)
+    assert f"points.csv: {message}" in err and "Traceback" not in err

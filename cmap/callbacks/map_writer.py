@@ -32,7 +32,7 @@ from cmap.callbacks.map_parts import (
     read_record,
     write_record,
 )
-from cmap.errors import CmapError, DataError
+from cmap.errors import CmapError, ConfigError, DataError
 from cmap.io.atomic import atomic_path, remove
 from cmap.io.lock import OutputLock
 from cmap.io.maps import NODATA, class_tags, colour_table, map_profile
@@ -73,12 +73,11 @@ class CubeMapWriter(BasePredictionWriter):
         colours: str | None = None,
     ):
         super().__init__(write_interval="batch")
+        if not Path(output).name:
+            raise ConfigError(f"output must name the map's GeoTIFF file, got {output!r}")
         self.output = Path(output)
-        self.probabilities = probabilities
-        self.probability_dtype = probability_dtype
-        self.overwrite = overwrite
-        self.quicklook = quicklook
-        self.colours = colours
+        self.probabilities, self.probability_dtype = probabilities, probability_dtype
+        self.overwrite, self.quicklook, self.colours = overwrite, quicklook, colours
         self.parts = self.output.with_name(self.output.name + ".parts")
         self.probability_path = self.output.with_name(f"{self.output.stem}_probabilities.tif")
         if not self.parts.is_dir():  # refused here, before the run creates its log folder

@@ -6,6 +6,8 @@ from __future__ import annotations
 from cmap.errors import ConfigError
 
 RULES = {
+    "bands": (lambda v: len(v) > 0, "at least one band name (null: every band)"),
+    "classes": (lambda v: len(v) > 0, "at least one class name (null: from the data)"),
     "fraction": (lambda v: 0 < v <= 1, "in (0, 1]"),
     "max_per_class": (lambda v: v >= 1, "at least 1 (null: no cap)"),
     "max_dates": (lambda v: v >= 1, "at least 1 (null: no cap)"),

@@ -40,13 +40,22 @@ def read_points(path: Path, cube) -> dict[str, np.ndarray]:
     except pa.ArrowInvalid as err:
         raise DataError(path, f"cannot be read as a points table ({err})") from err
     names = set(table.column_names)
-    if {"x", "y"} <= names:
-        x, y = (table[c].to_numpy().astype(np.float64) for c in ("x", "y"))
-    elif {"lon", "lat"} <= names:
-        lon, lat = (table[c].to_numpy().astype(np.float64) for c in ("lon", "lat"))
-        x, y = (np.asarray(v) for v in reproject_points("EPSG:4326", cube.crs, lon, lat))
-    else:
+    pair = (
+        ("x", "y") if {"x", "y"} <= names else ("lon", "lat") if {"lon", "lat"} <= names else None
+    )
+    if pair is None:
         raise DataError(path, "needs columns x, y (cube CRS) or lon, lat (WGS 84)")
+    for c in pair:
+        kind = table[c].type
+        if not (pa.types.is_floating(kind) or pa.types.is_integer(kind)) or table[c].null_count:
+            raise DataError(path, f"column '{c}' must hold a number on every row, found {kind}")
+    first, second = (table[c].to_numpy().astype(np.float64) for c in pair)
+    if pair == ("x", "y"):
+        x, y = first, second
+    elif (np.abs(first) > 180).any() or (np.abs(second) > 90).any():
+        raise DataError(path, "lon must lie in [-180, 180] and lat in [-90, 90] (WGS 84 degrees)")
+    else:
+        x, y = (np.asarray(v) for v in reproject_points("EPSG:4326", cube.crs, first, second))
     if "label" not in names:
         raise DataError(path, "needs a 'label' column")
     rows, cols = rasterio.transform.rowcol(cube.transform, x, y)

@@ -95,6 +95,7 @@ class CubeDataModule(CmapDataModule):
                 f"{self.cube.dates[outside][0]}",
             )
         check_arguments(
+            bands=bands,
             window_size=window_size,
             val_windows=val_windows,
             batch_size=batch_size,

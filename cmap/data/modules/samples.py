@@ -126,7 +126,7 @@ class SITSDataModule(CmapDataModule):
         if not self.root.is_dir():
             raise DataError(self.root, "samples folder not found")
         hp = self.hparams
-        check_arguments(**{k: hp[k] for k in SITS_CHECKED})
+        check_arguments(**{k: hp[k] for k in SITS_CHECKED}, bands=bands, classes=classes)
         self.meta = read_meta(self.root)
         settings = Settings(self.meta, bands, scale, nodata, season_start, season_length)
         if label_mapping is None and self.meta.get("label_mapping"):
