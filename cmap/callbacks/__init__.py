@@ -1,6 +1,7 @@
-"""Callbacks: prediction writers (class maps, point tables), the run record, exact resume,
-and the map-aware progress bar."""
+"""Callbacks: prediction writers (class maps, point tables), the run record, exact resume
+(checkpoints that keep the best model across a resume, random state), progress."""
 
+from cmap.callbacks.checkpoint import ModelCheckpoint
 from cmap.callbacks.map_writer import CubeMapWriter
 from cmap.callbacks.point_writer import PointPredictionWriter
 from cmap.callbacks.progress import MapProgressBar
@@ -10,6 +11,7 @@ from cmap.callbacks.run_info import RunInfo
 __all__ = [
     "CubeMapWriter",
     "MapProgressBar",
+    "ModelCheckpoint",
     "PointPredictionWriter",
     "RandomStateCheckpoint",
     "RunInfo",
