@@ -173,6 +173,19 @@ class CMapCLI(LightningCLI):
         config.ckpt_path = str(found)
         print(f"cmap: resuming from {found}", file=sys.stderr)
 
+    def _run_subcommand(self, subcommand: str) -> None:
+        try:
+            super()._run_subcommand(subcommand)
+        except RuntimeError as err:  # weights that do not fit the model their file describes
+            if "Error(s) in loading state_dict" not in str(err):
+                raise
+            first = str(err).splitlines()[1].strip() if "\n" in str(err) else str(err)
+            raise DataError(
+                self.config[subcommand].get("ckpt_path"),
+                f"its weights do not fit the model its own settings build ({first}); the file "
+                "is damaged or was edited",
+            ) from err
+
     def after_fit(self) -> None:
         """Say where the run went: the best checkpoint and its score, the log folder."""
         trainer = self.trainer

@@ -348,6 +348,22 @@ def test_checkpoints_of_another_task_or_naming_foreign_classes_are_refused(
     assert f"{tmp_path}: is a folder; give a checkpoint file (.ckpt)" in err
 
 
+def test_a_checkpoint_whose_weights_do_not_fit_its_own_model_is_refused(
+    checkpoint, synthetic_root, tmp_path, fails
+):
+    import torch
+
+    state = torch.load(checkpoint, weights_only=True)
+    state["state_dict"]["decoder.linear.weight"] = torch.zeros(3, 3)
+    edited = tmp_path / "edited.ckpt"
+    torch.save(state, edited)
+    err = fails(
+        "test", "--config", DEMO, "--data.init_args.root", synthetic_root, "--ckpt_path", edited
+    )
+    assert f"{edited}: its weights do not fit the model its own settings build" in err
+    assert "decoder.linear.weight" in err and "Traceback" not in err
+
+
 def test_a_config_alias_bomb_is_refused(tmp_path, fails):
     config = tmp_path / "bomb.yaml"
     lines = ['a: &a ["x", "x", "x", "x", "x", "x", "x", "x", "x"]']
