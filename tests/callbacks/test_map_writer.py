@@ -312,3 +312,32 @@ def test_a_cube_storing_its_bands_in_another_order_gives_the_same_map(
     main(predict_args(checkpoint, tmp_path / "b.tif", "--data.init_args.cube", cube, *no_bands))
     assert "put in the model's order" in capsys.readouterr().err
     assert np.array_equal(read(tmp_path / "a.tif")[0], read(tmp_path / "b.tif")[0])
+
+
+def test_a_full_disk_while_mapping_is_one_line_and_the_rerun_finishes(
+    checkpoint, tmp_path, monkeypatch, capsys
+):
+    import errno
+
+    monkeypatch.chdir(tmp_path)
+    real, calls = np.savez, []
+
+    def fills_up(file, **arrays):
+        calls.append(1)
+        if len(calls) == 3:
+            raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "map.tif.parts"))
+        real(file, **arrays)
+
+    monkeypatch.setattr(np, "savez", fills_up)
+    with pytest.raises(SystemExit) as exit_:
+        main(predict_args(checkpoint, tmp_path / "map.tif"))
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "No space left on device (what was finished is kept" in err
+    assert "Traceback" not in err
+    monkeypatch.setattr(np, "savez", real)
+    assert len(list((tmp_path / "map.tif.parts").glob("w*.npz"))) == 2  # kept
+    main(predict_args(checkpoint, tmp_path / "map.tif"))
+    assert "resuming" in capsys.readouterr().err
+    main(predict_args(checkpoint, tmp_path / "fresh.tif"))
+    assert np.array_equal(read(tmp_path / "map.tif")[0], read(tmp_path / "fresh.tif")[0])
+    assert not (tmp_path / "map.tif.lock").exists()
