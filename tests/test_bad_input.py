@@ -289,6 +289,10 @@ MODEL = {
         "nowhere.safetensors: encoder weights file not found",
     ),
     "missing_checkpoint": (["--ckpt_path", "nowhere.ckpt"], "nowhere.ckpt"),
+    "negative_class_weight": (
+        ["--model.init_args.classes_weights", "{ble_tendre: -1.0}"],
+        "classes_weights must be 0 or more, got {'ble_tendre': -1.0}",
+    ),
     "no_heads": (
         ["--model.init_args.encoder.init_args.n_heads", "0"],
         "n_heads (0) must be at least 1 and divide d_model (64)",
@@ -362,6 +366,26 @@ def test_a_checkpoint_whose_weights_do_not_fit_its_own_model_is_refused(
     )
     assert f"{edited}: its weights do not fit the model its own settings build" in err
     assert "decoder.linear.weight" in err and "Traceback" not in err
+
+
+class _Payload:
+    def __reduce__(self):
+        return (print, ("this would run",))
+
+
+def test_a_checkpoint_holding_code_is_refused_without_advising_to_load_it(
+    checkpoint, tmp_path, fails
+):
+    import torch
+
+    state = torch.load(checkpoint, weights_only=True)
+    state["extra"] = _Payload()
+    payload = tmp_path / "payload.ckpt"
+    torch.save(state, payload)
+    err = fails("test", "--config", DEMO, "--ckpt_path", payload)
+    assert f"{payload}: holds Python objects besides weights (print), which cmap never loads" in err
+    assert "weights_only=False" not in err and "this would run" not in err
+    assert len(err.strip().splitlines()) == 1
 
 
 def test_a_config_alias_bomb_is_refused(tmp_path, fails):

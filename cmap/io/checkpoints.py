@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import pickle
+import re
 import zipfile
 from pathlib import Path
 
@@ -29,6 +31,14 @@ def check_checkpoint(path: Path) -> dict:
         raise DataError(path, "is not a readable checkpoint (truncated, or not saved by PyTorch)")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except pickle.UnpicklingError as err:  # torch's message would advise weights_only=False
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(err))
+        what = f" ({found.group(1)})" if found else ""
+        raise DataError(
+            path,
+            f"holds Python objects besides weights{what}, which cmap never loads (they could run "
+            "code); use a checkpoint saved by cmap, or re-save it with weights only",
+        ) from None
     except Exception as err:
         raise DataError(path, f"cannot be read as a checkpoint ({err})") from err
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
