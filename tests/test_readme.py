@@ -83,6 +83,16 @@ def test_every_quoted_measurement_is_in_its_results_file(files, block):
     assert not missing, f"not in {files}: {missing}"
 
 
+def test_paths_named_in_the_benchmarks_readme_exist():
+    text = (REPO / "benchmarks" / "README.md").read_text()
+    named = set(
+        re.findall(r"(?<![/\w])((?:configs|docs|benchmarks|data|results)/[\w./-]*\w)", text)
+    )
+    here = [REPO, REPO / "benchmarks"]  # results/... is relative to benchmarks/
+    absent = sorted(p for p in named if not any((root / p).exists() for root in here))
+    assert not absent, absent
+
+
 def test_paths_named_in_the_readme_exist():
     named = set(
         re.findall(r"(?<![/\w])((?:configs|docs|benchmarks|data|tests)/[\w./-]*\w)", README)
