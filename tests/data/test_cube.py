@@ -245,3 +245,27 @@ def test_a_date_stored_with_another_data_type_is_refused(tmp_path):
 def test_a_season_outside_the_calendar_is_named():
     with pytest.raises(DataError, match=r"a season is the year it ends in \(2 to 9999\), got -5"):
         CubeDataModule(str(DEMO_CUBE), year=-5)
+
+
+def test_quality_bands_keep_or_mask_dates_as_configured(tmp_path):
+    """SCL keeps vegetation, bare soil, water and unclassified by default; another band needs
+    its rule (without one it would mask nothing)."""
+    folder = tmp_path / "cube"
+    folder.mkdir()
+    for t, date in enumerate(("2021-03-01", "2021-03-11")):
+        data = np.full((3, 4, 5), 500, np.int16)
+        data[2] = 4  # SCL: vegetation
+        data[2, 1, 1] = 9 if t == 0 else 5  # cloud on the first date, bare soil on the second
+        data[2, 2, 2] = 3  # cloud shadow on both
+        write_tif(folder / f"S2_{date}.tif", data, names=["B04", "B08", "SCL"])
+    _, valid = Cube(folder, bands=["B04", "B08"], quality_band="SCL").read(Window(0, 0, 5, 4))
+    assert valid[:, 1, 1].tolist() == [False, True] and valid[:, 2, 2].tolist() == [False, False]
+    assert valid.sum() == 2 * 20 - 3
+    masked = Cube(folder, bands=["B04", "B08"], quality_band="SCL", quality_masked=[9])
+    assert masked.read(Window(0, 0, 5, 4))[1].sum() == 2 * 20 - 1  # only the cloud
+    with pytest.raises(
+        ConfigError, match="quality_band B08 needs quality_masked .* or quality_keep"
+    ):
+        Cube(folder, bands=["B04"], quality_band="B08")
+    with pytest.raises(ConfigError, match="give quality_masked or quality_keep, not both"):
+        Cube(folder, bands=["B04"], quality_band="SCL", quality_masked=[9], quality_keep=[4])

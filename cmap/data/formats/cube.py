@@ -19,6 +19,7 @@ from rasterio.env import set_gdal_config
 from rasterio.errors import RasterioIOError
 from rasterio.windows import Window
 
+from cmap.data.formats.quality import quality_rule
 from cmap.errors import DataError, preview
 
 # Each window is read once: GDAL's block cache (5 % of RAM by default) would only grow the
@@ -74,9 +75,11 @@ class Cube:
             band descriptions, or the band part of per-band file names).
         nodata: stored value meaning "no data"; default the files' own nodata value.
         scale: stored value x scale = reflectance (as for samples).
-        quality_band: optional band (e.g. a cloud mask, SCL) flagging unusable dates;
-            a pixel's date is masked when its value is one of `quality_masked`.
-        quality_masked: quality values that mask a date.
+        quality_band: optional band (e.g. a cloud mask, SCL) flagging unusable dates.
+        quality_masked: quality values that mask a pixel's date, or
+        quality_keep: the only quality values that keep it (one of the two; for a band
+            named SCL, Sentinel-2 L2A's scene classification, the default keeps vegetation,
+            bare soil, water and unclassified: `SCL_KEEP`).
     """
 
     def __init__(
@@ -87,6 +90,7 @@ class Cube:
         scale: float = 1.0,
         quality_band: str | None = None,
         quality_masked: list[int] | None = None,
+        quality_keep: list[int] | None = None,
     ):
         self.folder = Path(folder)
         files = _list_files(self.folder)
@@ -143,7 +147,9 @@ class Cube:
         self._check_dtypes(wanted, {f.path: i["profile"]["dtype"] for f, i in zip(files, infos)})
         self.dates = np.array(sorted(self._sources), dtype="datetime64[D]")
         self.quality_band = quality_band
-        self.quality_masked = np.asarray(quality_masked or [], dtype=np.float64)
+        self.quality_masked, self.quality_keep = quality_rule(
+            quality_band, quality_masked, quality_keep
+        )
         self._open: dict[Path, rasterio.DatasetReader] = {}
 
     # -- checks --------------------------------------------------------------------------
@@ -275,7 +281,9 @@ class Cube:
             data = raw[: len(self.bands)]
             if data.dtype.kind == "f":
                 bad |= np.isnan(data).any(axis=0)
-            if self.quality_band:
+            if self.quality_keep is not None:
+                bad = bad | ~np.isin(raw[-1], self.quality_keep)
+            elif self.quality_band:
                 bad = bad | np.isin(raw[-1], self.quality_masked)
             valid[t] = ~bad
             values[t] = data

@@ -30,9 +30,9 @@ class CubeDataModule(CmapDataModule):
 
     Args:
         cube: the cube folder.
-        bands, nodata, scale, quality_band, quality_masked: as in `Cube`; `bands` must be the
-            model's input bands, in its order. Defaults from the `meta.yaml` beside or in the
-            cube folder (`bands`, `scale`, `nodata`), as for samples.
+        bands, nodata, scale, quality_band, quality_masked, quality_keep: as in `Cube`;
+            `bands` are put in the model's order by name. Defaults from the `meta.yaml` beside
+            or in the cube folder (`bands`, `scale`, `nodata`), as for samples.
         year: the season (the year it ends) the cube's dates belong to; default: the one
             holding every date.
         season_start, season_length: when seasons start and how long they last, as for
@@ -58,6 +58,7 @@ class CubeDataModule(CmapDataModule):
         scale: float | None = None,
         quality_band: str | None = None,
         quality_masked: list[int] | None = None,
+        quality_keep: list[int] | None = None,
         year: int | None = None,
         season_start: str | None = None,
         season_length: int = DEFAULT_LENGTH,
@@ -80,7 +81,13 @@ class CubeDataModule(CmapDataModule):
             season_length,
         )
         self.cube = Cube(
-            folder, settings.bands, settings.nodata, settings.scale, quality_band, quality_masked
+            folder,
+            settings.bands,
+            settings.nodata,
+            settings.scale,
+            quality_band,
+            quality_masked,
+            quality_keep,
         )
         self._season = settings.season
         self.year = year if year is not None else self._infer_year()
