@@ -14,7 +14,7 @@ from pytorch_lightning.plugins.io import CheckpointIO
 import cmap.data  # noqa: F401 (registers cmap's data modules: the CLI lists them, short names work)
 from cmap.callbacks.progress import EpochLines, MapProgressBar
 from cmap.config_check import check_config, config_files, short_parser_error
-from cmap.errors import CmapError, ConfigError, DataError
+from cmap.errors import CmapError, ConfigError, DataError, causes
 from cmap.io.checkpoint_io import AtomicCheckpointIO
 from cmap.io.checkpoints import check_checkpoint, check_classes, newest_last
 from cmap.io.outputs import check_writable_folder
@@ -111,9 +111,7 @@ class CMapCLI(LightningCLI):
         try:
             super().instantiate_classes()
         except ValueError as err:  # a block refusing its arguments while being built
-            cause = err
-            while cause.__cause__ is not None:
-                cause = cause.__cause__
+            *_, cause = causes(err)
             if isinstance(cause, CmapError):
                 raise
             raise ConfigError(f"{_built(cause)} cannot be built: {cause}") from err

@@ -5,13 +5,13 @@ same typo runs to dozens of lines) sees the file."""
 from __future__ import annotations
 
 import difflib
-import importlib
 import inspect
 import re
 from pathlib import Path
 
 from cmap.errors import ConfigError
 from cmap.io.yaml_files import load_yaml
+from cmap.links import import_object
 
 # Where a short class name (`class_path: Classifier`) is looked up, as the parser does.
 SHORT_NAMES = (
@@ -100,9 +100,8 @@ def _arguments(class_path: str) -> list[str] | None:
     cannot be found (the parser reports that) or takes any keyword (**kwargs)."""
     candidates = [class_path] if "." in class_path else [f"{m}.{class_path}" for m in SHORT_NAMES]
     for candidate in candidates:
-        module, _, name = candidate.rpartition(".")
         try:
-            cls = getattr(importlib.import_module(module), name)
+            cls = import_object(candidate)
         except (ImportError, AttributeError, ValueError):
             continue
         try:

@@ -43,14 +43,17 @@ def preview(values, limit: int = 5) -> str:
     return shown if len(values) <= limit else f"{shown} (and {len(values) - limit} more)"
 
 
-def user_error(err: BaseException | None) -> CmapError | None:
-    """The `CmapError` behind `err`, if any. jsonargparse and Lightning wrap errors raised
-    while building the model or the data, hence the walk along causes and contexts."""
+def causes(err: BaseException | None):
+    """`err` and what it was raised from or while handling, innermost last. jsonargparse and
+    Lightning wrap errors raised while building the model or the data."""
     while err is not None:
-        if isinstance(err, CmapError):
-            return err
+        yield err
         err = err.__cause__ or err.__context__
-    return None
+
+
+def user_error(err: BaseException | None) -> CmapError | None:
+    """The `CmapError` behind `err`, if any."""
+    return next((e for e in causes(err) if isinstance(e, CmapError)), None)
 
 
 DISK = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
@@ -59,21 +62,17 @@ DISK = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
 def disk_error(err: BaseException | None) -> str | None:
     """`<file>: <reason>` when `err` comes from a full disk, a quota, a read-only place or
     missing permissions: the user's machine, not a bug."""
-    while err is not None:
-        if isinstance(err, OSError) and err.errno in DISK:
-            where = f"{err.filename}: " if err.filename else ""
-            return f"{where}{err.strerror} (what was finished is kept; a rerun continues)"
-        err = err.__cause__ or err.__context__
+    for e in causes(err):
+        if isinstance(e, OSError) and e.errno in DISK:
+            where = f"{e.filename}: " if e.filename else ""
+            return f"{where}{e.strerror} (what was finished is kept; a rerun continues)"
     return None
 
 
 def misconfiguration(err: BaseException | None) -> str | None:
     """Lightning's own refusal of a setting (`max_epochs: -5`), which is the user's to fix."""
-    while err is not None:
-        if type(err).__name__ == "MisconfigurationException":
-            return str(err)
-        err = err.__cause__ or err.__context__
-    return None
+    found = (e for e in causes(err) if type(e).__name__ == "MisconfigurationException")
+    return next((str(e) for e in found), None)
 
 
 def exits_on_user_error(function):

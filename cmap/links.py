@@ -86,11 +86,11 @@ def set_writer(config, data, output: str | None, overwrite: bool) -> None:
         return
     callbacks = config.trainer.get("callbacks") or []
     callbacks = callbacks if isinstance(callbacks, list) else [callbacks]
+    kinds = tuple(map(import_object, WRITERS))
     writers = [
         c
         for c in callbacks
-        if isinstance(c, Namespace)
-        and issubclass(import_object(c.class_path), tuple(map(import_object, WRITERS)))
+        if isinstance(c, Namespace) and issubclass(import_object(c.class_path), kinds)
     ]
     if not writers:
         name = WRITERS[0] if getattr(data, "mappable", False) else WRITERS[1]

@@ -151,10 +151,13 @@ class CubeMapWriter(BasePredictionWriter):
         self._create()
         return set()
 
+    @property
+    def files(self) -> list[Path]:  # the map, and its probabilities when written
+        return [self.output] + ([self.probability_path] if self.probabilities else [])
+
     def _readable(self) -> bool:
-        paths = [self.output] + ([self.probability_path] if self.probabilities else [])
         try:
-            for path in paths:
+            for path in self.files:
                 with rasterio.open(path) as src:
                     src.read(1, window=Window(0, 0, 1, 1))
         except RasterioIOError:
@@ -248,8 +251,7 @@ class CubeMapWriter(BasePredictionWriter):
         if trainer.is_global_zero:
             outcome = self._check_model(pl_module)
             model = Path(trainer.ckpt_path).name if trainer.ckpt_path else "not from a checkpoint"
-            paths = [self.output] + ([self.probability_path] if self.probabilities else [])
-            for path in paths:
+            for path in self.files:
                 with rasterio.open(path, "r+") as dst:
                     dst.update_tags(MODEL=model)
         if self.shared:

@@ -63,10 +63,9 @@ def _number(value, path: Path, key: str) -> float:
     if isinstance(value, bool):
         raise DataError(path, f"{key} must be a number, got {value!r}")
     try:
-        number = float(value)
+        return float(value)
     except (TypeError, ValueError):
         raise DataError(path, f"{key} must be a number, got {value!r}") from None
-    return number
 
 
 class Settings:

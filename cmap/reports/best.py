@@ -47,7 +47,7 @@ def best_model_pass(reports, module) -> None:
                 features = encoder(*inputs)
             preds = decoder(features, batch["mask"]).argmax(dim=-1)
             if reports.embeddings_every > 0:
-                reports._collect_embeddings(module, batch, features, preds, decoder)
+                reports._collect_embeddings(module, batch, features, preds)
             embedded = sum(len(e) for e in reports._embeddings)
             if (attention is None or attention.full) and embedded >= reports.max_embeddings:
                 break

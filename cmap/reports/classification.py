@@ -62,11 +62,11 @@ class ClassificationReports:
         if scheduled(module.current_epoch, self.embeddings_every):
             self._collect_embeddings(module, batch, features, preds)
 
-    def _collect_embeddings(self, module, batch, features, preds, decoder=None) -> None:
+    def _collect_embeddings(self, module, batch, features, preds) -> None:
         room = self.max_embeddings - sum(len(e) for e in self._embeddings)
         if room <= 0:
             return
-        pooled = (decoder or module.decoder).pool(features, batch["mask"])  # [N, D]
+        pooled = module.decoder.pool(features, batch["mask"])  # [N, D], pooled or not
         self._embeddings.append(pooled[:room].detach().float().cpu())
         index = batch["index"][:room].cpu().numpy()
         ids = self._poi_ids(module, index)

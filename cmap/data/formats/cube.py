@@ -103,7 +103,6 @@ class Cube:
         self.height, self.width = reference["height"], reference["width"]
         self.profile = reference["profile"]
         # A declared nodata applies to every file; otherwise each file's own value does.
-        self.nodata = nodata
         self._nodata = {
             f.path: nodata if nodata is not None else i["nodata"] for f, i in zip(files, infos)
         }
