@@ -4,12 +4,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from safetensors.torch import save_file
 
-from cmap.data.cube_samples import random_pixels, read_label_raster, read_points, write_samples
+from cmap.data.cube_samples import cube_options, report_unmapped, write_samples
 from cmap.data.demo import generate
+from cmap.data.formats.mapping import read_mapping
+from cmap.data.label_sources import random_pixels, read_label_raster, read_points
 from cmap.data.modules.cube import CubeDataModule
 from cmap.errors import ConfigError, DataError
 from cmap.io.atomic import atomic_path
@@ -55,9 +58,13 @@ def samples(
     out: Path,
     points: Path | None = None,
     label_raster: Path | None = None,
+    label_band: str | None = None,
+    label_mapping: Path | None = None,
     unlabelled: int | None = None,
+    data: Path | None = None,
     split: list[float] = [0.6, 0.2, 0.2],  # noqa: B006 (jsonargparse needs a literal)
     seed: int = 0,
+    group: Literal["parcel", "block"] = "parcel",
     block: int = 16,
     year: int | None = None,
     overwrite: bool = False,
@@ -68,19 +75,30 @@ def samples(
 
     Labelled pixels come from a points table or a label raster; `unlabelled` draws random
     pixels instead, for pretraining. Samples are split into train/val/test by `seed`, whole
-    groups at a time (a `field_id` of the points, or a block of the label raster), so pixels
-    of one field never fall in two splits.
+    groups at a time (a `field_id` of the points; a parcel or a block of the label raster),
+    so pixels of one field never fall in two splits.
 
     Args:
-        cube: the cube folder.
+        cube: the cube: a GeoTIFF folder, or NetCDF / Zarr (a file, a folder, a glob).
         out: the samples folder to write.
         points: CSV or parquet table with `x`, `y` (cube CRS) or `lon`, `lat` (WGS 84),
             `label`, optional `poi_id` and `field_id`.
-        label_raster: a label GeoTIFF aligned with the cube.
+        label_raster: a label raster aligned with the cube: a GeoTIFF, or a NetCDF / Zarr
+            file whose 2-D variable `label_band` holds the labels (0 or its fill value:
+            unlabelled).
+        label_band: the label variable of a NetCDF / Zarr label raster (e.g. CT).
+        label_mapping: YAML `class: [codes]` turning the raw labels into classes; copied
+            into the samples folder and named by its meta.yaml (codes it does not list
+            become `other` when training, and are counted here).
         unlabelled: this many random pixels, without labels.
+        data: a YAML file of how to read the cube: the `data` section of a fit / predict
+            config, or a mapping of CubeDataModule arguments (bands, quality_band,
+            time_range, ...); `cube` comes from the command line.
         split: shares of train, val and test.
         seed: seeds the split and the random pixels.
-        block: side (pixels) of the label raster's groups.
+        group: what a label raster's splits keep whole: a `parcel` (a patch of one label,
+            4-connected) or a `block` of pixels.
+        block: side (pixels) of the label raster's blocks.
         year: the season of the cube's dates; default: the one holding every date.
         overwrite: replace a samples folder written earlier by cmap samples (never a
             folder cmap did not write, nor one holding the inputs).
@@ -95,16 +113,30 @@ def samples(
     if unlabelled is not None and unlabelled < 1:
         raise ConfigError(f"unlabelled must be at least 1 pixel, got {unlabelled}")
     out = Path(out)
-    inputs = [Path(cube)] + [Path(p) for p in (points, label_raster) if p is not None]
+    named = (points, label_raster, label_mapping, data)
+    inputs = [Path(cube)] + [Path(p) for p in named if p is not None]
     check_folder_output(out, overwrite, inputs)
-    data = CubeDataModule(str(cube), year=year)
+    mapping = read_mapping(label_mapping) if label_mapping is not None else None
+    options = cube_options(Path(data)) if data is not None else {}
+    cube_data = CubeDataModule(str(cube), **(options | ({"year": year} if year else {})))
     if points is not None:
-        chosen = read_points(Path(points), data.cube)
+        chosen = read_points(Path(points), cube_data.cube)
     elif label_raster is not None:
-        chosen = read_label_raster(Path(label_raster), data.cube, block)
+        chosen = read_label_raster(Path(label_raster), cube_data.cube, group, block, label_band)
     else:
-        chosen = random_pixels(data.cube, unlabelled, seed)
-    counts = write_samples(data.cube, data.year, data.season, chosen, split, seed, out)
+        chosen = random_pixels(cube_data.cube, unlabelled, seed)
+    if mapping is not None and chosen["label"] is not None:
+        report_unmapped(chosen["label"], mapping)
+    counts = write_samples(
+        cube_data.cube,
+        cube_data.year,
+        cube_data.season,
+        chosen,
+        split,
+        seed,
+        out,
+        Path(label_mapping) if label_mapping is not None else None,
+    )
     print(f"wrote {out}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
 
 

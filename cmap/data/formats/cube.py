@@ -1,10 +1,8 @@
 """Raster cubes (docs/data_formats.md §2): a folder of per-date GeoTIFFs, read window by window.
 
-Two layouts: one file per date holding every band (band descriptions name them), or one file
-per band and date, `<anything>_<BAND>_<DATE>.tif`. Dates are ISO (`YYYY-MM-DD` or `YYYYMMDD`)
-anywhere in the file name. Every file must share CRS, transform and size; the first file is
-the reference and a file that differs is named with what differs.
-"""
+One file per date holding every band (band descriptions name them), or one file per band and
+date, `<anything>_<BAND>_<DATE>.tif`; ISO dates (`YYYY-MM-DD`, `YYYYMMDD`) in the file names.
+Every file shares the first file's CRS, transform and size (a file that differs is named)."""
 
 from __future__ import annotations
 
@@ -290,9 +288,13 @@ class Cube:
         return values, valid
 
     def windows(self, size: int) -> list[Window]:
-        """Row-major windows of `size` x `size` pixels (smaller at the right and bottom)."""
-        return [
-            Window(col, row, min(size, self.width - col), min(size, self.height - row))
-            for row in range(0, self.height, size)
-            for col in range(0, self.width, size)
-        ]
+        return square_windows(self.width, self.height, size)
+
+
+def square_windows(width: int, height: int, size: int) -> list[Window]:
+    """Row-major windows of `size` x `size` pixels (smaller at the right and bottom)."""
+    return [
+        Window(col, row, min(size, width - col), min(size, height - row))
+        for row in range(0, height, size)
+        for col in range(0, width, size)
+    ]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -17,22 +18,32 @@ from cmap.data.arguments import check_arguments
 from cmap.data.datasets.cube_pixels import CubePixels, EpochLoader
 from cmap.data.datasets.cube_windows import CubeWindows
 from cmap.data.formats.cube import Cube
+from cmap.data.formats.layers import is_stack
+from cmap.data.formats.stack import Stack
 from cmap.data.meta import Settings, read_meta
 from cmap.data.modules.base import CmapDataModule
 from cmap.data.season import DEFAULT_LENGTH, Season
-from cmap.errors import DataError
+from cmap.errors import ConfigError, DataError
 
 
 class CubeDataModule(CmapDataModule):
-    """A cube as data (see `cmap.data.formats.cube.Cube` for the folder layout): every pixel for
-    `predict`, and unlabelled pixels for self-supervised training (`fit` and `validate` with
-    the `AutoEncoder`; there are no labels to train a Classifier or to `test`).
+    """A cube as data: every pixel for `predict`, and unlabelled pixels for self-supervised
+    training (`fit` and `validate` with the `AutoEncoder`; there are no labels to train a
+    Classifier or to `test`).
 
     Args:
-        cube: the cube folder.
+        cube: a folder of GeoTIFFs (`cmap.data.formats.cube.Cube`), or NetCDF files / Zarr
+            stores: one, a folder of them or a glob pattern (`cmap.data.formats.stack.Stack`).
         bands, nodata, scale, quality_band, quality_masked, quality_keep: as in `Cube`;
             `bands` are put in the model's order by name. Defaults from the `meta.yaml` beside
-            or in the cube folder (`bands`, `scale`, `nodata`), as for samples.
+            or in the cube folder (`bands`, `scale`, `nodata`), as for samples. For NetCDF /
+            Zarr, `nodata`, `scale` and `offset` may be `{band: value}` mappings, and default
+            to the files' attributes.
+        resampling: how a NetCDF / Zarr band on a coarser grid reaches the finest one
+            (`nearest` or `bilinear`).
+        time_range: first and last day to read from NetCDF / Zarr files (`[YYYY-MM-DD,
+            YYYY-MM-DD]`); default the days of season `year` when it is set, else every day
+            (files spanning more than one season need one of the two).
         year: the season (the year it ends) the cube's dates belong to; default: the one
             holding every date.
         season_start, season_length: when seasons start and how long they last, as for
@@ -54,11 +65,14 @@ class CubeDataModule(CmapDataModule):
         self,
         cube: str,
         bands: list[str] | None = None,
-        nodata: float | None = None,
-        scale: float | None = None,
+        nodata: float | dict[str, float] | None = None,
+        scale: float | dict[str, float] | None = None,
+        offset: float | dict[str, float] | None = None,
         quality_band: str | None = None,
         quality_masked: list[int] | None = None,
         quality_keep: list[int] | None = None,
+        resampling: Literal["nearest", "bilinear"] = "nearest",
+        time_range: list[str] | None = None,
         year: int | None = None,
         season_start: str | None = None,
         season_length: int = DEFAULT_LENGTH,
@@ -72,23 +86,39 @@ class CubeDataModule(CmapDataModule):
         super().__init__()
         self.save_hyperparameters(ignore=["bands"])  # the model logs the bands it reads
         folder = Path(cube)
+        meta = read_meta(folder) if folder.is_dir() else {}
+        meta = meta or read_meta(folder.parent)
+        per_band = [v for v in (nodata, scale, offset) if isinstance(v, dict)]
         settings = Settings(
-            read_meta(folder) or read_meta(folder.parent),
+            meta,
             bands,
-            scale,
-            nodata,
+            None if per_band else scale,
+            None if per_band else nodata,
             season_start,
             season_length,
         )
-        self.cube = Cube(
-            folder,
-            settings.bands,
-            settings.nodata,
-            settings.scale,
-            quality_band,
-            quality_masked,
-            quality_keep,
-        )
+        quality = (quality_band, quality_masked, quality_keep)
+        if is_stack(cube) and time_range is None and year is not None:
+            first = np.datetime64(settings.season.first_date(year), "D")
+            time_range = [str(first), str(first + settings.season.length - 1)]
+        if is_stack(cube):
+            self.cube = Stack(
+                cube,
+                settings.bands,
+                nodata if nodata is not None else meta.get("nodata"),
+                scale if scale is not None else meta.get("scale"),
+                offset,
+                *quality,
+                resampling=resampling,
+                time_range=time_range,
+            )
+        else:
+            if per_band or offset is not None or time_range is not None:
+                raise ConfigError(
+                    "offset, time_range and per-band nodata or scale are read from NetCDF / "
+                    f"Zarr stacks; {folder} is a GeoTIFF cube"
+                )
+            self.cube = Cube(folder, settings.bands, settings.nodata, settings.scale, *quality)
         self._season = settings.season
         self.year = year if year is not None else self._infer_year()
         self.first_day = np.datetime64(self._season.first_date(self.year), "D")
@@ -169,6 +199,9 @@ class CubeDataModule(CmapDataModule):
 
     def source_files(self) -> tuple[Path, list[Path]]:
         folder = self.cube.folder
+        if isinstance(self.cube, Stack):
+            stores = [sorted(q for q in p.rglob("*") if q.is_file()) for p in self.cube.files]
+            return folder, [q for p, inner in zip(self.cube.files, stores) for q in inner or [p]]
         return folder, sorted(p for p in folder.iterdir() if p.is_file())
 
     def split_windows(self) -> dict[str, list[Window]]:
