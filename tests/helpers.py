@@ -189,3 +189,40 @@ class StopAtPredictBatch(pl.Callback):
 
 class Stopped(RuntimeError):
     """Raised by `StopAtPredictBatch`."""
+
+
+def write_netcdf(path, bands: dict, dates, transform, crs="EPSG:32631", flip=False, attrs=None):
+    """A NetCDF stack as openEO / odc-stac write them: bands [T, H, W] over timestamp, y, x
+    (pixel centres), a `spatial_ref` grid mapping with crs_wkt, fill value and scale in the
+    attributes. `flip` stores rows south to north; `crs=None` writes no CRS at all."""
+    import xarray as xr
+
+    t, h, w = next(iter(bands.values())).shape
+    xs = transform.c + transform.a * (np.arange(w) + 0.5)
+    ys = transform.f + transform.e * (np.arange(h) + 0.5)
+    order = slice(None, None, -1) if flip else slice(None)
+    variables = {}
+    for name, data in bands.items():
+        extra = {"grid_mapping": "spatial_ref"} if crs else {}
+        variables[name] = xr.Variable(
+            ("timestamp", "y", "x"), data[:, order], {**(attrs or {}).get(name, {}), **extra}
+        )
+    coords = {"timestamp": np.array(dates, "datetime64[ns]"), "y": ys[order], "x": xs}
+    ds = xr.Dataset(variables, coords)
+    if crs:
+        ds.coords["spatial_ref"] = xr.Variable(
+            (), 0, {"crs_wkt": rasterio.crs.CRS.from_user_input(crs).to_wkt()}
+        )
+    ds.to_netcdf(path, engine="h5netcdf")
+    return path
+
+
+def cube_as_netcdf(folder: Path, path: Path, scale: float = 1e-4) -> Path:
+    """A GeoTIFF cube (one file per date, bands named) as one NetCDF file."""
+    from cmap.data.formats.cube import Cube
+
+    cube = Cube(folder)
+    values = np.stack([rasterio.open(p).read() for p in sorted(folder.glob("*.tif"))])
+    bands = {name: values[:, c] for c, name in enumerate(cube.bands)}
+    attrs = {name: {"_FillValue": 0, "scale_factor": scale} for name in cube.bands}
+    return write_netcdf(path, bands, cube.dates, cube.transform, cube.crs, attrs=attrs)

@@ -14,7 +14,7 @@ from cmap.data.formats.cube import Cube
 from cmap.io.maps import NODATA, read_classes
 from cmap.main import main
 from cmap.tasks.classifier import Classifier
-from tests.helpers import DEMO_CUBE, REPO
+from tests.helpers import DEMO_CUBE, REPO, cube_as_netcdf
 
 
 @pytest.fixture(scope="module")
@@ -288,6 +288,27 @@ def test_a_map_being_written_by_another_run_is_refused(checkpoint, tmp_path, mon
     lock.unlink()
     main(predict_args(checkpoint, tmp_path / "map.tif"))
     assert (tmp_path / "map.tif").exists() and not lock.exists()
+
+
+def test_a_netcdf_copy_of_the_cube_gives_the_same_map(checkpoint, tmp_path, monkeypatch):
+    """The cube read from one NetCDF file (bands, scale and fill value from its attributes)
+    maps exactly as the GeoTIFF cube it was written from."""
+    monkeypatch.chdir(tmp_path)
+    stack = cube_as_netcdf(DEMO_CUBE, tmp_path / "cube.nc")
+    no_probabilities = ["--trainer.callbacks.probabilities", "false"]
+    main(predict_args(checkpoint, tmp_path / "a.tif", *no_probabilities))
+    main(
+        predict_args(
+            checkpoint, tmp_path / "b.tif", "--data.init_args.cube", stack, *no_probabilities
+        )
+    )
+    (a, profile_a, _, _), (b, profile_b, tags, _) = (
+        read(tmp_path / "a.tif"),
+        read(tmp_path / "b.tif"),
+    )
+    assert np.array_equal(a, b) and (a != NODATA).sum() > 1000
+    assert profile_a["transform"] == profile_b["transform"] and profile_a["crs"] == profile_b["crs"]
+    assert tags["SOURCE"] == str(tmp_path) and tags["SEASON"] == "2021"
 
 
 def test_a_cube_storing_its_bands_in_another_order_gives_the_same_map(

@@ -43,7 +43,8 @@ class Stack:
 
     Args:
         source: a NetCDF file, a Zarr store, a folder of them, a glob pattern, or Datasets.
-        bands: band (variable) names to read, in model order.
+        bands: band (variable) names to read, in model order; default every (time, y, x)
+            variable when there is one file (several files need the bands named).
         nodata, scale, offset: one value for every band or a `{band: value}` mapping; a band
             left out takes its file's attributes (`_FillValue`, `scale_factor`,
             `add_offset`).
@@ -70,9 +71,11 @@ class Stack:
             raise ConfigError(f"resampling must be one of {list(RESAMPLING)}, got {resampling!r}")
         self.resampling = RESAMPLING[resampling]
         datasets, self.folder = self._datasets(source)
-        available = sorted({b for _, ds, _ in datasets for b in time_bands(ds)})
+        available = list(dict.fromkeys(b for _, ds, _ in datasets for b in time_bands(ds)))
         if not available:
             raise DataError(self.folder, "holds no variable over (time, y, x) to read as bands")
+        if not bands and len(datasets) == 1:
+            bands = [b for b in available if b != quality_band]  # as a GeoTIFF cube
         if not bands:
             raise DataError(
                 self.folder,
