@@ -12,6 +12,7 @@ from safetensors.torch import save_file
 from cmap.data.cube_samples import cube_options, report_unmapped, write_samples
 from cmap.data.demo import generate
 from cmap.data.formats.mapping import read_mapping
+from cmap.data.formats.weather import Weather
 from cmap.data.label_sources import random_pixels, read_label_raster, read_points
 from cmap.data.modules.cube import CubeDataModule
 from cmap.errors import ConfigError, DataError
@@ -62,6 +63,8 @@ def samples(
     label_mapping: Path | None = None,
     unlabelled: int | None = None,
     data: Path | None = None,
+    weather: Path | None = None,
+    weather_variable: str = "temperature_mean",
     split: list[float] = [0.6, 0.2, 0.2],  # noqa: B006 (jsonargparse needs a literal)
     seed: int = 0,
     group: Literal["parcel", "block"] = "parcel",
@@ -94,6 +97,10 @@ def samples(
         data: a YAML file of how to read the cube: the `data` section of a fit / predict
             config, or a mapping of CubeDataModule arguments (bands, quality_band,
             time_range, ...); `cube` comes from the command line.
+        weather: daily temperature (NetCDF / Zarr grid such as AgERA5, or a parquet table
+            of one station): each split gets its pixels' `temperatures.pq` (degC, every day
+            from the season start), so training can use `positions: gdd`.
+        weather_variable: the temperature variable or column of `weather`.
         split: shares of train, val and test.
         seed: seeds the split and the random pixels.
         group: what a label raster's splits keep whole: a `parcel` (a patch of one label,
@@ -113,7 +120,7 @@ def samples(
     if unlabelled is not None and unlabelled < 1:
         raise ConfigError(f"unlabelled must be at least 1 pixel, got {unlabelled}")
     out = Path(out)
-    named = (points, label_raster, label_mapping, data)
+    named = (points, label_raster, label_mapping, data, weather)
     inputs = [Path(cube)] + [Path(p) for p in named if p is not None]
     check_folder_output(out, overwrite, inputs)
     mapping = read_mapping(label_mapping) if label_mapping is not None else None
@@ -136,6 +143,7 @@ def samples(
         seed,
         out,
         Path(label_mapping) if label_mapping is not None else None,
+        Weather(weather, weather_variable) if weather is not None else None,
     )
     print(f"wrote {out}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
 

@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from cmap.data.formats.cube import Cube
+from cmap.data.formats.weather import Weather
 from cmap.data.modules.cube import CubeDataModule
 from cmap.data.season import Season
 from cmap.errors import DataError, preview
@@ -85,10 +86,14 @@ def write_samples(
     seed: int,
     out: Path,
     label_mapping: Path | None = None,
+    weather: Weather | None = None,
 ) -> dict[str, int]:
     """Write the samples folder `out` (built aside, then moved into place); returns the
     number of samples per split. A label mapping is copied in and named by `meta.yaml`, so
-    training maps the raw codes without being told."""
+    training maps the raw codes without being told; with `weather`, each split gets the
+    daily temperatures of its samples' pixels (`temperatures.pq`, for `positions: gdd`)
+    from the season start to the cube's last date."""
+    first_day = np.datetime64(season.first_date(year), "D")
     split = assign_splits(samples["group"], fractions, seed, samples["label"])
     rows = pixel_rows(cube, samples)
     row_split = split[rows["sample"]]
@@ -109,6 +114,14 @@ def write_samples(
             pq.write_table(pa.table(features), folder / "features.pq")
             members = split == k
             counts[name] = int(members.sum())
+            if weather is not None:
+                cells = weather.cells_at(
+                    cube.crs, cube.transform, samples["row"][members], samples["col"][members]
+                )
+                daily = weather.daily_table(
+                    samples["poi_id"][members], cells, first_day, cube.dates[-1]
+                )
+                pq.write_table(daily, folder / "temperatures.pq")
             if samples["label"] is not None:
                 labels = {
                     "poi_id": pa.array(samples["poi_id"][members]),
@@ -128,6 +141,8 @@ def write_samples(
         if label_mapping is not None:
             shutil.copyfile(label_mapping, partial / "label_mapping.yaml")
             meta["label_mapping"] = "label_mapping.yaml"
+        if weather is not None:
+            meta["weather"] = str(weather.path)
         (partial / "meta.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))
     return counts
 

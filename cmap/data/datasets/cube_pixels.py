@@ -10,6 +10,7 @@ from rasterio.windows import Window
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from cmap.data.datasets.pixels import model_inputs, pixel_series
+from cmap.data.datasets.thermal import ThermalPositions
 from cmap.data.formats.cube import Cube
 from cmap.errors import DataError
 
@@ -18,7 +19,7 @@ def _padded(pieces: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     """Concatenate pixel series of different widths (T'), padding with invalid dates."""
     width = max(piece["mask"].shape[1] for piece in pieces)
     out = {}
-    for key in ("ts", "mask", "date"):
+    for key in [k for k in ("ts", "mask", "date", "gdd") if k in pieces[0]]:
         parts = []
         for piece in pieces:
             pad = [(0, 0), (0, width - piece[key].shape[1])] + [(0, 0)] * (piece[key].ndim - 2)
@@ -53,8 +54,9 @@ class CubePixels(IterableDataset):
         season: int,
         shuffle: bool,
         seed: int = 0,
+        thermal: ThermalPositions | None = None,
     ):
-        self.cube, self.windows = cube, windows
+        self.cube, self.windows, self.thermal = cube, windows, thermal
         self.batch_size, self.batches = batch_size, batches
         self.days = (cube.dates - first_day).astype(np.int64)
         self.season, self.shuffle, self.seed = season, shuffle, seed
@@ -87,6 +89,10 @@ class CubePixels(IterableDataset):
                 series = pixel_series(*self.cube.read(window))
                 if not len(series["pixel"]):
                     continue
+                if self.thermal is not None:
+                    series["gdd"] = self.thermal(
+                        window, series["pixel"], series["date"], series["mask"]
+                    )
                 found = True
                 keep = rng.permutation(len(series["pixel"])) if rng else slice(None)
                 series = {key: value[keep] for key, value in series.items()}
@@ -116,8 +122,9 @@ class CubePixels(IterableDataset):
     def _tensors(self, series: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
         width = int(series["mask"].sum(axis=1).max())  # the padding this batch needs
         ts, mask, date = (series[key][:, :width] for key in ("ts", "mask", "date"))
+        gdd = series["gdd"][:, :width] if "gdd" in series else None
         n = len(mask)
-        return model_inputs(ts, mask, date, self.days) | {
+        return model_inputs(ts, mask, date, self.days, gdd) | {
             "class": torch.full((n,), -1, dtype=torch.int64),
             "season": torch.full((n,), self.season, dtype=torch.int64),
             "index": torch.from_numpy(series["pixel"].astype(np.int64)),

@@ -7,6 +7,7 @@ import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
 from cmap.data.datasets.pixels import model_inputs, pixel_series
+from cmap.data.datasets.thermal import ThermalPositions
 from cmap.data.formats.cube import Cube
 
 
@@ -15,13 +16,21 @@ class CubeWindows(IterableDataset):
 
     Windows are shared between processes (rank r of R takes windows r, r + R, ...) and then
     between DataLoader workers; windows in `skip` (already written) are not read. A batch
-    holds ts [N, T, C], positions and days [N, T] (days since the season start), mask [N, T],
+    holds ts [N, T, C], positions and days [N, T] (days since the season start; `thermal`
+    makes the positions growing degree days), mask [N, T],
     pixel [N] (flat index in the window), window (the window number) and window_done (True
     in the window's last batch). A window without any valid pixel yields one empty batch.
     """
 
-    def __init__(self, cube: Cube, window_size: int, batch_size: int, first_day: np.datetime64):
-        self.cube = cube
+    def __init__(
+        self,
+        cube: Cube,
+        window_size: int,
+        batch_size: int,
+        first_day: np.datetime64,
+        thermal: ThermalPositions | None = None,
+    ):
+        self.cube, self.thermal = cube, thermal
         self.windows = cube.windows(window_size)
         self.batch_size = batch_size
         self.days = (cube.dates - first_day).astype(np.int64)
@@ -38,14 +47,19 @@ class CubeWindows(IterableDataset):
 
     def __iter__(self):
         for number in self.assigned():
-            values, valid = self.cube.read(self.windows[number])
-            series = pixel_series(values, valid)
+            window = self.windows[number]
+            series = pixel_series(*self.cube.read(window))
+            if self.thermal is not None:
+                series["gdd"] = self.thermal(
+                    window, series["pixel"], series["date"], series["mask"]
+                )
             total = len(series["pixel"])
             starts = range(0, total, self.batch_size) if total else [0]
             for start in starts:
                 part = slice(start, start + self.batch_size)
+                gdd = series["gdd"][part] if self.thermal is not None else None
                 yield model_inputs(
-                    series["ts"][part], series["mask"][part], series["date"][part], self.days
+                    series["ts"][part], series["mask"][part], series["date"][part], self.days, gdd
                 ) | {
                     "pixel": torch.from_numpy(series["pixel"][part]),
                     "window": torch.tensor(number),

@@ -26,14 +26,19 @@ def pixel_series(values: np.ndarray, valid: np.ndarray) -> dict[str, np.ndarray]
 
 
 def model_inputs(
-    ts: np.ndarray, mask: np.ndarray, date: np.ndarray, days: np.ndarray
+    ts: np.ndarray,
+    mask: np.ndarray,
+    date: np.ndarray,
+    days: np.ndarray,
+    positions: np.ndarray | None = None,
 ) -> dict[str, torch.Tensor]:
     """Pixel series (ts [N, T, C], mask [N, T], date [N, T] into the cube's dates) and the
-    cube dates' days since the season start [D] -> ts, positions, days and mask tensors."""
+    cube dates' days since the season start [D] -> ts, positions, days and mask tensors;
+    `positions` [N, T] (thermal time) replaces the days as positions when given."""
     at = np.where(mask, days[date], 0)
     return {
         "ts": torch.from_numpy(np.ascontiguousarray(ts)),
-        "positions": torch.from_numpy(at),
+        "positions": torch.from_numpy(at if positions is None else positions),
         "days": torch.from_numpy(at.copy()),
         "mask": torch.from_numpy(np.ascontiguousarray(mask)),
     }

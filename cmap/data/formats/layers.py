@@ -68,7 +68,7 @@ def open_dataset(path: Path) -> xr.Dataset:
         raise DataError(path, f"cannot be read as {kind} ({err})") from err
 
 
-def _crs(ds: xr.Dataset, band: str, name: str) -> CRS:
+def crs_of(ds: xr.Dataset, band: str, name: str) -> CRS:
     """The CRS of a band: its CF grid-mapping variable (crs_wkt / spatial_ref, as written by
     rioxarray, odc-geo and GDAL), else a `crs` or `epsg` attribute."""
     mapping = ds[band].attrs.get("grid_mapping") or ds.attrs.get("grid_mapping") or "spatial_ref"
@@ -180,7 +180,7 @@ def grid_of(ds: xr.Dataset, band: str, name: str) -> Grid:
         raise DataError(name, f"band {band}: x runs east to west; cmap reads east-going x")
     top = ys[-1] if dy > 0 else ys[0]
     transform = Affine(dx, 0, xs[0] - dx / 2, 0, -abs(dy), top + abs(dy) / 2)
-    return Grid(y, x, _crs(ds, band, name), transform, len(xs), len(ys), dy > 0)
+    return Grid(y, x, crs_of(ds, band, name), transform, len(xs), len(ys), dy > 0)
 
 
 def time_bands(ds: xr.Dataset) -> dict[str, str]:

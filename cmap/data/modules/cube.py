@@ -17,10 +17,10 @@ from torch.utils.data import DataLoader
 from cmap.data.arguments import check_arguments
 from cmap.data.datasets.cube_pixels import CubePixels, EpochLoader
 from cmap.data.datasets.cube_windows import CubeWindows
-from cmap.data.formats.cube import Cube
-from cmap.data.formats.layers import is_stack
+from cmap.data.datasets.thermal import ThermalPositions
+from cmap.data.formats.sources import open_cube
 from cmap.data.formats.stack import Stack
-from cmap.data.meta import Settings, read_meta
+from cmap.data.formats.weather import Weather
 from cmap.data.modules.base import CmapDataModule
 from cmap.data.season import DEFAULT_LENGTH, Season
 from cmap.errors import ConfigError, DataError
@@ -48,6 +48,13 @@ class CubeDataModule(CmapDataModule):
             holding every date.
         season_start, season_length: when seasons start and how long they last, as for
             samples (positions are days since the season's first day).
+        positions: "days" since the season start, or "gdd": growing degree days since the
+            season start, from the daily mean temperature of `weather` at each pixel.
+        weather: daily temperature for "gdd": a NetCDF / Zarr file with `weather_variable`
+            over (time, y, x), e.g. AgERA5 (kelvin turned into degC), or a parquet table
+            (`date`, `weather_variable` in degC) of one station for every pixel.
+        weather_variable: the temperature variable or column.
+        gdd_base: base temperature of growing degree days (degC).
         window_size: side of the square windows read and written at once (pixels); memory
             is bounded by it (T x C x window_size^2 x 4 bytes) and `batch_size`.
         batch_size: pixels per model call (and per training batch).
@@ -76,6 +83,10 @@ class CubeDataModule(CmapDataModule):
         year: int | None = None,
         season_start: str | None = None,
         season_length: int = DEFAULT_LENGTH,
+        positions: Literal["days", "gdd"] = "days",
+        weather: str | None = None,
+        weather_variable: str = "temperature_mean",
+        gdd_base: float = 0.0,
         window_size: int = 256,
         batch_size: int = 1024,
         num_workers: int = 0,
@@ -86,40 +97,19 @@ class CubeDataModule(CmapDataModule):
         super().__init__()
         self.save_hyperparameters(ignore=["bands"])  # the model logs the bands it reads
         folder = Path(cube)
-        meta = read_meta(folder) if folder.is_dir() else {}
-        meta = meta or read_meta(folder.parent)
-        per_band = [v for v in (nodata, scale, offset) if isinstance(v, dict)]
-        settings = Settings(
-            meta,
+        self.cube, self._season = open_cube(
+            cube,
             bands,
-            None if per_band else scale,
-            None if per_band else nodata,
+            nodata,
+            scale,
+            offset,
+            (quality_band, quality_masked, quality_keep),
+            resampling,
+            time_range,
+            year,
             season_start,
             season_length,
         )
-        quality = (quality_band, quality_masked, quality_keep)
-        if is_stack(cube) and time_range is None and year is not None:
-            first = np.datetime64(settings.season.first_date(year), "D")
-            time_range = [str(first), str(first + settings.season.length - 1)]
-        if is_stack(cube):
-            self.cube = Stack(
-                cube,
-                settings.bands,
-                nodata if nodata is not None else meta.get("nodata"),
-                scale if scale is not None else meta.get("scale"),
-                offset,
-                *quality,
-                resampling=resampling,
-                time_range=time_range,
-            )
-        else:
-            if per_band or offset is not None or time_range is not None:
-                raise ConfigError(
-                    "offset, time_range and per-band nodata or scale are read from NetCDF / "
-                    f"Zarr stacks; {folder} is a GeoTIFF cube"
-                )
-            self.cube = Cube(folder, settings.bands, settings.nodata, settings.scale, *quality)
-        self._season = settings.season
         self.year = year if year is not None else self._infer_year()
         self.first_day = np.datetime64(self._season.first_date(self.year), "D")
         days = (self.cube.dates - self.first_day).astype(np.int64)
@@ -139,6 +129,14 @@ class CubeDataModule(CmapDataModule):
             num_workers=num_workers,
             pixels_per_epoch=pixels_per_epoch,
         )
+        self.thermal = None
+        if positions == "gdd":
+            if weather is None:
+                raise ConfigError("positions: gdd needs weather (a daily temperature file)")
+            thermal = Weather(weather, weather_variable)
+            self.thermal = ThermalPositions(thermal, self.cube, self.first_day, gdd_base)
+        elif weather is not None:
+            raise ConfigError("weather is read for positions: gdd; positions are days here")
         self.dataset: CubeWindows | None = None
         self.datasets: dict[str, CubePixels] = {}
 
@@ -230,7 +228,11 @@ class CubeDataModule(CmapDataModule):
             )
         if self.dataset is None:
             self.dataset = CubeWindows(
-                self.cube, self.hparams.window_size, self.hparams.batch_size, self.first_day
+                self.cube,
+                self.hparams.window_size,
+                self.hparams.batch_size,
+                self.first_day,
+                self.thermal,
             )
         trainer = self.trainer
         if trainer is not None:
@@ -256,6 +258,7 @@ class CubeDataModule(CmapDataModule):
                 self.year,
                 shuffle=split == "train",
                 seed=self.hparams.seed,
+                thermal=self.thermal,
             )
         for dataset in self.datasets.values():
             dataset.rank, dataset.world_size = trainer.global_rank if trainer else 0, world

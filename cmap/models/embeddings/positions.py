@@ -115,6 +115,11 @@ class ThermalPositionalEncoding(PositionEmbedding):
 
     def forward(self, positions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """positions [N, T] float (GDD), mask [N, T] (True = valid) -> [N, T, D], 0 at padding."""
+        if not positions.is_floating_point():
+            raise ConfigError(
+                "ThermalPositionalEncoding takes growing degree days but got whole days: set "
+                "the data's positions: gdd (with its temperature, or a cube's weather)"
+            )
         check_range(self, positions, mask, self.max_len)
         out = sinusoids(positions.float() / self.scale, self.freqs)
         return out.masked_fill(~mask[..., None], 0.0)
