@@ -134,6 +134,7 @@ def write_samples(
             "scale": 1.0,  # values written already scaled
             "nodata": None,
             "season_start": season.start,
+            "season_year": season.year,
             "source_cube": str(cube.folder),
             "samples_per_split": counts,
             "split_seed": seed,

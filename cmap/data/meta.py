@@ -51,9 +51,13 @@ def checked(meta: dict, path: Path) -> dict:
         if not isinstance(bounds, list) or len(bounds) != 2:
             raise DataError(path, f"value_range must be [low, high], got {bounds!r}")
         meta["value_range"] = [_number(b, path, "value_range") for b in bounds]
-    if meta.get("season_start") is not None:
+    if meta.get("season_start") is not None or meta.get("season_year") is not None:
         try:
-            Season(str(meta["season_start"]), DEFAULT_LENGTH)
+            Season(
+                str(meta.get("season_start", DEFAULT_START)),
+                DEFAULT_LENGTH,
+                str(meta.get("season_year", "end")),
+            )
         except DataError as err:
             raise DataError(path, err.problem) from None
     return meta
@@ -80,6 +84,7 @@ class Settings:
         nodata: float | None = None,
         season_start: str | None = None,
         season_length: int = DEFAULT_LENGTH,
+        season_year: str | None = None,
     ):
         self.bands = (
             list(bands)
@@ -91,4 +96,5 @@ class Settings:
         self.season = Season(
             str(season_start or meta.get("season_start", DEFAULT_START)),
             int(season_length),
+            str(season_year or meta.get("season_year", "end")),
         )

@@ -14,6 +14,7 @@ from rasterio.transform import from_origin
 from cmap.data.cube_samples import assign_splits
 from cmap.data.label_sources import parcel_ids
 from cmap.data.modules.samples import SITSDataModule
+from cmap.errors import DataError
 from cmap.main import main
 from tests.helpers import write_netcdf
 
@@ -126,3 +127,21 @@ def test_a_label_raster_on_another_grid_is_named(stack_and_labels, capsys):
         main([*run, str(root / "labels.nc"), "--label_band", "LC"])
     assert "labels.nc: has no 2-D variable LC; it holds CT" in capsys.readouterr().err
     assert not (root / "o").exists()
+
+
+def test_samples_of_a_calendar_year_season_count_days_from_january(stack_and_labels):
+    root = stack_and_labels
+    out = root / "samples"
+    main(["samples", str(root / "S2.nc"), str(out), "--label_raster", str(root / "labels.nc")])
+    meta = yaml.safe_load((out / "meta.yaml").read_text())
+    assert (meta["season_start"], meta["season_year"]) == ("11-01", "end")
+    meta |= {"season_start": "01-01", "season_year": "start"}
+    (out / "meta.yaml").write_text(yaml.safe_dump(meta))
+    data = SITSDataModule(str(out), batch_size=4)  # labels say season 2021: 2021-01-01 on
+    data.setup("fit")
+    batch = next(iter(data.train_dataloader()))
+    assert batch["days"][0][:5].tolist() == [9, 68, 129, 190, 252]  # 01-10, 03-10, ... 09-10
+    meta["season_year"] = "first"
+    (out / "meta.yaml").write_text(yaml.safe_dump(meta))
+    with pytest.raises(DataError, match="meta.yaml: season_year must be 'end' or 'start'"):
+        SITSDataModule(str(out))

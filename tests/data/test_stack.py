@@ -166,3 +166,16 @@ def test_a_real_flanders_patch_reads_its_20m_bands_and_cloud_mask_on_the_10m_gri
     assert np.allclose(values[:, 2][valid], b11[valid] * 1e-4)
     reflectance = values.transpose(0, 2, 3, 1)[valid]
     assert 0 < reflectance.min() and reflectance.max() < 2  # scaled, no raw 0 fill as a value
+
+
+def test_a_calendar_year_season_is_named_by_the_year_it_starts_in(two_resolutions):
+    folder, _, _ = two_resolutions
+    data = CubeDataModule(
+        str(folder), ["B04"], season_start="01-01", season_length=365, season_year="start"
+    )
+    assert data.year == 2021 and str(data.first_day) == "2021-01-01"
+    assert data.map_tags()["SEASON_DATES"] == "2021-01-01/2021-12-31"
+    ended = CubeDataModule(str(folder), ["B04"], season_start="01-01", season_length=365)
+    assert ended.year == 2022 and str(ended.first_day) == "2021-01-01"  # the default naming
+    with pytest.raises(DataError, match="season_year must be 'end' or 'start', got 'begin'"):
+        CubeDataModule(str(folder), ["B04"], season_year="begin")

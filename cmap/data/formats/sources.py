@@ -27,6 +27,7 @@ def open_cube(
     year: int | None,
     season_start: str | None,
     season_length: int,
+    season_year: str | None = None,
 ) -> tuple[Cube | Stack, Season]:
     """The cube and its season (arguments as in `CubeDataModule`); the `meta.yaml` read is
     the one in the cube folder, else beside it."""
@@ -40,6 +41,7 @@ def open_cube(
         None if per_band else nodata,
         season_start,
         season_length,
+        season_year,
     )
     if not is_stack(source):
         if per_band or offset is not None or time_range is not None:

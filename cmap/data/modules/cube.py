@@ -46,8 +46,9 @@ class CubeDataModule(CmapDataModule):
             (files spanning more than one season need one of the two).
         year: the season (the year it ends) the cube's dates belong to; default: the one
             holding every date.
-        season_start, season_length: when seasons start and how long they last, as for
-            samples (positions are days since the season's first day).
+        season_start, season_length, season_year: when seasons start, how long they last
+            and which year names them, as for samples (positions are days since the
+            season's first day).
         positions: "days" since the season start, or "gdd": growing degree days since the
             season start, from the daily mean temperature of `weather` at each pixel.
         weather: daily temperature for "gdd": a NetCDF / Zarr file with `weather_variable`
@@ -83,6 +84,7 @@ class CubeDataModule(CmapDataModule):
         year: int | None = None,
         season_start: str | None = None,
         season_length: int = DEFAULT_LENGTH,
+        season_year: Literal["end", "start"] | None = None,
         positions: Literal["days", "gdd"] = "days",
         weather: str | None = None,
         weather_variable: str = "temperature_mean",
@@ -109,6 +111,7 @@ class CubeDataModule(CmapDataModule):
             year,
             season_start,
             season_length,
+            season_year,
         )
         self.year = year if year is not None else self._infer_year()
         self.first_day = np.datetime64(self._season.first_date(self.year), "D")
@@ -143,7 +146,7 @@ class CubeDataModule(CmapDataModule):
     def _infer_year(self) -> int:
         dates, season = self.cube.dates, self._season
         last_year = int(str(dates[-1])[:4])
-        for year in (last_year, last_year + 1):
+        for year in (last_year - 1, last_year, last_year + 1):
             days = dates.astype(np.int64) - season.first_day(np.array([year]))[0]
             if days.min() >= 0 and days.max() < season.length:
                 return year

@@ -47,9 +47,10 @@ class SITSDataModule(CmapDataModule):
         nodata: stored value meaning "missing"; default `meta.yaml` `nodata`, else none.
         value_range: [low, high] every valid value must lie in after scaling (e.g. [-0.1, 1.6]
             for Sentinel-2 L2A reflectance); default `meta.yaml` `value_range`, else no check.
-        season_start: `MM-DD` of a season's first day (in year season - 1); default
-            `meta.yaml` `season_start`, else 11-01.
-        season_length: days in a season.
+        season_start, season_length, season_year: a season's first day (`MM-DD`), days
+            and whether it is named by the year it `end`s in (starting in the year before)
+            or `start`s in; defaults `meta.yaml` `season_start` / `season_year`, else 11-01,
+            395 days, end.
         seasons: keep only these seasons (all splits).
         fraction: keep this fraction of the training samples (seeded, stratified by class).
         max_per_class: keep at most this many training samples per class (seeded).
@@ -98,6 +99,7 @@ class SITSDataModule(CmapDataModule):
         value_range: list[float] | None = None,
         season_start: str | None = None,
         season_length: int = DEFAULT_LENGTH,
+        season_year: Literal["end", "start"] | None = None,
         seasons: list[int] | None = None,
         fraction: float = 1.0,
         max_per_class: int | None = None,
@@ -128,7 +130,8 @@ class SITSDataModule(CmapDataModule):
         hp = self.hparams
         check_arguments(**{k: hp[k] for k in SITS_CHECKED}, bands=bands, classes=classes)
         self.meta = read_meta(self.root)
-        settings = Settings(self.meta, bands, scale, nodata, season_start, season_length)
+        season = (season_start, season_length, season_year)
+        settings = Settings(self.meta, bands, scale, nodata, *season)
         if label_mapping is None and self.meta.get("label_mapping"):
             label_mapping = str(self.root / self.meta["label_mapping"])
         self.mapping = read_mapping(label_mapping) if label_mapping else None
@@ -148,19 +151,14 @@ class SITSDataModule(CmapDataModule):
     @cached_property
     def classes(self) -> list[str]:
         """Class names, index = model output."""
-        if self._classes:
-            classes = list(self._classes)
-        elif self.meta.get("classes"):
-            classes = [str(c) for c in self.meta["classes"]]
-        elif not self.hparams.labelled:
-            classes = []
-        else:
-            labels = read_labels(self.root / "train" / "labels.pq")["label"]
-            names = pc.unique(labels).to_pylist()
-            if self.mapping is not None:
-                names = {self.mapping.get(n, "other") for n in names}
-            classes = sorted(names)
-        return classes
+        if self._classes or self.meta.get("classes"):
+            return [str(c) for c in self._classes or self.meta["classes"]]
+        if not self.hparams.labelled:
+            return []
+        names = pc.unique(read_labels(self.root / "train" / "labels.pq")["label"]).to_pylist()
+        if self.mapping is not None:
+            names = {self.mapping.get(n, "other") for n in names}
+        return sorted(names)
 
     @property
     def labelled(self) -> bool:
