@@ -15,6 +15,7 @@ from cmap.data.formats.mapping import read_mapping
 from cmap.data.formats.weather import Weather
 from cmap.data.label_sources import random_pixels, read_label_raster, read_points
 from cmap.data.modules.cube import CubeDataModule
+from cmap.data.vector_labels import read_vector
 from cmap.errors import ConfigError, DataError
 from cmap.io.atomic import atomic_path
 from cmap.io.checkpoints import encoder_from_checkpoint, find_checkpoint
@@ -60,6 +61,11 @@ def samples(
     points: Path | None = None,
     label_raster: Path | None = None,
     label_band: str | None = None,
+    vector: Path | None = None,
+    label_column: str = "label",
+    id_column: str | None = None,
+    buffer: float = 0.0,
+    min_pixels: int = 1,
     label_mapping: Path | None = None,
     unlabelled: int | None = None,
     data: Path | None = None,
@@ -68,6 +74,7 @@ def samples(
     split: list[float] = [0.6, 0.2, 0.2],  # noqa: B006 (jsonargparse needs a literal)
     seed: int = 0,
     group: Literal["parcel", "block"] = "parcel",
+    series: Literal["pixel", "parcel_mean", "parcel_median"] = "pixel",
     block: int = 16,
     year: int | None = None,
     overwrite: bool = False,
@@ -76,10 +83,11 @@ def samples(
 
     The samples folder is the layout of docs/data_formats.md §1.
 
-    Labelled pixels come from a points table or a label raster; `unlabelled` draws random
-    pixels instead, for pretraining. Samples are split into train/val/test by `seed`, whole
-    groups at a time (a `field_id` of the points; a parcel or a block of the label raster),
-    so pixels of one field never fall in two splits.
+    Labelled pixels come from a points table, a label raster or a vector file of parcels;
+    `unlabelled` draws random pixels instead, for pretraining. Samples are split into
+    train/val/test by `seed`, stratified by label, whole groups at a time (a `field_id` of
+    the points, a parcel of the vector file or the label raster, or a block of pixels), so
+    pixels of one field never fall in two splits.
 
     Args:
         cube: the cube: a GeoTIFF folder, or NetCDF / Zarr (a file, a folder, a glob).
@@ -90,6 +98,14 @@ def samples(
             file whose 2-D variable `label_band` holds the labels (0 or its fill value:
             unlabelled).
         label_band: the label variable of a NetCDF / Zarr label raster (e.g. CT).
+        vector: parcels (polygons) or points with a label column: GeoPackage, Shapefile,
+            GeoParquet, FlatGeobuf (needs `pip install 'cmap[geo]'`); reprojected onto the
+            cube; a pixel belongs to the polygon holding its centre.
+        label_column: the vector file's label column.
+        id_column: the vector file's parcel identifier (default: its row number).
+        buffer: shrink polygons by this distance (cube CRS units, metres) first, to drop
+            the mixed pixels of field borders.
+        min_pixels: skip parcels left with fewer pixels (counted and reported).
         label_mapping: YAML `class: [codes]` turning the raw labels into classes; copied
             into the samples folder and named by its meta.yaml (codes it does not list
             become `other` when training, and are counted here).
@@ -106,13 +122,15 @@ def samples(
         group: what a label raster's splits keep whole: a `parcel` (a patch of one label,
             4-connected) or a `block` of pixels.
         block: side (pixels) of the label raster's blocks.
+        series: one sample per `pixel`, or per parcel (group): the mean or median of its
+            valid pixels at each date (`parcel_mean`, `parcel_median`).
         year: the season of the cube's dates; default: the one holding every date.
         overwrite: replace a samples folder written earlier by cmap samples (never a
             folder cmap did not write, nor one holding the inputs).
     """
-    sources = [s is not None for s in (points, label_raster, unlabelled)]
+    sources = [s is not None for s in (points, label_raster, vector, unlabelled)]
     if sum(sources) != 1:
-        raise ConfigError("give exactly one of --points, --label_raster and --unlabelled")
+        raise ConfigError("give exactly one of --points, --label_raster, --vector and --unlabelled")
     if len(split) != 3 or min(split) < 0 or sum(split) <= 0:
         raise ConfigError(
             f"split takes three shares (train, val, test), none negative and not all 0, got {split}"
@@ -120,18 +138,21 @@ def samples(
     if unlabelled is not None and unlabelled < 1:
         raise ConfigError(f"unlabelled must be at least 1 pixel, got {unlabelled}")
     out = Path(out)
-    named = (points, label_raster, label_mapping, data, weather)
+    named = (points, label_raster, vector, label_mapping, data, weather)
     inputs = [Path(cube)] + [Path(p) for p in named if p is not None]
     check_folder_output(out, overwrite, inputs)
     mapping = read_mapping(label_mapping) if label_mapping is not None else None
     options = cube_options(Path(data)) if data is not None else {}
     cube_data = CubeDataModule(str(cube), **(options | ({"year": year} if year else {})))
+    grid = cube_data.cube
     if points is not None:
-        chosen = read_points(Path(points), cube_data.cube)
+        chosen = read_points(Path(points), grid)
     elif label_raster is not None:
-        chosen = read_label_raster(Path(label_raster), cube_data.cube, group, block, label_band)
+        chosen = read_label_raster(Path(label_raster), grid, group, block, label_band)
+    elif vector is not None:
+        chosen = read_vector(Path(vector), grid, label_column, id_column, buffer, min_pixels)
     else:
-        chosen = random_pixels(cube_data.cube, unlabelled, seed)
+        chosen = random_pixels(grid, unlabelled, seed)
     if mapping is not None and chosen["label"] is not None:
         report_unmapped(chosen["label"], mapping)
     counts = write_samples(
@@ -144,6 +165,7 @@ def samples(
         out,
         Path(label_mapping) if label_mapping is not None else None,
         Weather(weather, weather_variable) if weather is not None else None,
+        series,
     )
     print(f"wrote {out}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
 

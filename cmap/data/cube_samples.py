@@ -19,6 +19,7 @@ import yaml
 from cmap.data.formats.cube import Cube
 from cmap.data.formats.weather import Weather
 from cmap.data.modules.cube import CubeDataModule
+from cmap.data.parcel_series import parcel_series
 from cmap.data.season import Season
 from cmap.errors import DataError, preview
 from cmap.io.atomic import atomic_path
@@ -87,15 +88,19 @@ def write_samples(
     out: Path,
     label_mapping: Path | None = None,
     weather: Weather | None = None,
+    series: str = "pixel",
 ) -> dict[str, int]:
     """Write the samples folder `out` (built aside, then moved into place); returns the
     number of samples per split. A label mapping is copied in and named by `meta.yaml`, so
     training maps the raw codes without being told; with `weather`, each split gets the
     daily temperatures of its samples' pixels (`temperatures.pq`, for `positions: gdd`)
-    from the season start to the cube's last date."""
+    from the season start to the cube's last date. `series` `parcel_mean` or
+    `parcel_median` makes each group (parcel) one sample (`cmap.data.parcel_series`)."""
     first_day = np.datetime64(season.first_date(year), "D")
-    split = assign_splits(samples["group"], fractions, seed, samples["label"])
     rows = pixel_rows(cube, samples)
+    if series != "pixel":
+        samples, rows = parcel_series(samples, rows, series.removeprefix("parcel_"))
+    split = assign_splits(samples["group"], fractions, seed, samples["label"])
     row_split = split[rows["sample"]]
     counts = {}
     with atomic_path(out) as partial:
@@ -138,6 +143,7 @@ def write_samples(
             "source_cube": str(cube.folder),
             "samples_per_split": counts,
             "split_seed": seed,
+            "series": series,
         }
         if label_mapping is not None:
             shutil.copyfile(label_mapping, partial / "label_mapping.yaml")

@@ -1,0 +1,165 @@
+"""Labelled pixels from a vector file (GeoPackage, Shapefile, GeoParquet, FlatGeobuf; read with
+geopandas / pyogrio): parcel polygons rasterised onto the cube grid (a pixel belongs to the
+polygon holding its centre), optionally shrunk by an inward buffer and kept only with enough
+pixels; points take their pixel. Each parcel is a group the splits keep whole. Geometries
+that give no sample are counted and reported, never dropped in silence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from rasterio.features import rasterize
+from rasterio.transform import rowcol
+from rasterio.windows import bounds as window_bounds
+from rasterio.windows import transform as window_transform
+
+from cmap.errors import ConfigError, DataError, preview
+
+WINDOW = 1024  # pixels a side rasterised at once: memory stays bounded on whole tiles
+
+
+def _read(path: Path, label_column: str, id_column: str | None):
+    try:
+        import geopandas
+    except ImportError as err:  # the optional extra
+        raise ConfigError(
+            "vector labels need geopandas and pyogrio: pip install 'cmap[geo]'"
+        ) from err
+    if not path.exists():
+        raise DataError(path, "vector file not found")
+    try:
+        frame = geopandas.read_file(path, engine="pyogrio")
+    except Exception as err:  # pyogrio raises its own DataSourceError family
+        raise DataError(path, f"cannot be read as a vector file ({err})") from err
+    missing = [c for c in (label_column, id_column) if c is not None and c not in frame.columns]
+    if missing:
+        columns = [c for c in frame.columns if c != frame.geometry.name]
+        raise DataError(path, f"has no column {missing[0]!r}; it has {preview(columns, 12)}")
+    if frame.crs is None:
+        raise DataError(
+            path, "has no CRS: cmap cannot place its geometries on the cube (set one, e.g. "
+            "with ogr2ogr -a_srs)",
+        )  # fmt: skip
+    return frame
+
+
+def read_vector(
+    path: Path,
+    cube,
+    label_column: str,
+    id_column: str | None = None,
+    buffer: float = 0.0,
+    min_pixels: int = 1,
+) -> dict[str, np.ndarray]:
+    """Pixels of the parcels (polygons) and points of a vector file -> row, col, label,
+    poi_id, group (the parcel). `buffer` (metres, or the cube CRS's unit) shrinks each
+    polygon first; a parcel left with fewer than `min_pixels` pixels is skipped."""
+    frame = _read(path, label_column, id_column)
+    counts: dict[str, int] = {}
+    frame = frame.to_crs(cube.crs)
+    ids = (
+        frame[id_column].astype(str).to_numpy()
+        if id_column
+        else np.array([f"f{i}" for i in range(len(frame))])
+    )
+    labels = frame[label_column]
+    no_label = labels.isna().to_numpy() | (labels.astype(str).str.strip() == "").to_numpy()
+    geometry = frame.geometry
+    broken = (geometry.isna() | geometry.is_empty | ~geometry.is_valid).to_numpy()
+    counts["without a label"] = int((no_label & ~broken).sum())
+    counts["empty or invalid"] = int(broken.sum())
+    keep = ~no_label & ~broken
+    if buffer:
+        shrunk = geometry.buffer(-abs(buffer))
+        polygons = geometry.geom_type.isin(["Polygon", "MultiPolygon"]).to_numpy()
+        gone = polygons & keep & shrunk.is_empty.to_numpy()
+        counts[f"emptied by the {abs(buffer):g} inward buffer"] = int(gone.sum())
+        geometry = geometry.where(~polygons, shrunk)
+        keep &= ~gone
+    outside = keep & ~geometry.intersects(_box(*_bounds(cube))).to_numpy()
+    counts["outside the cube"] = int(outside.sum())
+    keep &= ~outside
+    text = labels.astype(str).str.strip().to_numpy()
+    pixel_row, pixel_col, owner = _pixels(geometry, np.flatnonzero(keep), cube)
+    size = np.bincount(owner, minlength=len(frame))
+    small = keep & (size < max(min_pixels, 1))
+    counts[f"under {max(min_pixels, 1)} pixel(s)"] = int(small.sum())
+    good = ~small[owner]
+    pixel_row, pixel_col, owner = pixel_row[good], pixel_col[good], owner[good]
+    skipped = {k: v for k, v in counts.items() if v}
+    if skipped:
+        print(
+            f"{path}: {len(frame)} geometries, skipped "
+            + ", ".join(f"{v} {k}" for k, v in skipped.items())
+        )
+    if not len(owner):
+        raise DataError(path, "gives no labelled pixel on the cube (see the counts above)")
+    unique_ids, counts_per_id = np.unique(ids[keep & ~small], return_counts=True)
+    if (counts_per_id > 1).any():
+        raise DataError(path, f"{id_column} repeats, e.g. {preview(unique_ids[counts_per_id > 1])}")
+    poi = np.char.add(
+        np.char.add(ids[owner].astype(str), "_r"),
+        np.char.add(pixel_row.astype(str), np.char.add("_c", pixel_col.astype(str))),
+    )
+    return {
+        "row": pixel_row,
+        "col": pixel_col,
+        "label": text[owner].astype(str),
+        "poi_id": poi,
+        "group": ids[owner].astype(str),
+    }
+
+
+def _box(left, bottom, right, top):
+    from shapely.geometry import box
+
+    return box(left, bottom, right, top)
+
+
+def _bounds(cube) -> tuple[float, float, float, float]:
+    left, top = cube.transform * (0, 0)
+    right, bottom = cube.transform * (cube.width, cube.height)
+    return min(left, right), min(bottom, top), max(left, right), max(bottom, top)
+
+
+def _pixels(geometry, chosen: np.ndarray, cube) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Row, col and geometry index of every pixel the chosen geometries cover: polygons by
+    pixel centre, window by window; points (and lines) at the pixel they touch."""
+    rows, cols, owners = [], [], []
+    areas = geometry.geom_type.isin(["Polygon", "MultiPolygon"]).to_numpy()
+    points = chosen[~areas[chosen]]
+    for k in points:
+        for part in getattr(geometry.iloc[k], "geoms", [geometry.iloc[k]]):
+            for x, y in np.asarray(part.coords)[:, :2]:
+                r, c = rowcol(cube.transform, x, y)
+                if 0 <= r < cube.height and 0 <= c < cube.width:
+                    rows.append(np.array([r]))
+                    cols.append(np.array([c]))
+                    owners.append(np.array([k]))
+    at = chosen[areas[chosen]]
+    polygons = geometry.iloc[at]
+    index = polygons.sindex
+    for window in cube.windows(WINDOW):
+        box = _box(*window_bounds(window, cube.transform))
+        hits = index.query(box, predicate="intersects")
+        if not len(hits):
+            continue
+        shape = (int(window.height), int(window.width))
+        burned = rasterize(
+            ((polygons.iloc[h], int(at[h]) + 1) for h in hits),
+            out_shape=shape,
+            transform=window_transform(window, cube.transform),
+            dtype="int64",
+        )
+        r, c = np.nonzero(burned)
+        rows.append(r + int(window.row_off))
+        cols.append(c + int(window.col_off))
+        owners.append(burned[r, c] - 1)
+    if not rows:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
+    row, col, owner = (np.concatenate(v).astype(np.int64) for v in (rows, cols, owners))
+    pixel = row * cube.width + col
+    _, first = np.unique(pixel, return_index=True)  # a pixel in two geometries: the first one
+    first = np.sort(first)
+    return row[first], col[first], owner[first]
