@@ -226,3 +226,44 @@ def cube_as_netcdf(folder: Path, path: Path, scale: float = 1e-4) -> Path:
     bands = {name: values[:, c] for c, name in enumerate(cube.bands)}
     attrs = {name: {"_FillValue": 0, "scale_factor": scale} for name in cube.bands}
     return write_netcdf(path, bands, cube.dates, cube.transform, cube.crs, attrs=attrs)
+
+
+def stac_catalogue(folder: Path, out: Path, bands: list[str], assets: dict | None = None) -> Path:
+    """A local static STAC catalogue of a GeoTIFF cube: one item per date, one single-band
+    GeoTIFF asset per band (asset keys from `assets`, else the band names), with the
+    projection extension. Returns the catalog.json."""
+    import datetime as dt
+
+    import pystac
+    from pystac.extensions.projection import ProjectionExtension
+    from rasterio.warp import transform_bounds
+    from shapely.geometry import box, mapping
+
+    from cmap.data.formats.cube import Cube
+
+    cube = Cube(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    catalogue = pystac.Catalog(id="cube", description=f"{folder} as STAC items")
+    left, top = cube.transform * (0, 0)
+    right, bottom = cube.transform * (cube.width, cube.height)
+    lonlat = transform_bounds(cube.crs, "EPSG:4326", left, bottom, right, top)
+    for path, date in zip(sorted(folder.glob("*.tif")), cube.dates):
+        with rasterio.open(path) as src:
+            data, profile, names = src.read(), src.profile, list(src.descriptions)
+        when = dt.datetime.fromisoformat(f"{date}T10:30:00")
+        item = pystac.Item(str(date), mapping(box(*lonlat)), list(lonlat), when, {})
+        for band in bands:
+            asset = (assets or {}).get(band, band)
+            tif = out / f"{date}_{asset}.tif"
+            with rasterio.open(tif, "w", **(profile | {"count": 1})) as dst:
+                dst.write(data[names.index(band)][None])
+            item.add_asset(
+                asset, pystac.Asset(str(tif.resolve()), media_type=pystac.MediaType.GEOTIFF)
+            )
+        projection = ProjectionExtension.ext(item, add_if_missing=True)
+        projection.epsg = cube.crs.to_epsg()
+        projection.transform = list(cube.transform)[:6]
+        projection.shape = [cube.height, cube.width]
+        catalogue.add_item(item)
+    catalogue.normalize_and_save(str(out / "catalogue"), pystac.CatalogType.SELF_CONTAINED)
+    return out / "catalogue" / "catalog.json"

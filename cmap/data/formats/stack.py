@@ -27,6 +27,7 @@ from rasterio.windows import transform as window_transform
 from cmap.data.formats.cube import square_windows
 from cmap.data.formats.layers import Layer, layers_of, open_dataset, stack_paths, time_bands
 from cmap.data.formats.quality import quality_rule
+from cmap.data.formats.stac import unreadable_asset
 from cmap.errors import ConfigError, DataError, preview
 
 RESAMPLING = {"nearest": Resampling.nearest, "bilinear": Resampling.bilinear}
@@ -220,7 +221,8 @@ class Stack:
                     .values[t_index - t0]
                 )
             except (OSError, RuntimeError) as err:
-                raise DataError(layer.name, f"band {band} cannot be read ({err})") from err
+                where = unreadable_asset(layer.data(), band) or layer.name
+                raise DataError(where, f"band {band} cannot be read ({err})") from err
             if layer.grid.flip_y:
                 raw = raw[:, ::-1]
             values = raw.astype(np.float32)

@@ -32,29 +32,30 @@ class CubeDataModule(CmapDataModule):
     Classifier or to `test`).
 
     Args:
-        cube: a folder of GeoTIFFs (`cmap.data.formats.cube.Cube`), or NetCDF files / Zarr
-            stores: one, a folder of them or a glob pattern (`cmap.data.formats.stack.Stack`).
+        cube: a folder of GeoTIFFs (`cmap.data.formats.cube.Cube`), NetCDF files / Zarr
+            stores (one, a folder of them or a glob pattern: `cmap.data.formats.stack.Stack`)
+            or a STAC catalogue's JSON (`cmap.data.formats.stac`).
         bands, nodata, scale, quality_band, quality_masked, quality_keep: as in `Cube`;
             `bands` are put in the model's order by name. Defaults from the `meta.yaml` beside
             or in the cube folder (`bands`, `scale`, `nodata`), as for samples. For NetCDF /
             Zarr, `nodata`, `scale` and `offset` may be `{band: value}` mappings, and default
             to the files' attributes.
-        resampling: how a NetCDF / Zarr band on a coarser grid reaches the finest one
-            (`nearest` or `bilinear`).
-        time_range: first and last day to read from NetCDF / Zarr files (`[YYYY-MM-DD,
-            YYYY-MM-DD]`); default the days of season `year` when it is set, else every day
-            (files spanning more than one season need one of the two).
-        year: the season (the year it ends) the cube's dates belong to; default: the one
-            holding every date.
+        resampling: how a NetCDF / Zarr / STAC band on a coarser grid reaches the finest
+            one (`nearest` or `bilinear`).
+        stac_assets, crs, resolution, bbox: for a STAC catalogue (`cube` a catalog /
+            collection / ItemCollection JSON): band -> asset key where they differ; the
+            output grid's CRS and pixel size (default the items' own); the area (WGS 84
+            west, south, east, north).
+        time_range: first and last day read from NetCDF / Zarr / STAC (`[YYYY-MM-DD,
+            YYYY-MM-DD]`); default season `year`'s days when set, else every day.
+        year: the season of the cube's dates; default: the one holding every date.
         season_start, season_length, season_year: when seasons start, how long they last
             and which year names them, as for samples (positions are days since the
             season's first day).
         positions: "days" since the season start, or "gdd": growing degree days since the
             season start, from the daily mean temperature of `weather` at each pixel.
-        weather: daily temperature for "gdd": a NetCDF / Zarr file with `weather_variable`
-            over (time, y, x), e.g. AgERA5 (kelvin turned into degC), or a parquet table
-            (`date`, `weather_variable` in degC) of one station for every pixel.
-        weather_variable: the temperature variable or column.
+        weather, weather_variable: daily temperature for "gdd" (`Weather`): a NetCDF / Zarr
+            variable over (time, y, x), e.g. AgERA5, or a station's parquet column.
         gdd_base: base temperature of growing degree days (degC).
         window_size: side of the square windows read and written at once (pixels); memory
             is bounded by it (T x C x window_size^2 x 4 bytes) and `batch_size`.
@@ -80,6 +81,10 @@ class CubeDataModule(CmapDataModule):
         quality_masked: list[int] | None = None,
         quality_keep: list[int] | None = None,
         resampling: Literal["nearest", "bilinear"] = "nearest",
+        stac_assets: dict[str, str] | None = None,
+        crs: str | None = None,
+        resolution: float | None = None,
+        bbox: list[float] | None = None,
         time_range: list[str] | None = None,
         year: int | None = None,
         season_start: str | None = None,
@@ -112,6 +117,7 @@ class CubeDataModule(CmapDataModule):
             season_start,
             season_length,
             season_year,
+            {"assets": stac_assets, "crs": crs, "resolution": resolution, "bbox": bbox},
         )
         self.year = year if year is not None else self._infer_year()
         self.first_day = np.datetime64(self._season.first_date(self.year), "D")
