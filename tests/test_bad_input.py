@@ -685,3 +685,110 @@ def test_points_tables_with_impossible_coordinates(table, message, tmp_path, fai
     points.write_text(table)
     err = fails("samples", REPO / "data" / "demo" / "cube", tmp_path / "s", "--points", points)
     assert f"points.csv: {message}" in err and "Traceback" not in err
+
+
+@pytest.fixture(scope="module")
+def real_inputs(tmp_path_factory):
+    """A small NetCDF stack (B04 at 10 m, B11 and SCL at 20 m), its label raster, parcels,
+    weather and a STAC catalogue of the demo cube, for breaking one at a time."""
+    import geopandas as gpd
+    from rasterio.features import shapes
+    from rasterio.transform import from_origin
+    from shapely.geometry import shape
+
+    from tests.data.test_label_sources import fields, write_labels
+    from tests.data.test_weather import DAYS, write_weather
+    from tests.helpers import DEMO_CUBE, stac_catalogue, write_netcdf
+
+    root = tmp_path_factory.mktemp("real_inputs")
+    fine, coarse = (
+        from_origin(500_000.0, 4_800_000.0, 10.0, 10.0),
+        from_origin(500_000.0, 4_800_000.0, 20.0, 20.0),
+    )
+    days = ["2021-02-10", "2021-04-10", "2021-06-10"]
+    s2 = {"_FillValue": 0, "scale_factor": 1e-4}
+    values = np.arange(3 * 144, dtype=np.uint16).reshape(3, 12, 12) + 100
+    (root / "stack").mkdir()
+    write_netcdf(root / "stack" / "S2_10m.nc", {"B04": values}, days, fine, attrs={"B04": s2})
+    scl = np.full((3, 6, 6), 4, np.uint8)
+    coarse_bands = {"B11": values[:, :6, :6], "SCL": scl}
+    write_netcdf(root / "stack" / "S2_20m.nc", coarse_bands, days, coarse, attrs={"B11": s2})
+    (root / "shifted").mkdir()
+    shutil.copy(root / "stack" / "S2_10m.nc", root / "shifted" / "S2_10m.nc")
+    moved = from_origin(500_200.0, 4_800_000.0, 20.0, 20.0)
+    write_netcdf(root / "shifted" / "S2_20m.nc", {"B11": values[:, :6, :6]}, days, moved)
+    write_labels(root / "labels.nc", fields())
+    patches = shapes(fields().astype(np.int32), mask=fields() != 0, transform=fine)
+    rows = [(shape(g), str(int(v))) for g, v in patches]
+    frame = gpd.GeoDataFrame(
+        {"crop": [v for _, v in rows]}, geometry=[g for g, _ in rows], crs="EPSG:32631"
+    )
+    frame.to_file(root / "parcels.gpkg")
+    write_weather(root / "weather_short.nc", np.full((60, 2, 2), 280.0), DAYS[:60])
+    catalogue = stac_catalogue(DEMO_CUBE, root / "stac", ["B04"])
+    (root / "stac" / "2020-11-04_B04.tif").unlink()  # the demo cube's first acquisition
+    return root, catalogue
+
+
+REAL_INPUTS = {
+    "vector_without_label_column": (
+        ["stack", "--vector", "parcels.gpkg", "--label_column", "code", "--data", "two_bands.yaml"],
+        "parcels.gpkg: has no column 'code'; it has crop",
+    ),
+    "polygons_in_no_crs": (
+        ["stack", "--vector", "nocrs.gpkg", "--label_column", "crop", "--data", "two_bands.yaml"],
+        "nocrs.gpkg: has no CRS",
+    ),
+    "catalogue_asset_missing": (
+        ["CATALOGUE", "--unlabelled", "10", "--data", "stac.yaml"],
+        "_B04.tif: asset 'B04' of item 2020-11-04 (band B04) not found",
+    ),
+    "grids_that_cannot_be_aligned": (
+        ["shifted", "--unlabelled", "10", "--data", "two_bands.yaml"],
+        "S2_20m.nc: bands ['B11'] cover",
+    ),
+    "quality_class_unknown": (
+        ["stack", "--unlabelled", "10", "--data", "scl_typo.yaml"],
+        "quality values [13] are no class of Sentinel-2's scene classification",
+    ),
+    "weather_short_of_the_season": (
+        [
+            "stack",
+            "--label_raster",
+            "labels.nc",
+            "--weather",
+            "weather_short.nc",
+            "--data",
+            "two_bands.yaml",
+        ],
+        "weather_short.nc: holds daily temperatures from 2020-11-01 to 2020-12-30, but the "
+        "season needs 2020-11-01 to 2021-06-10",
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(REAL_INPUTS))
+@pytest.mark.filterwarnings("ignore:'crs' was not provided")  # the file made without one
+def test_malformed_real_inputs(kind, real_inputs, tmp_path, fails):
+    root, catalogue = real_inputs
+    (tmp_path / "stac.yaml").write_text("bands: [B04]\nscale: 0.0001\n")
+    (tmp_path / "two_bands.yaml").write_text("bands: [B04, B11]\n")
+    (tmp_path / "scl_typo.yaml").write_text(
+        "bands: [B04, B11]\nquality_band: SCL\nquality_keep: [4, 5, 13]\n"
+    )
+    if kind == "polygons_in_no_crs":
+        import geopandas as gpd
+
+        frame = gpd.read_file(root / "parcels.gpkg")
+        frame.set_crs(None, allow_override=True).to_file(tmp_path / "nocrs.gpkg")
+    args, message = REAL_INPUTS[kind]
+    where = {"CATALOGUE": catalogue, "stack": root / "stack", "shifted": root / "shifted"}
+
+    def place(arg):
+        found = [folder / arg for folder in (tmp_path, root) if (folder / arg).exists()]
+        return where.get(arg) or (found[0] if found else arg)
+
+    paths = [place(a) for a in args]
+    err = fails("samples", paths[0], tmp_path / "out", *paths[1:])
+    assert message in error_of(err), err[-2000:]
+    assert "Traceback" not in err and not (tmp_path / "out").exists()

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.helpers import REPO
+from tests.helpers import REPO, SHARED
 
 pytestmark = pytest.mark.slow  # subprocesses or several processes
 
@@ -25,6 +25,7 @@ TINY = {
         *["--unlabelled-points", "40"],
     ],
     "season_transfer.py": ["--seeds", "0", "--epochs", "1"],
+    "flanders.py": ["--seeds", "0", "--max_epochs", "1", "--trees", "5"],
     "accuracy.py": [
         *["--seeds", "0", "--max-epochs", "1", "--max-series", "4", "--trees", "5"],
         *["--models", "transformer", "tempcnn", "rf"],
@@ -35,6 +36,8 @@ WITH_ROOT = {"reporting.py", "label_efficiency.py", "season_transfer.py", "accur
 
 @pytest.mark.parametrize("script", sorted(TINY))
 def test_benchmark_runs_and_writes_json(script, tmp_path, synthetic_root):
+    if script == "flanders.py" and not SHARED.is_dir():
+        pytest.skip("needs ../shared/data/worldcereal_flanders")
     out = tmp_path / "result.json"
     extra = ["--root", str(synthetic_root)] if script in WITH_ROOT else []
     result = subprocess.run(
@@ -63,6 +66,14 @@ def test_benchmark_runs_and_writes_json(script, tmp_path, synthetic_root):
         assert numbers["train_seasons"] == [2020] and numbers["shifted_season"] == 2021
         gain = 100 * (numbers["gdd"]["shifted"] - numbers["days"]["shifted"])
         assert numbers["gdd_over_days_shifted_points"] == pytest.approx(gain, abs=0.051)
+        return
+    if script == "flanders.py":
+        assert numbers["stac_samples_identical"] is True
+        assert numbers["mapped_pixels"] == 2236  # every labelled pixel of the mapped patch
+        for model in ("cmap_days", "cmap_gdd", "random_forest"):
+            run = numbers["models"][model]["runs"][0]
+            assert set(run["f1_per_class"]) == {"grassland", "maize", "other", "potato"}
+            assert run["f1_macro"] == pytest.approx(sum(run["f1_per_class"].values()) / 4, abs=1e-3)
         return
     if script == "accuracy.py":
         models = numbers["datasets"][synthetic_root.name]["models"]

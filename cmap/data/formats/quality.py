@@ -8,6 +8,7 @@ import numpy as np
 from cmap.errors import ConfigError
 
 SCL_KEEP = (4, 5, 6, 7)  # Sentinel-2 L2A SCL: vegetation, not vegetated, water, unclassified
+SCL_CLASSES = range(12)  # 0 no data ... 11 snow or ice
 
 
 def quality_rule(band: str | None, masked, keep) -> tuple[np.ndarray, np.ndarray | None]:
@@ -17,6 +18,15 @@ def quality_rule(band: str | None, masked, keep) -> tuple[np.ndarray, np.ndarray
         return np.zeros(0), None
     if masked is not None and keep is not None:
         raise ConfigError("give quality_masked or quality_keep, not both")
+    if band.upper() == "SCL":
+        given = [*(masked or []), *(keep or [])]
+        unknown = [v for v in given if v not in SCL_CLASSES]
+        if unknown:
+            raise ConfigError(
+                f"quality values {unknown} are no class of Sentinel-2's scene classification "
+                "(SCL: 0 no data to 11 snow; vegetation 4, bare soil 5, water 6, unclassified "
+                "7, cloud shadow 3, clouds 8-10)"
+            )
     if masked is None and keep is None:
         if band.upper() != "SCL":
             raise ConfigError(

@@ -14,12 +14,14 @@ configuration, else the files' attributes (`scale_factor`, `add_offset`, `_FillV
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
 from rasterio.coords import disjoint_bounds
 from rasterio.enums import Resampling
+from rasterio.errors import NotGeoreferencedWarning
 from rasterio.warp import reproject, transform_bounds
 from rasterio.windows import Window, from_bounds
 from rasterio.windows import transform as window_transform
@@ -215,11 +217,10 @@ class Stack:
         out = np.empty((len(t_index), len(layer.bands), h, w), np.float32)
         for j, band in enumerate(layer.bands):
             try:
-                raw = (
-                    part[band]
-                    .transpose(layer.time, layer.grid.y, layer.grid.x)
-                    .values[t_index - t0]
-                )
+                with warnings.catch_warnings():  # odc-stac's resampling of coarser assets
+                    warnings.simplefilter("ignore", NotGeoreferencedWarning)
+                    stored = part[band].transpose(layer.time, layer.grid.y, layer.grid.x).values
+                raw = stored[t_index - t0]
             except (OSError, RuntimeError) as err:
                 where = unreadable_asset(layer.data(), band) or layer.name
                 raise DataError(where, f"band {band} cannot be read ({err})") from err
