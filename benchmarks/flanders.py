@@ -158,10 +158,16 @@ def run_rf(samples: Path, mapped: Path, seed: int, trees: int) -> dict:
 
 
 def summary(runs: list[dict]) -> dict:
+    """Mean and sd of macro-F1 over seeds, mean OA and mean F1 per class, and the runs."""
     f1 = np.array([r["f1_macro"] for r in runs])
+    classes = runs[0]["f1_per_class"]
     return {
         "f1_macro_mean": round(float(f1.mean()), 4),
         "f1_macro_sd": round(float(f1.std()), 4),
+        "oa_mean": round(float(np.mean([r["oa"] for r in runs])), 4),
+        "f1_per_class_mean": {
+            c: round(float(np.mean([r["f1_per_class"][c] for r in runs])), 4) for c in classes
+        },
         "runs": runs,
     }
 

@@ -1,7 +1,7 @@
 """Crop-map prediction speed and memory: the full `cmap predict` path vs the model alone.
 
     python benchmarks/predict.py [--sizes 512 1024] [--dates 40] [--batch-size 4096]
-        [--window 256] [--device cpu]
+        [--window 256] [--device cpu] [--format geotiff|netcdf]
 
 Builds cubes of `size` x `size` pixels by tiling the demo cube (its first `--dates` dates:
 real Sentinel-2-like values, clouds and nodata), then for each size, in a fresh process:
@@ -12,8 +12,10 @@ argmax: the rest is reading, packing, writing and the loop), and peak resident m
 reference is the same model's forward pass (with
 softmax and argmax) over the very batches of the first four windows, held in memory.
 Targets (issue 6): full path >= 85 % of the pure forward throughput; peak memory within
-10 % between two sizes 4x apart.
-Writes benchmarks/results/predict.json.
+10 % between two sizes 4x apart. `--format netcdf` stores the tiled cube as one NetCDF-4 file
+instead (all dates and bands, deflate, chunks of one date x 256 x 256: how openEO and xarray
+write stacks), read by `Stack` (issue 20).
+Writes benchmarks/results/predict.json (predict_netcdf.json with --format netcdf).
 """
 
 from __future__ import annotations
@@ -49,6 +51,32 @@ def tile_cube(out: Path, size: int, dates: int) -> None:
             dst.write(tiled)
             dst.descriptions = names
     (out / "meta.yaml").write_text((REPO / "data" / "demo" / "meta.yaml").read_text())
+
+
+def as_netcdf(cube: Path, out: Path) -> Path:
+    """The tiled GeoTIFF cube as one NetCDF-4 file (deflate, chunks of 1 x 256 x 256)."""
+    import xarray as xr
+
+    from cmap.data.formats.cube import Cube
+
+    grid = Cube(cube)
+    paths = sorted(cube.glob("*.tif"))
+    stack = np.stack([rasterio.open(p).read() for p in paths])  # [T, C, H, W]
+    xs = grid.transform.c + grid.transform.a * (np.arange(grid.width) + 0.5)
+    ys = grid.transform.f + grid.transform.e * (np.arange(grid.height) + 0.5)
+    ds = xr.Dataset(
+        {
+            b: (("time", "y", "x"), stack[:, c], {"grid_mapping": "spatial_ref"})
+            for c, b in enumerate(grid.bands)
+        },
+        {"time": grid.dates.astype("datetime64[ns]"), "y": ys, "x": xs},
+    )
+    ds.coords["spatial_ref"] = xr.Variable((), 0, {"crs_wkt": grid.crs.to_wkt()})
+    chunks = (1, min(256, grid.height), min(256, grid.width))
+    encoding = {b: {"zlib": True, "complevel": 1, "chunksizes": chunks} for b in grid.bands}
+    ds.to_netcdf(out, engine="h5netcdf", encoding=encoding)
+    (out.parent / "meta.yaml").write_text((cube / "meta.yaml").read_text())
+    return out
 
 
 def predict(cube: Path, output: Path, batch: int, window: int, device: str) -> dict:
@@ -120,9 +148,12 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=1024)
     parser.add_argument("--window", type=int, default=256)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--out", type=Path, default=RESULTS / "predict.json")
+    parser.add_argument("--format", choices=["geotiff", "netcdf"], default="geotiff")
+    parser.add_argument("--out", type=Path)
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    name = "predict.json" if args.format == "geotiff" else "predict_netcdf.json"
+    args.out = args.out or RESULTS / name
     if args.child:  # one measurement, in a fresh process (peak memory of this size alone)
         result = predict(
             args.child, args.child.parent / "map.tif", args.batch_size, args.window, args.device
@@ -130,11 +161,13 @@ def main() -> None:
         print(json.dumps(result))
         return
     result: dict = {"dates": args.dates, "batch_size": args.batch_size, "window": args.window}
-    result |= {"device": args.device, "sizes": {}}
+    result |= {"device": args.device, "format": args.format, "sizes": {}}
     with tempfile.TemporaryDirectory() as tmp:
         for size in args.sizes:
             cube = Path(tmp) / str(size) / "cube"
             tile_cube(cube, size, args.dates)
+            if args.format == "netcdf":
+                cube = as_netcdf(cube, cube.parent / "cube.nc")
             child = subprocess.run(
                 [sys.executable, __file__, *sys.argv[1:], "--child", str(cube)],
                 capture_output=True,

@@ -38,7 +38,7 @@ def link_data(config, data, subcommand: str | None):
         if not accepts(spec, name):
             continue
         value, current = getattr(data, attribute, None), model.get(f"init_args.{path}")
-        if value is None:  # e.g. a cube for prediction has bands but no classes
+        if value is None or value == []:  # e.g. a cube for prediction has bands but no classes
             continue
         if checkpoint and current is None and path == "bands":
             log.warning(

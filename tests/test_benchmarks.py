@@ -25,6 +25,10 @@ TINY = {
         *["--unlabelled-points", "40"],
     ],
     "season_transfer.py": ["--seeds", "0", "--epochs", "1"],
+    "predict.py": [
+        *["--sizes", "32", "64", "--dates", "4", "--window", "32", "--batch-size", "256"],
+        *["--format", "netcdf"],
+    ],
     "flanders.py": ["--seeds", "0", "--max_epochs", "1", "--trees", "5"],
     "accuracy.py": [
         *["--seeds", "0", "--max-epochs", "1", "--max-series", "4", "--trees", "5"],
@@ -66,6 +70,10 @@ def test_benchmark_runs_and_writes_json(script, tmp_path, synthetic_root):
         assert numbers["train_seasons"] == [2020] and numbers["shifted_season"] == 2021
         gain = 100 * (numbers["gdd"]["shifted"] - numbers["days"]["shifted"])
         assert numbers["gdd_over_days_shifted_points"] == pytest.approx(gain, abs=0.051)
+        return
+    if script == "predict.py":
+        assert numbers["format"] == "netcdf" and set(numbers["sizes"]) == {"32", "64"}
+        assert numbers["sizes"]["64"]["valid_pixels"] > 3 * numbers["sizes"]["32"]["valid_pixels"]
         return
     if script == "flanders.py":
         assert numbers["stac_samples_identical"] is True
