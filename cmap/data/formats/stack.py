@@ -24,6 +24,7 @@ from rasterio.enums import Resampling
 from rasterio.errors import NotGeoreferencedWarning
 from rasterio.warp import reproject, transform_bounds
 from rasterio.windows import Window, from_bounds
+from rasterio.windows import bounds as window_bounds
 from rasterio.windows import transform as window_transform
 
 from cmap.data.formats.cube import square_windows
@@ -180,32 +181,28 @@ class Stack:
         value = layer.attrs[band][key]
         return default if value is None else value
 
-    def _read_layer(self, layer: Layer, window: Window, t_index: np.ndarray):
-        """A layer's bands at time indices `t_index`, on the cube's window: values
-        [Tl, Bl, h, w] float32 (scaled, NaN where missing)."""
-        h, w = int(window.height), int(window.width)
-        dst_transform = window_transform(window, self.transform)
-        same = layer.grid.crs == self.crs and layer.grid.transform.almost_equals(self.transform)
-        if same:
-            src = window
-        else:
-            left, bottom, right, top = (
-                dst_transform.c,
-                dst_transform.f + h * dst_transform.e,
-                dst_transform.c + w * dst_transform.a,
-                dst_transform.f,
+    def _source_window(self, layer: Layer, window: Window) -> tuple[Window, bool]:
+        """The layer's pixels under a cube window (with one pixel of margin for bilinear
+        weights when the grids differ), and whether the grids are the same."""
+        if layer.grid.crs == self.crs and layer.grid.transform.almost_equals(self.transform):
+            return window, True
+        left, bottom, right, top = window_bounds(window, self.transform)
+        if layer.grid.crs != self.crs:
+            left, bottom, right, top = transform_bounds(
+                self.crs, layer.grid.crs, left, bottom, right, top
             )
-            if layer.grid.crs != self.crs:
-                left, bottom, right, top = transform_bounds(
-                    self.crs, layer.grid.crs, left, bottom, right, top
-                )
-            src = from_bounds(left, bottom, right, top, layer.grid.transform)
-            # whole pixels plus one of margin for bilinear weights, clipped to the layer
-            col0 = max(0, math.floor(src.col_off + 1e-6) - 1)
-            row0 = max(0, math.floor(src.row_off + 1e-6) - 1)
-            col1 = min(layer.grid.width, math.ceil(src.col_off + src.width - 1e-6) + 1)
-            row1 = min(layer.grid.height, math.ceil(src.row_off + src.height - 1e-6) + 1)
-            src = Window(col0, row0, col1 - col0, row1 - row0)
+        src = from_bounds(left, bottom, right, top, layer.grid.transform)
+        col0 = max(0, math.floor(src.col_off + 1e-6) - 1)
+        row0 = max(0, math.floor(src.row_off + 1e-6) - 1)
+        col1 = min(layer.grid.width, math.ceil(src.col_off + src.width - 1e-6) + 1)
+        row1 = min(layer.grid.height, math.ceil(src.row_off + src.height - 1e-6) + 1)
+        return Window(col0, row0, col1 - col0, row1 - row0), False
+
+    def _layer_bands(self, layer: Layer, window: Window, t_index: np.ndarray):
+        """A layer's bands at its time indices `t_index`, on the cube's window: yields (band,
+        values [Tl, h, w] float32, scaled, NaN where missing), one band in memory at a time."""
+        h, w = int(window.height), int(window.width)
+        src, same = self._source_window(layer, window)
         rows = slice(int(src.row_off), int(src.row_off + src.height))
         if layer.grid.flip_y:
             rows = slice(layer.grid.height - rows.stop, layer.grid.height - rows.start)
@@ -214,51 +211,52 @@ class Stack:
         part = layer.data().isel(
             {layer.time: slice(t0, t1), layer.grid.y: rows, layer.grid.x: cols}
         )
-        out = np.empty((len(t_index), len(layer.bands), h, w), np.float32)
-        for j, band in enumerate(layer.bands):
+        for band in layer.bands:
             try:
                 with warnings.catch_warnings():  # odc-stac's resampling of coarser assets
                     warnings.simplefilter("ignore", NotGeoreferencedWarning)
                     stored = part[band].transpose(layer.time, layer.grid.y, layer.grid.x).values
-                raw = stored[t_index - t0]
             except (OSError, RuntimeError) as err:
                 where = unreadable_asset(layer.data(), band) or layer.name
                 raise DataError(where, f"band {band} cannot be read ({err})") from err
+            raw = stored[t_index - t0] if t1 - t0 != len(t_index) else stored
             if layer.grid.flip_y:
                 raw = raw[:, ::-1]
             values = raw.astype(np.float32)
             nodata = self._band_setting(layer, band, "nodata", None)
             if nodata is not None:
                 values[raw == nodata] = np.nan
+            del stored, raw
             if band != self.quality_band:
-                scale = self._band_setting(layer, band, "scale", 1.0)
-                offset = self._band_setting(layer, band, "offset", 0.0)
-                values = values * np.float32(scale) + np.float32(offset)
+                values *= np.float32(self._band_setting(layer, band, "scale", 1.0))
+                values += np.float32(self._band_setting(layer, band, "offset", 0.0))
             if same:
-                out[:, j] = values
+                yield band, values
                 continue
+            out = np.empty((len(t_index), h, w), np.float32)
             reproject(
                 values,
-                out[:, j],
+                out,
                 src_transform=window_transform(src, layer.grid.transform),
                 src_crs=layer.grid.crs,
                 src_nodata=np.nan,
-                dst_transform=dst_transform,
+                dst_transform=window_transform(window, self.transform),
                 dst_crs=self.crs,
                 dst_nodata=np.nan,
                 resampling=Resampling.nearest if band == self.quality_band else self.resampling,
             )
-        return out
+            yield band, out
 
     def read(self, window: Window) -> tuple[np.ndarray, np.ndarray]:
         """Values [T, C, h, w] float32 (scaled) and valid [T, h, w] bool of a window.
 
         A date is valid at a pixel where every band has a value that is not nodata or NaN and
-        the quality band (when set) keeps it."""
+        the quality band (when set) keeps it. Missing values are 0 in `values`."""
         h, w = int(window.height), int(window.width)
-        wanted = self.bands + ([self.quality_band] if self.quality_band else [])
-        values = np.zeros((len(self.dates), len(wanted), h, w), np.float32)
-        have = np.zeros(values.shape, bool)
+        values = np.full((len(self.dates), len(self.bands), h, w), np.nan, np.float32)
+        quality = (
+            np.full((len(self.dates), h, w), np.nan, np.float32) if self.quality_band else None
+        )
         for layer in self.layers:
             t_cube = np.searchsorted(self.dates, layer.days)
             inside = (t_cube < len(self.dates)) & (
@@ -267,21 +265,20 @@ class Stack:
             t_index = np.flatnonzero(inside)
             if not len(t_index):
                 continue
-            channels = [wanted.index(b) for b in layer.bands]
-            data = self._read_layer(layer, window, t_index)  # [Tl, Bl, h, w]
-            for k, t in enumerate(t_cube[t_index]):
-                new = ~have[t, channels] & ~np.isnan(data[k])
-                values[t, channels] = np.where(new, data[k], values[t, channels])
-                have[t, channels] |= new
-        valid = have.all(axis=1)
-        if self.quality_band:
-            quality = values[:, -1]
+            for band, data in self._layer_bands(layer, window, t_index):  # [Tl, h, w]
+                target = quality if band == self.quality_band else values[:, self.bands.index(band)]
+                for k, t in enumerate(t_cube[t_index]):  # same-day acquisitions: first valid wins
+                    np.copyto(target[t], data[k], where=np.isnan(target[t]))
+        valid = np.ones((len(self.dates), h, w), bool)
+        for c in range(len(self.bands)):
+            valid &= ~np.isnan(values[:, c])
+        if quality is not None:
             if self.quality_keep is not None:
                 valid &= np.isin(quality, self.quality_keep)
             else:
-                valid &= ~np.isin(quality, self.quality_masked)
-            values = values[:, :-1]
-        return np.ascontiguousarray(values), valid
+                valid &= ~np.isnan(quality) & ~np.isin(quality, self.quality_masked)
+        np.nan_to_num(values, copy=False, nan=0.0)
+        return values, valid
 
     def windows(self, size: int) -> list[Window]:
         return square_windows(self.width, self.height, size)
