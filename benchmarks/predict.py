@@ -79,6 +79,18 @@ def as_netcdf(cube: Path, out: Path) -> Path:
     return out
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident memory. Linux's VmHWM belongs to the address space made
+    at exec; ru_maxrss would also count the parent's pages shared at fork (a parent that
+    built a large cube would inflate the child's figure)."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def predict(cube: Path, output: Path, batch: int, window: int, device: str) -> dict:
     """One `cmap predict` over the cube, in this process."""
     import torch
@@ -115,7 +127,7 @@ def predict(cube: Path, output: Path, batch: int, window: int, device: str) -> d
     seconds = time.perf_counter() - start
     with rasterio.open(output) as src:
         valid = int((src.read(1) != 255).sum())
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = peak_rss_mb()
     # The model alone on the same batches, held in memory: those of the first windows.
     dataset = cli.datamodule.dataset
     dataset.skip = set(range(4, len(dataset.windows)))

@@ -90,7 +90,8 @@ def samples(
     pixels of one field never fall in two splits.
 
     Args:
-        cube: the cube: a GeoTIFF folder, or NetCDF / Zarr (a file, a folder, a glob).
+        cube: the cube: a GeoTIFF folder, NetCDF / Zarr (a file, a folder, a glob) or a STAC
+            catalogue (catalog.json, a collection or an ItemCollection).
         out: the samples folder to write.
         points: CSV or parquet table with `x`, `y` (cube CRS) or `lon`, `lat` (WGS 84),
             `label`, optional `poi_id` and `field_id`.

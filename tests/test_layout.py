@@ -64,3 +64,13 @@ def test_no_file_is_longer_than_300_lines():
         if (n := len(p.read_text().splitlines())) > 300
     }
     assert not long
+
+
+def test_the_test_install_holds_every_optional_package():
+    """`pip install -e ".[dev]"` (the README's test command) must bring the geo extra's
+    packages, or the tests of STAC, Zarr and vector labels could not run."""
+    import tomllib
+
+    extras = tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())["project"]
+    extras = extras["optional-dependencies"]
+    assert set(extras["geo"]) <= set(extras["dev"])

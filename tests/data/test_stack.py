@@ -179,3 +179,19 @@ def test_a_calendar_year_season_is_named_by_the_year_it_starts_in(two_resolution
     assert ended.year == 2022 and str(ended.first_day) == "2021-01-01"  # the default naming
     with pytest.raises(DataError, match="season_year must be 'end' or 'start', got 'begin'"):
         CubeDataModule(str(folder), ["B04"], season_year="begin")
+
+
+def test_dataloader_workers_reopen_the_files_and_give_the_same_batches(two_resolutions):
+    """Workers get the stack pickled without its open files and reopen them."""
+    folder, _, _ = two_resolutions
+    batches = {}
+    for workers in (0, 2):
+        data = CubeDataModule(
+            str(folder), ["B04", "B11"], quality_band="SCL", window_size=16, num_workers=workers
+        )
+        data.cube.read(Window(0, 0, 8, 8))  # files opened in this process first
+        data.setup("predict")
+        batches[workers] = list(data.predict_dataloader())
+    assert len(batches[0]) == len(batches[2]) == 1
+    for key in ("ts", "positions", "mask", "pixel"):
+        assert np.array_equal(batches[0][0][key].numpy(), batches[2][0][key].numpy())
