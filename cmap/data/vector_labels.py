@@ -29,8 +29,11 @@ def _read(path: Path, label_column: str, id_column: str | None):
     if not path.exists():
         raise DataError(path, "vector file not found")
     try:
-        frame = geopandas.read_file(path, engine="pyogrio")
-    except Exception as err:  # pyogrio raises its own DataSourceError family
+        if path.suffix.lower() in (".parquet", ".geoparquet"):  # GeoParquet: via pyarrow
+            frame = geopandas.read_parquet(path)
+        else:
+            frame = geopandas.read_file(path, engine="pyogrio")
+    except Exception as err:  # pyogrio and pyarrow raise their own error families
         raise DataError(path, f"cannot be read as a vector file ({err})") from err
     missing = [c for c in (label_column, id_column) if c is not None and c not in frame.columns]
     if missing:

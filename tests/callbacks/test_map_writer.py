@@ -309,6 +309,16 @@ def test_a_netcdf_copy_of_the_cube_gives_the_same_map(checkpoint, tmp_path, monk
     assert np.array_equal(a, b) and (a != NODATA).sum() > 1000
     assert profile_a["transform"] == profile_b["transform"] and profile_a["crs"] == profile_b["crs"]
     assert tags["SOURCE"] == str(tmp_path) and tags["SEASON"] == "2021"
+    # stopped after 4 of its 9 windows, the NetCDF map resumes to the same file
+    from tests.helpers import Stopped
+
+    stop = ["--trainer.callbacks+=tests.helpers.StopAtPredictBatch", "--trainer.callbacks.batch", 4]
+    resumed = [*no_probabilities, "--data.init_args.cube", stack]
+    with pytest.raises(Stopped):
+        main(predict_args(checkpoint, tmp_path / "c.tif", *resumed, *stop))
+    assert len(list((tmp_path / "c.tif.parts").glob("w*.npz"))) == 4
+    main(predict_args(checkpoint, tmp_path / "c.tif", *resumed))
+    assert np.array_equal(read(tmp_path / "c.tif")[0], b)
 
 
 def test_a_cube_storing_its_bands_in_another_order_gives_the_same_map(

@@ -43,13 +43,16 @@ def run(root, out, vector, *extra):
     )
 
 
-def test_polygons_in_another_crs_give_the_label_rasters_pixels(stack_and_labels, capsys):  # noqa: F811
+@pytest.mark.parametrize("suffix", [".gpkg", ".fgb", ".parquet", ".shp"])
+def test_polygons_in_another_crs_give_the_label_rasters_pixels(stack_and_labels, suffix):  # noqa: F811
     root = stack_and_labels
-    parcels_of(fields()).to_crs(4326).to_file(root / "parcels.gpkg")
+    parcels = parcels_of(fields()).to_crs(4326)
+    vector = root / f"parcels{suffix}"
+    parcels.to_parquet(vector) if suffix == ".parquet" else parcels.to_file(vector)
     run(
         root,
         "from_vector",
-        root / "parcels.gpkg",
+        vector,
         "--label_column",
         "crop",
         "--id_column",
