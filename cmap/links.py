@@ -10,7 +10,7 @@ from pathlib import Path
 
 from jsonargparse import Namespace
 
-from cmap.errors import DataError
+from cmap.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,26 @@ def link_data(config, data, subcommand: str | None):
                     "`cmap extract` and set encoder_weights_path)",
                 )
         model[f"init_args.{path}"] = value
+    check_positions(model, data)
     return data
+
+
+def check_positions(model, data) -> None:
+    """The model's position embedding takes the positions the data gives (days or growing
+    degree days): refused before any output, not at the first batch."""
+    spec = model.get("init_args.encoder.init_args.position_encoder")
+    given = getattr(getattr(data, "hparams", {}), "get", lambda *_: None)("positions")
+    if not given or spec is None or not spec.get("class_path"):
+        return
+    embedding = import_object(spec["class_path"])
+    takes = getattr(embedding, "positions", None)
+    if takes and takes != given:
+        words = {"days": "calendar days", "gdd": "growing degree days"}
+        raise ConfigError(
+            f"the model's position embedding {embedding.__name__} takes {words[takes]} but "
+            f"the data gives {words[given]} (positions: {given}); set the data's positions: "
+            f"{takes}" + (" with its temperature or weather" if takes == "gdd" else "")
+        )
 
 
 def import_object(path: str):

@@ -672,6 +672,17 @@ def test_settings_found_while_building_the_run_are_one_line(args, message, root,
     assert message in err and "Traceback" not in err
 
 
+def test_a_thermal_model_on_calendar_days_is_refused_before_training(root, fails):
+    """Positions are checked when the data is linked, not at the first batch."""
+    thermal = ["--config", REPO / "configs" / "thermal.yaml", "--data.init_args.root", root]
+    err = fails(*fit(root, *FAST, *thermal, "--data.init_args.positions", "days"))
+    assert (
+        "the model's position embedding ThermalPositionalEncoding takes growing degree days but "
+        "the data gives calendar days (positions: days); set the data's positions: gdd"
+    ) in err
+    assert not (root.parent / "lightning_logs").exists()
+
+
 @pytest.mark.parametrize(
     ("table", "message"),
     [

@@ -14,7 +14,10 @@ class BandsEmbedding(nn.Module):
 
 class PositionEmbedding(nn.Module):
     """Embedding of date positions (days or growing degree days): forward(positions [N, T],
-    mask [N, T]) -> [N, T, D], zeros at padded dates; `d_model` = D."""
+    mask [N, T]) -> [N, T, D], zeros at padded dates; `d_model` = D. `positions` names what
+    it takes, as the data modules' `positions` argument does ("days" or "gdd")."""
+
+    positions = "days"
 
 
 class Encoder(nn.Module):

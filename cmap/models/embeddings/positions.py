@@ -102,6 +102,8 @@ class ThermalPositionalEncoding(PositionEmbedding):
     with no rounding or lookup table. Positions must lie in [0, max_value).
     """
 
+    positions = "gdd"
+
     def __init__(
         self, d_model: int, tau: float = 10000.0, scale: float = 10.0, max_value: float = 10000.0
     ):
