@@ -180,7 +180,11 @@ def break_samples(kind, root):  # noqa: C901 (one branch per malformed input)
         return ["--data.init_args.value_range", "[1.6, -0.2]"]
     elif kind == "no_temperatures":
         (root / "val" / "temperatures.pq").unlink()
-        return ["--data.init_args.positions", "gdd"]
+        thermal = "--model.init_args.encoder.init_args.position_encoder"
+        return [
+            *("--data.init_args.positions", "gdd", thermal, "ThermalPositionalEncoding"),
+            *(f"{thermal}.init_args.d_model", "64"),
+        ]
     elif kind == "temperature_gap":
         table = pq.read_table(root / "train" / "temperatures.pq")
         keep = np.ones(len(table), bool)
