@@ -85,6 +85,12 @@ def test_predicted_map_matches_the_model_pixel_by_pixel(checkpoint, tmp_path, mo
         assert np.array_equal(src.read_masks(1) == 0, ~inside)
         assert src.read(masked=True).mask[:, ~inside].all()
     main(["quicklook", str(tmp_path / "map_probabilities.tif")])
+    main(["uncertainty", str(tmp_path / "map_probabilities.tif")])
+    with rasterio.open(tmp_path / "map_uncertainty.tif") as src:
+        uncertain = src.read()
+    assert np.array_equal(np.isnan(uncertain[2]), ~inside)  # nodata where the map has none
+    top = probabilities.max(0)[inside] / probabilities.sum(0)[inside]
+    assert np.allclose(uncertain[2][inside], 1 - top, atol=1e-6)
     assert (tmp_path / "map_probabilities.png").read_bytes()[:4] == b"\x89PNG"
     assert (tmp_path / "map.png").stat().st_size > 0
     assert not (tmp_path / "map.tif.parts").exists()

@@ -1,0 +1,56 @@
+"""Uncertainty rasters from a map's class probabilities (`cmap uncertainty`)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import rasterio
+
+from cmap.io.uncertainty import measures
+from cmap.main import main
+from tests.helpers import TRANSFORM
+
+
+def test_measures_of_certain_uniform_and_split_pixels():
+    p = np.array([[1.0, 1 / 3, 0.5], [0.0, 1 / 3, 0.5], [0.0, 1 / 3, 0.0]])  # [K=3, 3 pixels]
+    entropy, margin, least = measures(p)
+    assert np.allclose(entropy, [0.0, 1.0, np.log(2) / np.log(3)])
+    assert np.allclose(margin, [1.0, 0.0, 0.0])
+    assert np.allclose(least, [0.0, 2 / 3, 0.5])
+
+
+def write_probabilities(path, data: np.ndarray, nodata_pixel: tuple[int, int]):
+    """A probabilities file as the map writer makes it: uint8 x 255, the mask band as nodata."""
+    k, h, w = data.shape
+    profile = dict(driver="GTiff", width=w, height=h, count=k, dtype="uint8", crs="EPSG:32631",
+                   transform=TRANSFORM)  # fmt: skip
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(np.round(data * 255).astype(np.uint8))
+        mask = np.full((h, w), 255, np.uint8)
+        mask[nodata_pixel] = 0
+        dst.write_mask(mask)
+        dst.update_tags(SEASON="2021", CLASS_NAMES="a,b")
+
+
+def test_uncertainty_of_a_probabilities_file(tmp_path, capsys):
+    p = np.zeros((2, 300, 4))  # more rows than one block
+    p[0] = np.linspace(0, 1, 300)[:, None]
+    p[1] = 1 - p[0]
+    source = tmp_path / "map_probabilities.tif"
+    write_probabilities(source, p, (5, 2))
+    main(["uncertainty", str(source)])
+    out = tmp_path / "map_uncertainty.tif"
+    assert f"wrote {out}" in capsys.readouterr().out
+    with rasterio.open(out) as src:
+        bands, tags, names = src.read(), src.tags(), src.descriptions
+        assert (src.transform, src.crs, src.dtypes[0]) == (TRANSFORM, "EPSG:32631", "float32")
+    assert names == ("entropy", "margin", "least_confidence") and tags["SEASON"] == "2021"
+    assert np.isnan(bands[:, 5, 2]).all() and not np.isnan(bands[:, 6, 2]).any()
+    stored = np.round(p * 255) / 255
+    assert np.allclose(bands[1, 0], np.abs(stored[0, 0] - stored[1, 0]), atol=1e-6)
+    assert np.allclose(bands[2, 299], 1 - stored.max(0)[299], atol=1e-6)
+    assert bands[0, 150].min() > 0.99 and bands[0, 0].max() < 1e-6  # ~uniform / certain
+    with pytest.raises(SystemExit):
+        main(["uncertainty", str(source)])
+    assert "map_uncertainty.tif: already exists" in capsys.readouterr().err
+    main(["uncertainty", str(source), "--overwrite", "true"])
