@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 from rasterio.features import rasterize
-from rasterio.transform import rowcol
+from rasterio.transform import array_bounds, rowcol
 from rasterio.windows import bounds as window_bounds
 from rasterio.windows import transform as window_transform
 
@@ -80,7 +80,10 @@ def read_vector(
         counts[f"emptied by the {abs(buffer):g} inward buffer"] = int(gone.sum())
         geometry = geometry.where(~polygons, shrunk)
         keep &= ~gone
-    outside = keep & ~geometry.intersects(_box(*_bounds(cube))).to_numpy()
+    from shapely.geometry import box  # the geo extra, as geopandas
+
+    extent = box(*array_bounds(cube.height, cube.width, cube.transform))
+    outside = keep & ~geometry.intersects(extent).to_numpy()
     counts["outside the cube"] = int(outside.sum())
     keep &= ~outside
     text = labels.astype(str).str.strip().to_numpy()
@@ -114,38 +117,27 @@ def read_vector(
     }
 
 
-def _box(left, bottom, right, top):
-    from shapely.geometry import box
-
-    return box(left, bottom, right, top)
-
-
-def _bounds(cube) -> tuple[float, float, float, float]:
-    left, top = cube.transform * (0, 0)
-    right, bottom = cube.transform * (cube.width, cube.height)
-    return min(left, right), min(bottom, top), max(left, right), max(bottom, top)
-
-
 def _pixels(geometry, chosen: np.ndarray, cube) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Row, col and geometry index of every pixel the chosen geometries cover: polygons by
     pixel centre, window by window; points (and lines) at the pixel they touch."""
+    import shapely
+    from shapely.geometry import box
+
     rows, cols, owners = [], [], []
     areas = geometry.geom_type.isin(["Polygon", "MultiPolygon"]).to_numpy()
     points = chosen[~areas[chosen]]
-    for k in points:
-        for part in getattr(geometry.iloc[k], "geoms", [geometry.iloc[k]]):
-            for x, y in np.asarray(part.coords)[:, :2]:
-                r, c = rowcol(cube.transform, x, y)
-                if 0 <= r < cube.height and 0 <= c < cube.width:
-                    rows.append(np.array([r]))
-                    cols.append(np.array([c]))
-                    owners.append(np.array([k]))
+    coords, part_of = shapely.get_coordinates(geometry.iloc[points].to_numpy(), return_index=True)
+    if len(coords):
+        r, c = (np.asarray(v) for v in rowcol(cube.transform, coords[:, 0], coords[:, 1]))
+        inside = (r >= 0) & (r < cube.height) & (c >= 0) & (c < cube.width)
+        rows.append(r[inside])
+        cols.append(c[inside])
+        owners.append(points[part_of[inside]])
     at = chosen[areas[chosen]]
     polygons = geometry.iloc[at]
     index = polygons.sindex
     for window in cube.windows(WINDOW):
-        box = _box(*window_bounds(window, cube.transform))
-        hits = index.query(box, predicate="intersects")
+        hits = index.query(box(*window_bounds(window, cube.transform)), predicate="intersects")
         if not len(hits):
             continue
         shape = (int(window.height), int(window.width))

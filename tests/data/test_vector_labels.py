@@ -128,43 +128,10 @@ def test_buffers_small_parcels_points_and_bad_geometries_are_counted(stack_and_l
 def test_per_parcel_series_average_the_valid_pixels_of_each_date(stack_and_labels):  # noqa: F811
     root = stack_and_labels
     parcels_of(fields()).to_file(root / "parcels.gpkg")
-    run(
-        root,
-        "pixels",
-        root / "parcels.gpkg",
-        "--label_column",
-        "crop",
-        "--id_column",
-        "parcel",
-        "--split",
-        "[1, 0, 0]",
-    )
-    run(
-        root,
-        "means",
-        root / "parcels.gpkg",
-        "--label_column",
-        "crop",
-        "--id_column",
-        "parcel",
-        "--split",
-        "[1, 0, 0]",
-        "--series",
-        "parcel_mean",
-    )
-    run(
-        root,
-        "medians",
-        root / "parcels.gpkg",
-        "--label_column",
-        "crop",
-        "--id_column",
-        "parcel",
-        "--split",
-        "[1, 0, 0]",
-        "--series",
-        "parcel_median",
-    )
+    columns = ["--label_column", "crop", "--id_column", "parcel", "--split", "[1, 0, 0]"]
+    run(root, "pixels", root / "parcels.gpkg", *columns)
+    run(root, "means", root / "parcels.gpkg", *columns, "--series", "parcel_mean")
+    run(root, "medians", root / "parcels.gpkg", *columns, "--series", "parcel_median")
     per_pixel = pq.read_table(root / "pixels" / "train" / "features.pq").to_pandas()
     per_pixel["parcel"] = per_pixel["poi_id"].str.split("_r").str[0]
     expected = per_pixel.groupby(["parcel", "date"])["B04"]

@@ -124,8 +124,7 @@ def unreadable_asset(ds: xr.Dataset, band: str) -> str | None:
 
     for href in ds.attrs.get("assets", {}).get(band, []):
         try:
-            with rasterio.open(href):
-                pass
+            rasterio.open(href).close()
         except RasterioIOError:
             return href
     return None

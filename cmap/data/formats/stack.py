@@ -172,6 +172,13 @@ class Stack:
             if not len(days):
                 raise DataError(self.folder, f"no date in time_range {first} to {last}")
         self.dates = days.astype("datetime64[D]")
+        # per layer: its time indices inside the cube's dates, and the cube date of each
+        self._times = []
+        for layer in self.layers:
+            t_cube = np.searchsorted(self.dates, layer.days)
+            at = np.minimum(t_cube, len(self.dates) - 1)
+            t_index = np.flatnonzero((t_cube < len(self.dates)) & (self.dates[at] == layer.days))
+            self._times.append((t_index, t_cube[t_index]))
 
     # -- reading -------------------------------------------------------------------------
     def _band_setting(self, layer: Layer, band: str, key: str, default):
@@ -257,17 +264,12 @@ class Stack:
         quality = (
             np.full((len(self.dates), h, w), np.nan, np.float32) if self.quality_band else None
         )
-        for layer in self.layers:
-            t_cube = np.searchsorted(self.dates, layer.days)
-            inside = (t_cube < len(self.dates)) & (
-                self.dates[np.minimum(t_cube, len(self.dates) - 1)] == layer.days
-            )
-            t_index = np.flatnonzero(inside)
+        for layer, (t_index, t_cube) in zip(self.layers, self._times):
             if not len(t_index):
                 continue
             for band, data in self._layer_bands(layer, window, t_index):  # [Tl, h, w]
                 target = quality if band == self.quality_band else values[:, self.bands.index(band)]
-                for k, t in enumerate(t_cube[t_index]):  # same-day acquisitions: first valid wins
+                for k, t in enumerate(t_cube):  # same-day acquisitions: first valid wins
                     np.copyto(target[t], data[k], where=np.isnan(target[t]))
         valid = np.ones((len(self.dates), h, w), bool)
         for c in range(len(self.bands)):

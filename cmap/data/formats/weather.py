@@ -28,7 +28,8 @@ KELVIN = ("K", "k", "kelvin", "Kelvin")
 
 class Weather:
     """Daily temperature (degC) per weather cell: values [D, K] over `days` [D] (every day
-    from the first to the last of the file), cell centres `x`, `y` [K] in `crs`.
+    from the first to the last of the file); cell k is row k // len(x), column k % len(x) of
+    the cell-centre coordinates `y`, `x` in `crs`.
 
     Args:
         path: a NetCDF file, Zarr store or parquet table.
@@ -79,15 +80,13 @@ class Weather:
             raise DataError(self.path, f"{variable} must be over (time, y, x), has {array.dims}")
         y, x = (d for d in array.dims if d != time)
         values = array.transpose(time, y, x).values.astype(np.float32)
-        nodata = band_attrs(array)["nodata"]
-        if nodata is not None:
-            values[values == nodata] = np.nan
         attrs = band_attrs(array)
+        if attrs["nodata"] is not None:
+            values[values == attrs["nodata"]] = np.nan
         values = values * attrs["scale"] + attrs["offset"]
         if str(array.attrs.get("units", "")).strip() in KELVIN:
             values = values - 273.15
-        xs, ys = np.meshgrid(ds[x].values.astype(np.float64), ds[y].values.astype(np.float64))
-        self.x, self.y = xs.ravel(), ys.ravel()
+        self.x, self.y = ds[x].values.astype(np.float64), ds[y].values.astype(np.float64)
         self.cell = self._cell_size(ds, variable, x, y)
         self.crs = crs_of(ds, variable, str(self.path))
         days = ds[time].values.astype("datetime64[D]")
@@ -135,20 +134,17 @@ class Weather:
         px, py = np.asarray(px), np.asarray(py)
         if self.crs is not None and crs != self.crs:
             px, py = (np.asarray(v) for v in reproject_points(crs, self.crs, px, py))
-        dx = np.abs(px[:, None] - self.x[None])
-        dy = np.abs(py[:, None] - self.y[None])
-        nearest = np.argmin(dx**2 + dy**2, axis=1)
+        col, dx = _nearest(self.x, px)
+        row, dy = _nearest(self.y, py)
         if self.cell is not None:
-            outside = (dx[np.arange(len(px)), nearest] > self.cell[0] / 2 + 1e-6) | (
-                dy[np.arange(len(py)), nearest] > self.cell[1] / 2 + 1e-6
-            )
+            outside = (dx > self.cell[0] / 2 + 1e-6) | (dy > self.cell[1] / 2 + 1e-6)
             if outside.any():
                 raise DataError(
                     self.path,
                     f"does not cover {int(outside.sum())} pixel(s) of the cube, e.g. "
                     f"({px[outside][0]:.1f}, {py[outside][0]:.1f}) in {self.crs}",
                 )
-        return nearest
+        return row * len(self.x) + col
 
     def gdd_at(self, first_day: np.datetime64, dates: np.ndarray, base: float) -> np.ndarray:
         """Growing degree days from `first_day` to each of `dates` (inclusive) [T, K]."""
@@ -181,3 +177,15 @@ class Weather:
                 "temperature": pa.array(self.values[at][:, cells].T.ravel()),
             }
         )
+
+
+def _nearest(axis: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index of the nearest of the cell centres `axis` [K] (either order) to each of
+    `values` [P], and the distance to it: one sorted search, no [P, K] table."""
+    order = np.argsort(axis)
+    ordered = axis[order]
+    right = np.clip(np.searchsorted(ordered, values), 1, max(len(axis) - 1, 1))
+    left = right - 1 if len(axis) > 1 else np.zeros_like(right)
+    right = np.minimum(right, len(axis) - 1)
+    pick = np.where(np.abs(values - ordered[left]) <= np.abs(values - ordered[right]), left, right)
+    return order[pick], np.abs(values - ordered[pick])
