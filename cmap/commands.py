@@ -20,7 +20,7 @@ from cmap.errors import ConfigError, DataError
 from cmap.io.atomic import atomic_path
 from cmap.io.checkpoints import encoder_from_checkpoint, find_checkpoint
 from cmap.io.outputs import check_folder_output, refuse_existing
-from cmap.io.uncertainty import write_uncertainty
+from cmap.products.commands import PRODUCTS
 from cmap.reports.quicklook import write_quicklook
 
 
@@ -189,22 +189,6 @@ def quicklook(  # noqa: A002 (the user's word)
     print(f"wrote {write_quicklook(Path(map), Path(output) if output else None, colours)}")
 
 
-def uncertainty(probabilities: Path, output: Path | None = None, overwrite: bool = False) -> None:
-    """Per-pixel uncertainty of a crop map from its class probabilities.
-
-    Writes one float32 GeoTIFF aligned with the map, bands: entropy (normalised: 0 certain,
-    1 uniform), margin (first minus second class probability: low is unsure) and least
-    confidence (1 minus the first class probability); NaN where the map has no value.
-
-    Args:
-        probabilities: the map's probabilities GeoTIFF (`<map>_probabilities.tif`, written
-            by `cmap predict` with `probabilities: true`).
-        output: the uncertainty GeoTIFF (default: `<map>_uncertainty.tif` beside it).
-        overwrite: replace an existing output.
-    """
-    print(f"wrote {write_uncertainty(Path(probabilities), output, overwrite)}")
-
-
 def demo(
     out: Path,
     points: int = 800,
@@ -236,6 +220,5 @@ COMMANDS = {
     "extract": extract,
     "samples": samples,
     "quicklook": quicklook,
-    "uncertainty": uncertainty,
     "demo": demo,
-}
+} | PRODUCTS

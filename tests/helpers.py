@@ -267,3 +267,22 @@ def stac_catalogue(folder: Path, out: Path, bands: list[str], assets: dict | Non
         catalogue.add_item(item)
     catalogue.normalize_and_save(str(out / "catalogue"), pystac.CatalogType.SELF_CONTAINED)
     return out / "catalogue" / "catalog.json"
+
+
+def write_probabilities(path, data: np.ndarray, missing=None, classes=None, dtype="uint8"):
+    """A probabilities file as the map writer makes it: [K, H, W] as uint8 x 255 with the
+    mask band marking `missing` [H, W] (or floats with NaN there), class names as band
+    descriptions."""
+    k, h, w = data.shape
+    missing = np.zeros((h, w), bool) if missing is None else missing
+    profile = dict(driver="GTiff", width=w, height=h, count=k, dtype=dtype, crs="EPSG:32631",
+                   transform=TRANSFORM, nodata=None if dtype == "uint8" else float("nan"))  # fmt: skip
+    with rasterio.open(path, "w", **profile) as dst:
+        if dtype == "uint8":
+            dst.write(np.round(data * 255).astype(np.uint8))
+            dst.write_mask(np.where(missing, 0, 255).astype(np.uint8))
+        else:
+            dst.write(np.where(missing, np.nan, data).astype(dtype))
+        dst.descriptions = tuple(classes or [f"c{i}" for i in range(k)])
+        dst.update_tags(SEASON="2021", CLASS_NAMES=",".join(dst.descriptions))
+    return path

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import rasterio
 
-from cmap.io.uncertainty import measures
 from cmap.main import main
-from tests.helpers import TRANSFORM
+from cmap.products.uncertainty import measures
+from tests.helpers import TRANSFORM, write_probabilities
 
 
 def test_measures_of_certain_uniform_and_split_pixels():
@@ -19,25 +19,14 @@ def test_measures_of_certain_uniform_and_split_pixels():
     assert np.allclose(least, [0.0, 2 / 3, 0.5])
 
 
-def write_probabilities(path, data: np.ndarray, nodata_pixel: tuple[int, int]):
-    """A probabilities file as the map writer makes it: uint8 x 255, the mask band as nodata."""
-    k, h, w = data.shape
-    profile = dict(driver="GTiff", width=w, height=h, count=k, dtype="uint8", crs="EPSG:32631",
-                   transform=TRANSFORM)  # fmt: skip
-    with rasterio.open(path, "w", **profile) as dst:
-        dst.write(np.round(data * 255).astype(np.uint8))
-        mask = np.full((h, w), 255, np.uint8)
-        mask[nodata_pixel] = 0
-        dst.write_mask(mask)
-        dst.update_tags(SEASON="2021", CLASS_NAMES="a,b")
-
-
 def test_uncertainty_of_a_probabilities_file(tmp_path, capsys):
     p = np.zeros((2, 300, 4))  # more rows than one block
     p[0] = np.linspace(0, 1, 300)[:, None]
     p[1] = 1 - p[0]
     source = tmp_path / "map_probabilities.tif"
-    write_probabilities(source, p, (5, 2))
+    missing = np.zeros((300, 4), bool)
+    missing[5, 2] = True
+    write_probabilities(source, p, missing, ["a", "b"])
     main(["uncertainty", str(source)])
     out = tmp_path / "map_uncertainty.tif"
     assert f"wrote {out}" in capsys.readouterr().out

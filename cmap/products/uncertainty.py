@@ -8,15 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
-from rasterio.errors import RasterioIOError
-from rasterio.windows import Window
 
-from cmap.errors import DataError
 from cmap.io.atomic import atomic_path
 from cmap.io.outputs import refuse_existing
+from cmap.products.probabilities import blocks, open_probabilities, read_block
 
 MEASURES = ("entropy", "margin", "least_confidence")
-ROWS = 256  # rows read and written at once
 
 
 def measures(p: np.ndarray) -> np.ndarray:
@@ -40,16 +37,7 @@ def write_uncertainty(probabilities: Path, output: Path | None, overwrite: bool)
     without probabilities (the file's mask, or NaN) are NaN."""
     output = Path(output) if output else default_output(probabilities)
     refuse_existing(output, overwrite=overwrite)
-    try:
-        src = rasterio.open(probabilities)
-    except RasterioIOError as err:
-        raise DataError(probabilities, f"cannot be read as a GeoTIFF ({err})") from err
-    with src:
-        if src.count < 2:
-            raise DataError(
-                probabilities, f"has {src.count} band; uncertainty needs one band per class"
-            )
-        scale = 255.0 if src.dtypes[0] == "uint8" else 1.0
+    with open_probabilities(probabilities) as src:
         profile = src.profile | {
             "count": 3, "dtype": "float32", "nodata": float("nan"), "tiled": True,
             "blockxsize": 256, "blockysize": 256, "compress": "deflate",
@@ -61,13 +49,9 @@ def write_uncertainty(probabilities: Path, output: Path | None, overwrite: bool)
         with atomic_path(output) as partial, rasterio.open(partial, "w", **profile) as dst:
             dst.descriptions = MEASURES
             dst.update_tags(**tags)
-            for row in range(0, src.height, ROWS):
-                window = Window(0, row, src.width, min(ROWS, src.height - row))
-                p = src.read(window=window).astype(np.float64) / scale  # [K, h, w]
-                missing = (src.read_masks(1, window=window) == 0) | np.isnan(p).any(axis=0)
-                p = np.where(missing, 1.0 / src.count, p)
-                total = p.sum(axis=0)
-                out = measures(p / np.where(total > 0, total, 1.0))  # uint8 rounding renormalised
+            for window in blocks(src.height, src.width):
+                p, missing = read_block(src, window)
+                out = measures(p)
                 out[:, missing] = np.nan
                 dst.write(out, window=window)
     return output
