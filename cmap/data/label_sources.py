@@ -57,8 +57,9 @@ def read_points(path: Path, cube) -> dict[str, np.ndarray]:
     )
     outside = (rows < 0) | (rows >= cube.height) | (cols < 0) | (cols >= cube.width)
     if outside.any():
+        where = getattr(cube, "kind", "cube")  # a map's grid says "map"
         raise DataError(
-            path, f"{int(outside.sum())} point(s) outside the cube, e.g. {preview(ids[outside])}"
+            path, f"{int(outside.sum())} point(s) outside the {where}, e.g. {preview(ids[outside])}"
         )
     groups = (
         np.asarray(table["field_id"].to_pylist(), dtype=object).astype(str)

@@ -84,7 +84,7 @@ def read_vector(
 
     extent = box(*array_bounds(cube.height, cube.width, cube.transform))
     outside = keep & ~geometry.intersects(extent).to_numpy()
-    counts["outside the cube"] = int(outside.sum())
+    counts[f"outside the {getattr(cube, 'kind', 'cube')}"] = int(outside.sum())
     keep &= ~outside
     text = labels.astype(str).str.strip().to_numpy()
     pixel_row, pixel_col, owner = _pixels(geometry, np.flatnonzero(keep), cube)

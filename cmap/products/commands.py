@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
+from cmap.products.assessment import assess as assess_map
+from cmap.products.assessment import summary
 from cmap.products.smoothing import smooth_probabilities
 from cmap.products.uncertainty import write_uncertainty
 
@@ -67,4 +69,46 @@ def smooth(
         print(f"wrote {path}")
 
 
-PRODUCTS = {"uncertainty": uncertainty, "smooth": smooth}
+def assess(
+    map: Path,  # noqa: A002 (the user's word)
+    reference: Path,
+    output: Path | None = None,
+    label_column: str = "label",
+    label_band: str | None = None,
+    label_mapping: Path | None = None,
+    buffer: float = 0.0,
+    overwrite: bool = False,
+) -> None:
+    """Assess a crop map against reference labels and estimate each class's area.
+
+    The confusion matrix (rows: map, columns: reference), overall accuracy, kappa, macro-F1,
+    and with the map's classes as strata of a stratified random sample (as `cmap reference`
+    draws), the estimates of Olofsson et al. (2014): each class's area with its standard
+    error and 95 % confidence interval, user's and producer's accuracy with their standard
+    errors. Writes `<output>.json`, `<output>.csv` (one row per class) and `<output>.png`
+    (mapped against estimated areas).
+
+    Args:
+        map: a class map GeoTIFF written by `cmap predict` or `cmap smooth`.
+        reference: the reference labels: a points table (CSV with x, y or lon, lat and
+            label), a vector file of points or polygons (GeoPackage, GeoParquet, Shapefile,
+            FlatGeobuf; needs the geo extra) or a label raster aligned with the map.
+        output: the outputs' path without suffix (default: `<map>_assessment`).
+        label_column: the vector file's label column.
+        label_band: the label variable of a NetCDF / Zarr label raster.
+        label_mapping: YAML `class: [codes]` turning reference codes into the map's classes.
+        buffer: shrink reference polygons by this distance (map CRS units) first.
+        overwrite: replace existing outputs.
+    """
+    map_path = Path(map)
+    output = Path(output) if output else map_path.with_name(f"{map_path.stem}_assessment")
+    result = assess_map(
+        map_path, Path(reference), output, label_column, label_band,
+        Path(label_mapping) if label_mapping else None, buffer, overwrite,
+    )  # fmt: skip
+    print(summary(result))
+    for suffix in (".json", ".csv", ".png"):
+        print(f"wrote {output.with_name(output.name + suffix)}")
+
+
+PRODUCTS = {"uncertainty": uncertainty, "smooth": smooth, "assess": assess}

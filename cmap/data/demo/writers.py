@@ -38,6 +38,7 @@ from cmap.data.demo.simulation import (
     to_int16,
     wetness,
 )
+from cmap.data.demo.truth import write_truth
 
 
 def generate_samples(
@@ -199,6 +200,7 @@ def generate_cube(out: Path, size: int, season: int, seed: int) -> int:
         x, y = xy(transform, r, c)  # pixel centre
         lines.append(f"c{n:04d},{x:.1f},{y:.1f},{rng.choice(CODES[covers[f]])},{f}")
     (out / "cube_points.csv").write_text("\n".join(lines) + "\n")
+    write_truth(out, fields, covers, "EPSG:32631", transform)
     return written
 
 
