@@ -8,6 +8,7 @@ from typing import Literal
 
 from cmap.products.assessment import assess as assess_map
 from cmap.products.assessment import summary
+from cmap.products.sampling import reference_sample
 from cmap.products.smoothing import smooth_probabilities
 from cmap.products.uncertainty import write_uncertainty
 
@@ -111,4 +112,43 @@ def assess(
         print(f"wrote {output.with_name(output.name + suffix)}")
 
 
-PRODUCTS = {"uncertainty": uncertainty, "smooth": smooth, "assess": assess}
+def reference(
+    map: Path,  # noqa: A002 (the user's word)
+    output: Path | None = None,
+    per_class: int | None = None,
+    total: int | None = None,
+    min_per_class: int = 0,
+    seed: int = 0,
+    overwrite: bool = False,
+) -> None:
+    """Draw a stratified random reference sample from a crop map, to label for cmap assess.
+
+    Each map class is a stratum; the sample is drawn without replacement and seeded. The
+    points (pixel centres) carry `poi_id`, `map_class`, an empty `label` to fill in with
+    what is seen on the ground or in imagery, x, y in the map's CRS and lon, lat (WGS 84);
+    once labelled, `cmap assess MAP POINTS` estimates the map's accuracy and areas.
+
+    Args:
+        map: a class map GeoTIFF written by `cmap predict` or `cmap smooth`.
+        output: the points: .gpkg, .geojson, .fgb, .parquet (GeoParquet) (the geo extra) or
+            .csv (default: `<map>_reference.gpkg`).
+        per_class: this many points in every class.
+        total: this many points in all, shared in proportion to the classes' areas.
+        min_per_class: with `total`: at least this many points per class (rare classes
+            need some for their accuracy; Olofsson et al. 2014 suggest 50 to 100).
+        seed: the random seed: the same seed draws the same points.
+        overwrite: replace an existing output.
+    """
+    map_path = Path(map)
+    output = Path(output) if output else map_path.with_name(f"{map_path.stem}_reference.gpkg")
+    sizes = reference_sample(map_path, output, per_class, total, min_per_class, seed, overwrite)
+    print("drawn per class: " + ", ".join(f"{k} {v}" for k, v in sizes.items()))
+    print(f"wrote {output}")
+
+
+PRODUCTS = {
+    "uncertainty": uncertainty,
+    "smooth": smooth,
+    "assess": assess,
+    "reference": reference,
+}
