@@ -19,7 +19,9 @@ from cmap.errors import ConfigError, DataError, preview
 WINDOW = 1024  # pixels a side rasterised at once: memory stays bounded on whole tiles
 
 
-def _read(path: Path, label_column: str, id_column: str | None):
+def read_frame(path: Path, label_column: str | None, id_column: str | None):
+    """A vector file as a GeoDataFrame (geopandas / pyogrio; GeoParquet via pyarrow), refused
+    in one line when unreadable, without a CRS, or missing a named column."""
     try:
         import geopandas
     except ImportError as err:  # the optional extra
@@ -58,7 +60,7 @@ def read_vector(
     """Pixels of the parcels (polygons) and points of a vector file -> row, col, label,
     poi_id, group (the parcel). `buffer` (metres, or the cube CRS's unit) shrinks each
     polygon first; a parcel left with fewer than `min_pixels` pixels is skipped."""
-    frame = _read(path, label_column, id_column)
+    frame = read_frame(path, label_column, id_column)
     counts: dict[str, int] = {}
     frame = frame.to_crs(cube.crs)
     ids = (

@@ -8,6 +8,7 @@ from typing import Literal
 
 from cmap.products.assessment import assess as assess_map
 from cmap.products.assessment import summary
+from cmap.products.parcels import parcel_map
 from cmap.products.sampling import reference_sample
 from cmap.products.smoothing import smooth_probabilities
 from cmap.products.uncertainty import write_uncertainty
@@ -146,7 +147,51 @@ def reference(
     print(f"wrote {output}")
 
 
+def parcels(
+    probabilities: Path,
+    parcels: Path,
+    output: Path | None = None,
+    id_column: str | None = None,
+    method: Literal["mean", "majority"] = "mean",
+    buffer: float = 0.0,
+    min_pixels: int = 1,
+    overwrite: bool = False,
+) -> None:
+    """Give each parcel of a vector file a class from a crop map's probabilities.
+
+    A pixel belongs to the parcel holding its centre. Each parcel gets the class of the
+    highest mean probability over its valid pixels (or of most pixels' votes), that class's
+    probability, the margin to the second class, its pixel counts and the mean probability
+    of every class (`p_<class>`); a parcel without enough valid pixels gets no class and a
+    `reason`. The parcels keep their own columns and geometry. Works window by window on
+    maps larger than memory; a stopped run continues where it was.
+
+    Args:
+        probabilities: the map's probabilities GeoTIFF (`<map>_probabilities.tif`, from
+            `cmap predict` with `probabilities: true`, or `cmap smooth`).
+        parcels: the parcels: GeoPackage, GeoParquet, Shapefile, FlatGeobuf, GeoJSON (needs
+            the geo extra); any CRS.
+        output: the parcel map: .gpkg, .geojson, .fgb or .parquet (default:
+            `<map>_parcels.gpkg`).
+        id_column: the parcels' identifier column (checked to be unique).
+        method: `mean` (mean probabilities) or `majority` (share of the pixels' votes).
+        buffer: shrink each parcel by this distance (map CRS units) first, to drop the mixed
+            pixels of its border.
+        min_pixels: parcels with fewer valid pixels get no class.
+        overwrite: replace an existing parcel map.
+    """
+    source = Path(probabilities)
+    stem = source.stem.removesuffix("_probabilities")
+    output = Path(output) if output else source.with_name(f"{stem}_parcels.gpkg")
+    counts = parcel_map(
+        source, Path(parcels), output, id_column, method, buffer, min_pixels, overwrite
+    )
+    print("parcels: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+    print(f"wrote {output}")
+
+
 PRODUCTS = {
+    "parcels": parcels,
     "uncertainty": uncertainty,
     "smooth": smooth,
     "assess": assess,

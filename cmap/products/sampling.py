@@ -5,10 +5,11 @@ drawn without replacement, seeded; written as points for a vector file or a tabl
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pv
 import rasterio
 from rasterio.transform import xy
 from rasterio.warp import transform as reproject_points
@@ -19,8 +20,7 @@ from cmap.io.maps import NODATA
 from cmap.io.outputs import refuse_existing
 from cmap.products.probabilities import blocks
 from cmap.products.reference import open_map
-
-DRIVERS = {".gpkg": "GPKG", ".geojson": "GeoJSON", ".fgb": "FlatGeobuf", ".parquet": None}
+from cmap.products.vectors import check_vector_output, geopandas_module, write_frame
 
 
 def allocate(
@@ -79,8 +79,7 @@ def reference_sample(
 ) -> dict[str, int]:
     """Draw the sample and write it (`poi_id`, `map_class`, an empty `label` to fill in, the
     pixel centre as x, y in the map's CRS and lon, lat); returns the size per class."""
-    if output.suffix.lower() not in (".csv", *DRIVERS):
-        raise ConfigError(f"{output}: name a .gpkg, .geojson, .fgb, .parquet or .csv output")
+    check_vector_output(output, table=True)
     refuse_existing(output, overwrite=overwrite)
     grid, classes = open_map(map_path)
     mapped = count_classes(map_path, len(classes))
@@ -105,29 +104,13 @@ def reference_sample(
 def write_points(columns: dict, output: Path, crs) -> None:
     """A CSV table, or a vector file of points (format by suffix; needs the geo extra)."""
     if output.suffix.lower() == ".csv":
-        import pyarrow as pa
-        import pyarrow.csv as pv
-
         with atomic_path(output) as partial:
             pv.write_csv(pa.table(columns), partial)
         return
-    try:
-        import geopandas
-    except ImportError as err:
-        raise ConfigError(
-            f"{output}: writing a vector file needs geopandas (pip install 'cmap[geo]'); "
-            "or name a .csv output"
-        ) from err
+    geopandas = geopandas_module()
     frame = geopandas.GeoDataFrame(
         {k: v for k, v in columns.items() if k not in ("x", "y")},
         geometry=geopandas.points_from_xy(columns["x"], columns["y"]),
         crs=crs,
     )
-    with atomic_path(output) as partial:
-        driver = DRIVERS[output.suffix.lower()]
-        if driver is None:  # GeoParquet
-            frame.to_parquet(partial)
-        else:
-            with warnings.catch_warnings():  # the temporary name's suffix is not .gpkg
-                warnings.filterwarnings("ignore", "The filename extension should be")
-                frame.to_file(partial, driver=driver, engine="pyogrio")
+    write_frame(frame, output)

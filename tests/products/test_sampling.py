@@ -65,4 +65,4 @@ def test_a_labelled_vector_sample_is_assessed(tmp_path, capsys):
         assert np.isclose(row["estimated_area"], row["mapped_area"])
     with pytest.raises(SystemExit):
         main(["reference", str(map_path), "--per_class", "5", "--output", str(tmp_path / "a.shp")])
-    assert "name a .gpkg, .geojson, .fgb, .parquet or .csv output" in capsys.readouterr().err
+    assert "name a .csv, .gpkg, .geojson, .fgb, .parquet output" in capsys.readouterr().err

@@ -1,0 +1,198 @@
+"""Parcel maps: a map's class probabilities gathered inside each parcel of a vector file.
+
+Parcels are placed on the map's grid window by window (a pixel belongs to the parcel holding
+its centre; where parcels overlap, the later one in the file), so a parcel crossing windows
+gets exactly its pixels. Per parcel, the sums of the valid pixels' probabilities and their
+votes (each pixel's likeliest class) are added up; the class is that of the highest mean
+probability (`mean`) or of the most votes (`majority`). Progress is saved beside the output
+and a stopped run continues where it was.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from rasterio.features import rasterize
+from rasterio.transform import array_bounds
+from rasterio.windows import bounds as window_bounds
+from rasterio.windows import transform as window_transform
+
+from cmap.data.vector_labels import read_frame
+from cmap.errors import ConfigError, DataError
+from cmap.io.atomic import atomic_path, remove
+from cmap.io.lock import OutputLock
+from cmap.io.outputs import refuse_existing
+from cmap.products.probabilities import blocks, classes_of, open_probabilities, read_block
+from cmap.products.vectors import check_vector_output, write_frame
+
+WINDOW = 512  # pixels a side placed and read at once
+TOTALS = ("sums", "votes", "valid", "pixels")
+
+
+def place(frame, crs, grid_bounds, buffer: float):
+    """The parcels in the map's CRS, shrunk by `buffer`, and why a parcel cannot have a
+    class before any pixel is read ("" when it may)."""
+    from shapely.geometry import box  # the geo extra, as geopandas
+
+    geometry = frame.geometry.to_crs(crs)
+    reason = np.full(len(frame), "", dtype=object)
+    broken = (geometry.isna() | geometry.is_empty | ~geometry.is_valid).to_numpy()
+    reason[broken] = "empty or invalid geometry"
+    if buffer:
+        geometry = geometry.buffer(-abs(buffer))
+        reason[(reason == "") & geometry.is_empty.to_numpy()] = "emptied by the inward buffer"
+    outside = (reason == "") & ~geometry.intersects(box(*grid_bounds)).to_numpy()
+    reason[outside] = "outside the map"
+    return geometry, reason
+
+
+def accumulate(src, geometry, usable, totals, progress, settings, save_every: float) -> None:
+    """Add every window's pixels to the parcels' totals, from `totals["done"]` on, saving
+    progress every `save_every` seconds."""
+    from shapely.geometry import box
+
+    k = src.count
+    index = geometry.sindex
+    windows = list(blocks(src.height, src.width, WINDOW))
+    saved = time.monotonic()
+    for number in range(int(totals["done"]), len(windows)):
+        window = windows[number]
+        hits = np.sort(index.query(box(*window_bounds(window, src.transform)), "intersects"))
+        hits = hits[usable[hits]]
+        if len(hits):
+            burned = rasterize(
+                ((geometry.iloc[h], int(h) + 1) for h in hits),
+                out_shape=(int(window.height), int(window.width)),
+                transform=window_transform(window, src.transform),
+                dtype="int64",
+            )
+            inside = burned > 0
+            if inside.any():
+                p, missing = read_block(src, window)  # [K, h, w], [h, w]
+                owner = burned[inside] - 1
+                np.add.at(totals["pixels"], owner, 1)
+                good = ~missing[inside]
+                owners, local = np.unique(owner[good], return_inverse=True)
+                values = p[:, inside][:, good]  # [K, n]
+                n = len(owners)
+                totals["valid"][owners] += np.bincount(local, minlength=n)
+                for c in range(k):
+                    totals["sums"][owners, c] += np.bincount(local, values[c], minlength=n)
+                votes = np.bincount(local * k + values.argmax(axis=0), minlength=n * k)
+                totals["votes"][owners] += votes.reshape(n, k)
+        totals["done"] = number + 1
+        if time.monotonic() - saved >= save_every or number + 1 == len(windows):
+            save(progress, totals, settings)
+            saved = time.monotonic()
+
+
+def save(path: Path, totals: dict, settings: dict) -> None:
+    with atomic_path(path) as partial, open(partial, "wb") as handle:
+        np.savez(handle, settings=json.dumps(settings), **totals)
+
+
+def load(path: Path, settings: dict, parcels: int, k: int) -> dict:
+    """Totals saved by an earlier run with the same settings, else zeros."""
+    fresh = {"sums": np.zeros((parcels, k)), "votes": np.zeros((parcels, k), np.int64)}
+    fresh |= {"valid": np.zeros(parcels, np.int64), "pixels": np.zeros(parcels, np.int64)}
+    fresh["done"] = 0
+    if not path.exists():
+        return fresh
+    try:
+        with np.load(path) as saved:
+            if json.loads(str(saved["settings"])) == settings:
+                print(f"cmap: continuing {path.name}: {int(saved['done'])} windows done")
+                return {name: saved[name] for name in (*TOTALS, "done")}
+    except (OSError, ValueError, KeyError):
+        pass
+    print(f"cmap: {path.name} was left by a run with other inputs or settings; starting afresh")
+    return fresh
+
+
+def parcel_table(frame, totals: dict, reason, classes, method: str, min_pixels: int):
+    """The parcels with their class, its probability (mean probability, or share of votes
+    with `majority`), the margin to the second class, pixel counts, the mean probability of
+    every class (`p_<class>`) and, for a parcel without a class, why."""
+    valid = totals["valid"]
+    mean = totals["sums"] / np.maximum(valid, 1)[:, None]  # [P, K]
+    score = mean if method == "mean" else totals["votes"] / np.maximum(valid, 1)[:, None]
+    top = np.sort(score, axis=1)
+    reason = reason.copy()
+    empty = (reason == "") & (totals["pixels"] == 0)
+    reason[empty] = "no pixel centre inside"
+    few = (reason == "") & (valid < min_pixels)
+    reason[few] = [f"{v} valid pixel(s), under min_pixels {min_pixels}" for v in valid[few]]
+    has = reason == ""
+    names = np.array(classes, dtype=object)
+    columns = {
+        "class": np.where(has, names[score.argmax(axis=1)], None),
+        "probability": np.where(has, top[:, -1], np.nan),
+        "margin": np.where(has, top[:, -1] - top[:, -2], np.nan),
+        "valid_pixels": valid,
+        "pixels": totals["pixels"],
+        "reason": np.where(has, None, reason),
+    } | {f"p_{name}": np.where(has, mean[:, c], np.nan) for c, name in enumerate(classes)}
+    clash = [c for c in columns if c in frame.columns]
+    if clash:
+        raise DataError(None, f"the parcels already have a column {clash[0]!r}: rename it first")
+    out = frame.copy()
+    for name, values in columns.items():
+        out[name] = values
+    return out
+
+
+def parcel_map(
+    probabilities: Path,
+    parcels: Path,
+    output: Path,
+    id_column: str | None = None,
+    method: Literal["mean", "majority"] = "mean",
+    buffer: float = 0.0,
+    min_pixels: int = 1,
+    overwrite: bool = False,
+    save_every: float = 10.0,
+) -> dict[str, int]:
+    """Write the parcel map; returns how many parcels got a class and how many did not."""
+    if min_pixels < 1:
+        raise ConfigError(f"min_pixels must be at least 1, got {min_pixels}")
+    check_vector_output(output)
+    progress = output.with_name(output.name + ".progress.npz")
+    if not progress.exists():
+        refuse_existing(output, overwrite=overwrite)
+    frame = read_frame(parcels, None, id_column)
+    if id_column is not None and frame[id_column].duplicated().any():
+        raise DataError(parcels, f"{id_column} repeats: each parcel needs its own identifier")
+    lock = OutputLock(output.with_name(output.name + ".lock"))
+    lock.acquire()
+    try:
+        with open_probabilities(probabilities) as src:
+            classes = classes_of(src)
+            bounds = array_bounds(src.height, src.width, src.transform)
+            geometry, reason = place(frame, src.crs, bounds, buffer)
+            if (reason == "outside the map").sum() == (reason != "empty or invalid geometry").sum():
+                raise DataError(
+                    parcels, f"no parcel overlaps the map {probabilities} (map bounds "
+                    f"{tuple(round(b) for b in bounds)} in {src.crs}): wrong file or CRS?",
+                )  # fmt: skip
+            files = [(Path(f).name, Path(f).stat().st_size, Path(f).stat().st_mtime_ns)
+                     for f in (probabilities, parcels)]  # fmt: skip
+            settings = {"files": files, "buffer": buffer, "window": WINDOW}
+            settings = json.loads(json.dumps(settings))  # as saved: lists, not tuples
+            if overwrite:
+                remove(progress)
+            totals = load(progress, settings, len(frame), len(classes))
+            accumulate(src, geometry, reason == "", totals, progress, settings, save_every)
+        table = parcel_table(frame, totals, reason, classes, method, min_pixels)
+        write_frame(table, output)
+        remove(progress)
+    finally:
+        lock.release()
+    labelled = int(table["class"].notna().sum())
+    reasons = table["reason"].dropna().str.replace(r"^\d+ valid", "few valid", regex=True)
+    return {"with a class": labelled} | {
+        f"without ({why})": int(n) for why, n in reasons.value_counts().items()
+    }
