@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cmap.cli import build
 from cmap.data.demo import generate
-from tests.helpers import day, run_cmap, write_split
+from tests.helpers import REPO, day, run_cmap, write_split
 
 
 @pytest.fixture(scope="session", name="run_cmap")
@@ -23,6 +24,19 @@ def synthetic_root(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("synthetic")
     generate(root, points=120, seasons=[2020, 2021], warm_season=2021, cube_size=16, seed=3)
     return root
+
+
+@pytest.fixture(scope="session")
+def checkpoint(synthetic_root, tmp_path_factory):
+    """A demo Classifier trained one epoch on `synthetic_root`: its last.ckpt."""
+    work = tmp_path_factory.mktemp("cube_model")
+    args = ["--config", str(REPO / "configs" / "demo.yaml")]
+    args += ["--data.init_args.root", str(synthetic_root), "--trainer.max_epochs", "1"]
+    args += ["--trainer.logger.init_args.save_dir", str(work)]
+    args += ["--trainer.enable_progress_bar", "false"]
+    cli = build(args)
+    cli.trainer.fit(cli.model, cli.datamodule)
+    return work / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt"
 
 
 @pytest.fixture

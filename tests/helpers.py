@@ -275,8 +275,9 @@ def write_probabilities(path, data: np.ndarray, missing=None, classes=None, dtyp
     descriptions."""
     k, h, w = data.shape
     missing = np.zeros((h, w), bool) if missing is None else missing
+    nodata = None if dtype == "uint8" else float("nan")
     profile = dict(driver="GTiff", width=w, height=h, count=k, dtype=dtype, crs="EPSG:32631",
-                   transform=TRANSFORM, nodata=None if dtype == "uint8" else float("nan"))  # fmt: skip
+                   transform=TRANSFORM, nodata=nodata)  # fmt: skip
     with rasterio.open(path, "w", **profile) as dst:
         if dtype == "uint8":
             dst.write(np.round(data * 255).astype(np.uint8))

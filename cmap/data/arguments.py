@@ -20,6 +20,7 @@ RULES = {
     "min_span": (lambda v: v >= 0, "0 or more (null: half the season)"),
     "value_range": (lambda v: len(v) == 2 and v[0] < v[1], "[low, high] with low < high"),
     "window_size": (lambda v: v >= 16 and v % 16 == 0, "a multiple of 16"),
+    "window_offset": (lambda v: v >= 0, "0 or more"),
     "val_windows": (lambda v: 0 < v < 1, "in (0, 1)"),
     "pixels_per_epoch": (lambda v: v >= 1, "at least 1 (null: the training windows' area)"),
 }

@@ -8,25 +8,12 @@ import rasterio
 import torch
 from rasterio.windows import Window
 
-from cmap.cli import build
 from cmap.data.datasets.pixels import pixel_series
 from cmap.data.formats.cube import Cube
 from cmap.io.maps import NODATA, read_classes
 from cmap.main import main
 from cmap.tasks.classifier import Classifier
 from tests.helpers import DEMO_CUBE, REPO, cube_as_netcdf
-
-
-@pytest.fixture(scope="module")
-def checkpoint(synthetic_root, tmp_path_factory):
-    work = tmp_path_factory.mktemp("cube_model")
-    args = ["--config", str(REPO / "configs" / "demo.yaml")]
-    args += ["--data.init_args.root", str(synthetic_root), "--trainer.max_epochs", "1"]
-    args += ["--trainer.logger.init_args.save_dir", str(work)]
-    args += ["--trainer.enable_progress_bar", "false"]
-    cli = build(args)
-    cli.trainer.fit(cli.model, cli.datamodule)
-    return work / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt"
 
 
 def predict_args(checkpoint, output, *extra):

@@ -29,9 +29,10 @@ class CubeWindows(IterableDataset):
         batch_size: int,
         first_day: np.datetime64,
         thermal: ThermalPositions | None = None,
+        window_offset: int = 0,
     ):
         self.cube, self.thermal = cube, thermal
-        self.windows = cube.windows(window_size)
+        self.windows = cube.windows(window_size, window_offset)
         self.batch_size = batch_size
         self.days = (cube.dates - first_day).astype(np.int64)
         self.skip: set[int] = set()

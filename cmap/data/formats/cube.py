@@ -18,6 +18,7 @@ from rasterio.errors import RasterioIOError
 from rasterio.windows import Window
 
 from cmap.data.formats.quality import quality_rule
+from cmap.data.formats.windows import square_windows
 from cmap.errors import DataError, preview
 
 # Each window is read once: GDAL's block cache (5 % of RAM by default) would only grow the
@@ -287,14 +288,5 @@ class Cube:
         values *= self.scale
         return values, valid
 
-    def windows(self, size: int) -> list[Window]:
-        return square_windows(self.width, self.height, size)
-
-
-def square_windows(width: int, height: int, size: int) -> list[Window]:
-    """Row-major windows of `size` x `size` pixels (smaller at the right and bottom)."""
-    return [
-        Window(col, row, min(size, width - col), min(size, height - row))
-        for row in range(0, height, size)
-        for col in range(0, width, size)
-    ]
+    def windows(self, size: int, offset: int = 0) -> list[Window]:
+        return square_windows(self.width, self.height, size, offset)

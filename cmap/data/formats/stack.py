@@ -27,10 +27,10 @@ from rasterio.windows import Window, from_bounds
 from rasterio.windows import bounds as window_bounds
 from rasterio.windows import transform as window_transform
 
-from cmap.data.formats.cube import square_windows
 from cmap.data.formats.layers import Layer, layers_of, open_dataset, stack_paths, time_bands
 from cmap.data.formats.quality import quality_rule
 from cmap.data.formats.stac import unreadable_asset
+from cmap.data.formats.windows import square_windows
 from cmap.errors import ConfigError, DataError, preview
 
 RESAMPLING = {"nearest": Resampling.nearest, "bilinear": Resampling.bilinear}
@@ -282,8 +282,8 @@ class Stack:
         np.nan_to_num(values, copy=False, nan=0.0)
         return values, valid
 
-    def windows(self, size: int) -> list[Window]:
-        return square_windows(self.width, self.height, size)
+    def windows(self, size: int, offset: int = 0) -> list[Window]:
+        return square_windows(self.width, self.height, size, offset)
 
     def close(self) -> None:
         for layer in self.layers:

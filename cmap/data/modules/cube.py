@@ -59,6 +59,8 @@ class CubeDataModule(CmapDataModule):
         gdd_base: base temperature of growing degree days (degC).
         window_size: side of the square windows read and written at once (pixels); memory
             is bounded by it (T x C x window_size^2 x 4 bytes) and `batch_size`.
+        window_offset: start the windows of a map this many pixels in (narrower first row
+            and column): a map must not depend on where its windows fall.
         batch_size: pixels per model call (and per training batch).
         num_workers: DataLoader processes reading windows in parallel.
         val_windows: share of the windows held out for validation when training (at least
@@ -95,6 +97,7 @@ class CubeDataModule(CmapDataModule):
         weather_variable: str = "temperature_mean",
         gdd_base: float = 0.0,
         window_size: int = 256,
+        window_offset: int = 0,
         batch_size: int = 1024,
         num_workers: int = 0,
         val_windows: float = 0.1,
@@ -130,14 +133,9 @@ class CubeDataModule(CmapDataModule):
                 f"({self.first_day} + {self._season.length} days), e.g. "
                 f"{self.cube.dates[outside][0]}",
             )
-        check_arguments(
-            bands=bands,
-            window_size=window_size,
-            val_windows=val_windows,
-            batch_size=batch_size,
-            num_workers=num_workers,
-            pixels_per_epoch=pixels_per_epoch,
-        )
+        check_arguments(bands=bands, window_size=window_size, window_offset=window_offset,
+                        val_windows=val_windows, batch_size=batch_size, num_workers=num_workers,
+                        pixels_per_epoch=pixels_per_epoch)  # fmt: skip
         self.thermal = None
         if positions == "gdd":
             if weather is None:
@@ -242,6 +240,7 @@ class CubeDataModule(CmapDataModule):
                 self.hparams.batch_size,
                 self.first_day,
                 self.thermal,
+                self.hparams.window_offset,
             )
         trainer = self.trainer
         if trainer is not None:
@@ -272,13 +271,10 @@ class CubeDataModule(CmapDataModule):
         for dataset in self.datasets.values():
             dataset.rank, dataset.world_size = trainer.global_rank if trainer else 0, world
 
-    def _current_epoch(self) -> int:
-        return self.trainer.current_epoch if self.trainer else 0
-
     def _pixel_loader(self, split: str) -> DataLoader:
         return EpochLoader(
             self.datasets[split],
-            self._current_epoch,
+            lambda: self.trainer.current_epoch if self.trainer else 0,
             num_workers=self.hparams.num_workers,
             pin_memory=torch.cuda.is_available(),
         )
