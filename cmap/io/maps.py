@@ -63,9 +63,11 @@ def read_classes(path: Path) -> list[str]:
 
 @dataclass
 class Overview:
-    """A map decimated for display: values [H, W] (class ids, or the highest class
-    probability with NaN where masked), class names, colour table (class maps), where it
-    lies (bounds left, bottom, right, top; CRS) and its tags (season, model, source)."""
+    """A map decimated for display: values [H, W] (class ids; or, NaN where masked, the
+    highest class probability or the normalised entropy), class names (or the uncertainty
+    measures), colour table (class maps), where it lies (bounds left, bottom, right, top;
+    CRS), its tags (season, model, source) and its kind: classes, probabilities or
+    uncertainty."""
 
     values: np.ndarray
     names: list[str]
@@ -73,6 +75,7 @@ class Overview:
     bounds: tuple[float, float, float, float]
     crs: CRS | None
     tags: dict[str, str]
+    kind: str = "classes"
 
 
 def read_overview(path: Path, max_side: int) -> Overview:
@@ -83,11 +86,15 @@ def read_overview(path: Path, max_side: int) -> Overview:
             step = max(1, int(np.ceil(max(src.width, src.height) / max_side)))
             shape = (int(np.ceil(src.height / step)), int(np.ceil(src.width / step)))
             where = (tuple(src.bounds), src.crs, src.tags())
+            if "UNCERTAINTY" in where[2]:  # cmap uncertainty's file: its entropy band
+                entropy = src.read(1, out_shape=shape, masked=True).astype(np.float32)
+                names = list(src.descriptions)
+                return Overview(entropy.filled(np.nan), names, None, *where, "uncertainty")
             if src.count >= 2 and all(src.descriptions):
                 values = src.read(out_shape=(src.count, *shape), masked=True).astype(np.float32)
                 scale = 255.0 if src.dtypes[0] == "uint8" else 1.0
                 highest = (values.max(axis=0) / scale).filled(np.nan)
-                return Overview(highest, list(src.descriptions), None, *where)
+                return Overview(highest, list(src.descriptions), None, *where, "probabilities")
             classes = src.read(1, out_shape=shape)
             colours = src.colormap(1)
     except (RasterioIOError, ValueError) as err:

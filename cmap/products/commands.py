@@ -6,15 +6,22 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
+from cmap.io.outputs import refuse_existing
 from cmap.products.assessment import assess as assess_map
 from cmap.products.assessment import summary
 from cmap.products.parcels import parcel_map
 from cmap.products.sampling import reference_sample
 from cmap.products.smoothing import smooth_probabilities
-from cmap.products.uncertainty import write_uncertainty
+from cmap.products.uncertainty import default_output, write_uncertainty
+from cmap.reports.quicklook import write_quicklook
 
 
-def uncertainty(probabilities: Path, output: Path | None = None, overwrite: bool = False) -> None:
+def uncertainty(
+    probabilities: Path,
+    output: Path | None = None,
+    quicklook: bool = True,
+    overwrite: bool = False,
+) -> None:
     """Per-pixel uncertainty of a crop map from its class probabilities.
 
     Writes one float32 GeoTIFF aligned with the map, bands: entropy (normalised: 0 certain,
@@ -25,9 +32,16 @@ def uncertainty(probabilities: Path, output: Path | None = None, overwrite: bool
         probabilities: the map's probabilities GeoTIFF (`<map>_probabilities.tif`, written
             by `cmap predict` with `probabilities: true`).
         output: the uncertainty GeoTIFF (default: `<map>_uncertainty.tif` beside it).
+        quicklook: also render its entropy as `<output stem>.png`.
         overwrite: replace an existing output.
     """
-    print(f"wrote {write_uncertainty(Path(probabilities), output, overwrite)}")
+    output = Path(output) if output else default_output(Path(probabilities))
+    if quicklook:
+        refuse_existing(output.with_suffix(".png"), overwrite=overwrite)
+    written = write_uncertainty(Path(probabilities), output, overwrite)
+    print(f"wrote {written}")
+    if quicklook:
+        print(f"wrote {write_quicklook(written)}")
 
 
 def smooth(

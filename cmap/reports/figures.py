@@ -188,18 +188,24 @@ def map_figure(
     return fig
 
 
-def confidence_figure(highest: np.ndarray, title: str, place: dict | None = None) -> Figure:
-    """The highest class probability of each pixel [H, W] (NaN: no data, left blank), with
-    a labelled colour bar from 0 to 1; `place` as for `map_figure`."""
+def confidence_figure(
+    highest: np.ndarray,
+    title: str,
+    place: dict | None = None,
+    label: str = "probability of the predicted class",
+    colours: str = "viridis",
+) -> Figure:
+    """A value in [0, 1] per pixel [H, W] (by default the highest class probability; NaN: no
+    data, left blank), with a colour bar `label`led; `place` as for `map_figure`."""
     height, width = highest.shape
     scale = 6 / max(height, width)
     fig, ax = plt.subplots(figsize=(width * scale + 2.4, height * scale + 1.4))
     image = ax.imshow(
-        np.ma.masked_invalid(highest), cmap="viridis", vmin=0, vmax=1, extent=_extent(place)
+        np.ma.masked_invalid(highest), cmap=colours, vmin=0, vmax=1, extent=_extent(place)
     )
     georeference(ax, place)
     ax.set_title(title, fontsize=8)
-    fig.colorbar(image, ax=ax, fraction=0.046, label="probability of the predicted class")
+    fig.colorbar(image, ax=ax, fraction=0.046, label=label)
     fig.tight_layout()
     return fig
 

@@ -15,9 +15,9 @@ from cmap.reports.figures import confidence_figure, map_figure
 def write_quicklook(
     path: Path, output: Path | None = None, colours: Path | None = None, max_side: int = 2048
 ) -> Path:
-    """Render a class map (its colours, or those of a `colours` YAML file, and a legend) or a
-    probabilities file (the highest class probability of each pixel) as PNG (default: beside
-    it, `.png`); returns the PNG."""
+    """Render a class map (its colours, or those of a `colours` YAML file, and a legend), a
+    probabilities file (the highest class probability of each pixel) or an uncertainty file
+    (the normalised entropy) as PNG (default: beside it, `.png`); returns the PNG."""
     output = output or path.with_suffix(".png")
     view = read_overview(path, max_side)
     tags = view.tags
@@ -32,7 +32,10 @@ def write_quicklook(
         "metres": bool(view.crs and view.crs.is_projected and view.crs.linear_units == "metre"),
     }
     title = "\n".join([path.name, " · ".join(about)] if about else [path.name])
-    if view.colours is None:
+    if view.kind == "uncertainty":
+        label = "normalised entropy (0: certain, 1: all classes alike)"
+        figure = confidence_figure(view.values, f"{title}\nuncertainty", place, label, "magma")
+    elif view.kind == "probabilities":
         title = f"{title}\nhighest of {len(view.names)} class probabilities"
         figure = confidence_figure(view.values, title, place)
     else:

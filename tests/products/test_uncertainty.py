@@ -29,7 +29,9 @@ def test_uncertainty_of_a_probabilities_file(tmp_path, capsys):
     write_probabilities(source, p, missing, ["a", "b"])
     main(["uncertainty", str(source)])
     out = tmp_path / "map_uncertainty.tif"
-    assert f"wrote {out}" in capsys.readouterr().out
+    said = capsys.readouterr().out
+    assert f"wrote {out}" in said and f"wrote {out.with_suffix('.png')}" in said
+    assert out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
     with rasterio.open(out) as src:
         bands, tags, names = src.read(), src.tags(), src.descriptions
         assert (src.transform, src.crs, src.dtypes[0]) == (TRANSFORM, "EPSG:32631", "float32")
