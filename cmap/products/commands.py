@@ -36,8 +36,8 @@ def uncertainty(
         overwrite: replace an existing output.
     """
     output = Path(output) if output else default_output(Path(probabilities))
-    if quicklook:
-        refuse_existing(output.with_suffix(".png"), overwrite=overwrite)
+    pictures = [output.with_suffix(".png")] if quicklook else []
+    refuse_existing(output, *pictures, overwrite=overwrite)
     written = write_uncertainty(Path(probabilities), output, overwrite)
     print(f"wrote {written}")
     if quicklook:
