@@ -192,7 +192,8 @@ def parcel_map(
     finally:
         lock.release()
     labelled = int(table["class"].notna().sum())
-    reasons = table["reason"].dropna().str.replace(r"^\d+ valid", "few valid", regex=True)
+    under = r"^\d+ valid pixel\(s\), under min_pixels (\d+)$"
+    reasons = table["reason"].dropna().str.replace(under, r"under \1 valid pixels", regex=True)
     return {"with a class": labelled} | {
         f"without ({why})": int(n) for why, n in reasons.value_counts().items()
     }
