@@ -807,3 +807,53 @@ def test_malformed_real_inputs(kind, real_inputs, tmp_path, fails):
     err = fails("samples", paths[0], tmp_path / "out", *paths[1:])
     assert message in error_of(err), err[-2000:]
     assert "Traceback" not in err and not (tmp_path / "out").exists()
+
+
+MAP_PRODUCTS = {
+    "reference_labels_not_in_the_map": (
+        ["assess", "{map}", "{codes}"],
+        "cube_points.csv: reference labels not among the map's classes: BOP, BTH",
+    ),
+    "reference_points_outside_the_map": (
+        ["assess", "{map}", "{far_points}"],
+        "far.csv: 1 point(s) outside the map, e.g. p000000",
+    ),
+    "parcels_outside_the_map": (
+        ["parcels", "{probabilities}", "{far_parcels}"],
+        "far.gpkg: no parcel overlaps the map",
+    ),
+    "class_map_to_smooth": (["smooth", "{map}"], "map.tif: is not a probabilities file"),
+    "class_map_to_parcels": (
+        ["parcels", "{map}", "{far_parcels}"],
+        "map.tif: is not a probabilities file",
+    ),
+    "class_map_to_uncertainty": (["uncertainty", "{map}"], "map.tif: is not a probabilities"),
+    "probabilities_to_assess": (
+        ["assess", "{probabilities}", "{codes}"],
+        "p_probabilities.tif: is not a cmap class map",
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(MAP_PRODUCTS))
+def test_malformed_map_product_inputs(kind, tmp_path, fails):
+    geopandas = pytest.importorskip("geopandas")
+    from shapely.geometry import box
+
+    from tests.helpers import write_probabilities
+
+    demo = REPO / "data" / "demo"
+    files = {"map": tmp_path / "map.tif", "codes": demo / "cube_points.csv"}
+    shutil.copy(demo / "cube_truth.tif", files["map"])
+    files["probabilities"] = write_probabilities(
+        tmp_path / "p_probabilities.tif", np.full((2, 4, 4), 0.5), classes=["a", "b"]
+    )
+    files["far_points"] = tmp_path / "far.csv"
+    files["far_points"].write_text("x,y,label\n100000,100000,other\n")
+    files["far_parcels"] = tmp_path / "far.gpkg"
+    far = geopandas.GeoDataFrame({"id": [1]}, geometry=[box(0, 0, 50, 50)], crs="EPSG:32631")
+    far.to_file(files["far_parcels"])
+    args, message = MAP_PRODUCTS[kind]
+    err = fails(*(a.format(**files) for a in args))
+    assert message in err and "Traceback" not in err
+    assert err.count("\n") == 1  # one line
