@@ -30,6 +30,9 @@ TINY = {
         *["--format", "netcdf"],
     ],
     "flanders.py": ["--seeds", "0", "--max_epochs", "1", "--trees", "5"],
+    "products.py": [
+        *["--seeds", "0", "--epochs", "1", "--cube-size", "48", "--flanders-epochs", "1"],
+    ],
     "accuracy.py": [
         *["--seeds", "0", "--max-epochs", "1", "--max-series", "4", "--trees", "5"],
         *["--models", "transformer", "tempcnn", "rf"],
@@ -82,6 +85,18 @@ def test_benchmark_runs_and_writes_json(script, tmp_path, synthetic_root):
             run = numbers["models"][model]["runs"][0]
             assert set(run["f1_per_class"]) == {"grassland", "maize", "other", "potato"}
             assert run["f1_macro"] == pytest.approx(sum(run["f1_per_class"].values()) / 4, abs=1e-3)
+        return
+    if script == "products.py":
+        demo = numbers["demo_cube"]["per_seed"][0]
+        assert demo["pixels"] == 1600 and numbers["large_cube"]["per_seed"][0]["pixels"] == 48**2
+        assert set(demo["macro_f1"]) == {
+            "pixels", "smoothed_bayes", "smoothed_gaussian", "smoothed_majority", "parcels_mean",
+            "parcels_mean_as_pixels", "parcels_majority", "parcels_majority_as_pixels",
+        }  # fmt: skip
+        assert all(0 <= f <= 1 for f in demo["macro_f1"].values())
+        assert all(c > 0 for c in demo["cost_vs_predict"].values())
+        if SHARED.is_dir():  # parcels: the 4-connected patches of the mapped patch's labels
+            assert numbers["flanders"]["parcels"] == 19
         return
     if script == "accuracy.py":
         models = numbers["datasets"][synthetic_root.name]["models"]
