@@ -18,7 +18,7 @@ ALLOWED = {
     "reports": GROUND,
     "tasks": GROUND | {"data", "models", "reports"},
     "callbacks": GROUND | {"data", "reports"},
-    "products": GROUND | {"data", "reports"},  # map products, from maps and reference data
+    "products": GROUND | {"data", "reports", "callbacks"},  # map products
 }
 # the command line knows every room
 TOP = {"cli", "config_check", "links", "commands", "main", "__main__", "__init__"}

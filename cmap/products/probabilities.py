@@ -71,8 +71,8 @@ def read_block(src, window: Window) -> tuple[np.ndarray, np.ndarray]:
 
 def encode(p: np.ndarray, missing: np.ndarray, dtype: str) -> np.ndarray:
     """Probabilities [K, h, w] -> the file's values: uint8 x 255, else floats with NaN."""
-    if dtype == "uint8":
-        return np.round(p * 255).astype(np.uint8)
+    if dtype == "uint8":  # the mask band marks missing pixels: their values do not matter
+        return np.round(np.where(missing, 0.0, p) * 255).astype(np.uint8)
     out = p.astype(dtype)
     out[:, missing] = np.nan
     return out
