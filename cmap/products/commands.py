@@ -136,7 +136,7 @@ def reference(
     seed: int = 0,
     overwrite: bool = False,
 ) -> None:
-    """Draw a stratified random reference sample from a crop map, to label for cmap assess.
+    """Draw a stratified random sample of a crop map to label as reference.
 
     Each map class is a stratum; the sample is drawn without replacement and seeded. The
     points (pixel centres) carry `poi_id`, `map_class`, an empty `label` to fill in with
