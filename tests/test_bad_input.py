@@ -822,6 +822,10 @@ MAP_PRODUCTS = {
         ["parcels", "{probabilities}", "{far_parcels}"],
         "far.gpkg: no parcel overlaps the map",
     ),
+    "parcels_with_a_column_cmap_writes": (
+        ["parcels", "{probabilities}", "{clash}"],
+        "clash.gpkg: has a column 'margin', which cmap",
+    ),
     "class_map_to_smooth": (["smooth", "{map}"], "map.tif: is not a probabilities file"),
     "class_map_to_parcels": (
         ["parcels", "{map}", "{far_parcels}"],
@@ -853,6 +857,8 @@ def test_malformed_map_product_inputs(kind, tmp_path, fails):
     files["far_parcels"] = tmp_path / "far.gpkg"
     far = geopandas.GeoDataFrame({"id": [1]}, geometry=[box(0, 0, 50, 50)], crs="EPSG:32631")
     far.to_file(files["far_parcels"])
+    files["clash"] = tmp_path / "clash.gpkg"
+    far.assign(margin=1.0).to_file(files["clash"])
     args, message = MAP_PRODUCTS[kind]
     err = fails(*(a.format(**files) for a in args))
     assert message in err and "Traceback" not in err

@@ -136,9 +136,6 @@ def parcel_table(frame, totals: dict, reason, classes, method: str, min_pixels: 
         "pixels": totals["pixels"],
         "reason": np.where(has, None, reason),
     } | {f"p_{name}": np.where(has, mean[:, c], np.nan) for c, name in enumerate(classes)}
-    clash = [c for c in columns if c in frame.columns]
-    if clash:
-        raise DataError(None, f"the parcels already have a column {clash[0]!r}: rename it first")
     out = frame.copy()
     for name, values in columns.items():
         out[name] = values
@@ -171,6 +168,11 @@ def parcel_map(
     try:
         with open_probabilities(probabilities) as src:
             classes = classes_of(src)
+            ours = ["class", "probability", "margin", "valid_pixels", "pixels", "reason"]
+            clash = [c for c in ours + [f"p_{c}" for c in classes] if c in frame.columns]
+            if clash:
+                raise DataError(parcels, f"has a column {clash[0]!r}, which cmap parcels "
+                                "writes: rename it first")  # fmt: skip
             bounds = array_bounds(src.height, src.width, src.transform)
             geometry, reason = place(frame, src.crs, bounds, buffer)
             if (reason == "outside the map").sum() == (reason != "empty or invalid geometry").sum():
