@@ -20,6 +20,12 @@ class FocalLoss(Loss):
     in the `weight` buffer, which the Classifier fills from `classes_weights`), a float scales
     every sample alike. With per-class weights the mean is taken over the weights, as in
     `nn.CrossEntropyLoss`, so gamma = 0 gives exactly cross-entropy.
+
+    `logit_adjustment` tau > 0 trains with the logit-adjusted loss of Menon et al. (2021,
+    "Long-tail learning via logit adjustment"): tau * log(prior) is added to the logits
+    inside the loss only, so the model's own logits (used to predict) aim at the balanced
+    error, not at the frequent classes. The class `prior` buffer is filled by the Classifier
+    from the training counts when training starts (and saved in checkpoints).
     """
 
     def __init__(
@@ -27,10 +33,15 @@ class FocalLoss(Loss):
         gamma: float = 2.0,
         alpha: float | list[float] | None = None,
         reduction: Reduction = "mean",
+        logit_adjustment: float = 0.0,
     ):
         super().__init__()
         if gamma < 0:
             raise ConfigError(f"FocalLoss needs gamma >= 0, got {gamma}")
+        if logit_adjustment < 0:
+            raise ConfigError(f"FocalLoss needs logit_adjustment >= 0, got {logit_adjustment}")
+        self.logit_adjustment = logit_adjustment
+        self.register_buffer("prior", None)
         self.gamma = gamma
         self.scale = float(alpha) if isinstance(alpha, (int, float)) else 1.0
         per_class = torch.tensor(alpha, dtype=torch.float32) if isinstance(alpha, list) else None
@@ -44,7 +55,12 @@ class FocalLoss(Loss):
                 f"FocalLoss has {len(self.weight)} class weights but the model has "
                 f"{logits.shape[-1]} classes"
             )
-        log_p = F.log_softmax(logits.float(), dim=-1).gather(1, target[:, None])[:, 0]
+        logits = logits.float()
+        if self.logit_adjustment:
+            if self.prior is None:
+                raise ConfigError("FocalLoss: logit_adjustment needs the class prior (training)")
+            logits = logits + self.logit_adjustment * self.prior.log()
+        log_p = F.log_softmax(logits, dim=-1).gather(1, target[:, None])[:, 0]
         loss = -self.scale * (1 - log_p.exp()) ** self.gamma * log_p
         w = None if self.weight is None else self.weight.to(loss.dtype)[target]
         if w is not None:

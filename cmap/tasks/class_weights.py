@@ -1,5 +1,5 @@
 """Class weights of the Classifier's loss: given by class name, or "balanced" from the
-training counts."""
+training counts; and the class prior of a logit-adjusted loss."""
 
 from __future__ import annotations
 
@@ -52,3 +52,10 @@ def balanced_weights(counts: list[int]) -> torch.Tensor:
     weights = torch.ones_like(n)
     weights[present] = (n.sum() / (present.sum() * n[present])).sqrt()
     return weights.float()
+
+
+def class_prior(counts: list[int]) -> torch.Tensor:
+    """Class frequencies [K] from training counts, each count plus one (an absent class keeps
+    a small prior, not log 0)."""
+    n = torch.tensor(counts, dtype=torch.float64) + 1
+    return (n / n.sum()).float()

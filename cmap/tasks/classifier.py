@@ -23,7 +23,12 @@ from cmap.reports.classification import ClassificationReports
 from cmap.reports.metrics import print_metrics
 from cmap.reports.tables import per_class_scores
 from cmap.tasks.base import Task
-from cmap.tasks.class_weights import balanced_weights, check_weighable, weights_by_name
+from cmap.tasks.class_weights import (
+    balanced_weights,
+    check_weighable,
+    class_prior,
+    weights_by_name,
+)
 from cmap.tasks.optim import AdamW, WarmupExponentialLR
 from cmap.tasks.weights import check_widths, load_encoder_weights
 
@@ -152,6 +157,8 @@ class Classifier(Task):
             self.start_from_pretrained()
         if stage == "fit" and self.hparams.classes_weights == "balanced":
             self.criterion.weight = balanced_weights(self._train_counts()).to(self.device)
+        if stage == "fit" and getattr(self.criterion, "logit_adjustment", 0):
+            self.criterion.prior = class_prior(self._train_counts()).to(self.device)
 
     def start_from_pretrained(self) -> None:
         """Load `encoder_weights_path` into the encoder, once, when training starts (the
@@ -166,17 +173,19 @@ class Classifier(Task):
         data = self.trainer.datamodule
         if not hasattr(data, "class_counts"):
             raise ConfigError(
-                'classes_weights "balanced" needs a cmap data module with a training split '
-                f"(got {type(data).__name__}); give the weights by class name instead"
+                'classes_weights "balanced" and logit_adjustment need the class counts of a '
+                f"cmap data module's training split (got {type(data).__name__}); give the "
+                "weights by class name instead"
             )
         counts = data.class_counts("train")
         return [counts[c] for c in self.classes]
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        # Weights computed when training started ("balanced") are part of the state.
-        weight = checkpoint["state_dict"].get("criterion.weight")
-        if weight is not None and getattr(self.criterion, "weight", None) is None:
-            self.criterion.weight = weight.clone()
+        # Weights and priors computed when training started are part of the state.
+        for name in ("weight", "prior"):
+            value = checkpoint["state_dict"].get(f"criterion.{name}")
+            if value is not None and getattr(self.criterion, name, None) is None:
+                setattr(self.criterion, name, value.clone())
 
     def train(self, mode: bool = True):
         super().train(mode)

@@ -253,6 +253,21 @@ def test_focal_loss_matches_cross_entropy_at_gamma_zero_and_a_hand_computed_valu
         FocalLoss(alpha=[1.0, 2.0])(logits, target)
 
 
+def test_logit_adjusted_loss_adds_the_log_prior_inside_the_loss_only():
+    logits = torch.tensor([[2.0, 0.0, -1.0], [0.1, 0.2, 0.3], [-1.0, 3.0, 0.0]])
+    target = torch.tensor([0, 2, 1])
+    prior = torch.tensor([0.7, 0.2, 0.1])
+    loss = FocalLoss(0.0, logit_adjustment=0.5)
+    with pytest.raises(ValueError, match="logit_adjustment needs the class prior"):
+        loss(logits, target)
+    loss.prior = prior
+    adjusted = logits + 0.5 * prior.log()  # Menon et al. 2021, tau = 0.5
+    torch.testing.assert_close(loss(logits, target), F.cross_entropy(adjusted, target))
+    # a rare class's logit must beat a frequent one's by log(0.7 / 0.1) to lose nothing
+    with pytest.raises(ValueError, match="logit_adjustment >= 0"):
+        FocalLoss(logit_adjustment=-1.0)
+
+
 def test_masked_mse_uses_selected_dates_only():
     prediction = torch.zeros(2, 3, 2)
     target = torch.tensor([[[1.0, 2.0], [100.0, 100.0], [3.0, 4.0]], [[0.0, 0.0]] * 3])
