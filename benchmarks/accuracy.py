@@ -18,8 +18,14 @@ Test split metrics: overall accuracy, macro-F1, Cohen's kappa and per-class F1 (
 on the predicted classes), with training time and parameter count (for the forest: its tree
 nodes). Prints a markdown table per dataset and writes benchmarks/results/accuracy.json.
 
-Target (issue 10): on every real dataset, the best cmap default beats the random forest on
-test macro-F1 and is no lower than TempCNN.
+Seeds pair the runs: seed s gives every model the same split, so each model is also compared
+with the default (`transformer`) seed by seed (`paired`: mean and sd of the differences in
+test macro-F1). `--name NAME` stores a run of the default config with the extra cmap
+arguments under NAME (e.g. `--name transformer_la -- --model.init_args.criterion.init_args.
+logit_adjustment 1`), so variants sit beside the default in the same table.
+
+Target (issue 22): on every real dataset, the default at least 3 points of macro-F1 above the
+best of random forest and TempCNN.
 """
 
 from __future__ import annotations
@@ -73,9 +79,10 @@ def scores(preds: np.ndarray, target: np.ndarray, classes: list[str]) -> dict:
 
 
 def run_cmap(root: Path, model: str, seed: int, args, folder: Path) -> dict:
-    """Fit the default config with `model`'s encoder; test the best-val weights."""
+    """Fit the default config with `model`'s encoder (a named variant: the default encoder
+    with the extra arguments); test the best-val weights."""
     argv = ["--config", str(args.config)]
-    if ENCODERS[model]:
+    if ENCODERS.get(model):
         argv += ["--model", str(ENCODERS[model])]
     argv += [
         *("--data.init_args.root", str(root), "--data.init_args.seed", str(seed)),
@@ -169,22 +176,44 @@ def summarise(runs: list[dict]) -> dict:
     }
 
 
+def paired(models: dict, reference: str = "transformer") -> dict:
+    """Per seed, each model's test macro-F1 minus the reference's (same seed, same split):
+    mean and sd of the differences over the seeds both have."""
+    if reference not in models:
+        return {}
+    base = {r["seed"]: r["f1_macro"] for r in models[reference]["per_seed"] if "seed" in r}
+    out = {}
+    for name, result in models.items():
+        diffs = [r["f1_macro"] - base[r["seed"]] for r in result["per_seed"]
+                 if r.get("seed") in base and name != reference]  # fmt: skip
+        if diffs:
+            out[name] = {
+                "mean": round(statistics.mean(diffs), 4),
+                "sd": round(statistics.pstdev(diffs), 4),
+                "per_seed": [round(d, 4) for d in diffs],
+            }
+    return out
+
+
 def table(name: str, models: dict) -> str:
     """Markdown table of one dataset's results."""
     classes = list(next(iter(models.values()))["f1_per_class"])
     lines = [
         f"#### {name}",
         "",
-        "| model | OA | macro-F1 (± sd) | kappa | "
+        "| model | OA | macro-F1 (± sd) | default − model (± sd) | kappa | "
         + " | ".join(f"F1 {c}" for c in classes)
         + " | fit s | params |",
-        "|---" * (6 + len(classes)) + "|",
+        "|---" * (7 + len(classes)) + "|",
     ]
+    differences = paired(models)
     for model, r in models.items():
         per_class = " | ".join(f"{r['f1_per_class'][c]:.3f}" for c in classes)
+        d = differences.get(model)
+        gap = f"{-d['mean']:+.3f} ± {d['sd']:.3f}" if d else "—"
         lines.append(
-            f"| {model} | {r['oa']:.3f} | {r['f1_macro']:.3f} ± {r['f1_macro_sd']:.3f} | "
-            f"{r['kappa']:.3f} | {per_class} | {r['fit_s']:.0f} | {r['params']:,} |"
+            f"| {model} | {r['oa']:.3f} | {r['f1_macro']:.3f} ± {r['f1_macro_sd']:.3f} | {gap} "
+            f"| {r['kappa']:.3f} | {per_class} | {r['fit_s']:.0f} | {r['params']:,} |"
         )
     return "\n".join(lines)
 
@@ -193,6 +222,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--root", type=Path, action="append")
     parser.add_argument("--models", nargs="+", default=[*ENCODERS, "rf"])
+    parser.add_argument("--name", help="store the default config's run under this name")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--max-epochs", type=int, help="cap the config's epochs (tests)")
     parser.add_argument("--max-series", type=int, help="training series per class (tests)")
@@ -215,26 +245,33 @@ def main(argv: list[str] | None = None) -> dict:
             "config": os.path.relpath(args.config.resolve(), REPO),
             "seeds": args.seeds,
             "max_epochs": args.max_epochs,
-            "extra": args.extra,
         }
         earlier = result["datasets"].get(root.name, {})
         same = all(earlier.get(k) == v for k, v in settings.items())
         models = dict(earlier.get("models", {})) if same else {}
-        for model in args.models:
+        for result_of in models.values():  # runs stored before seeds were recorded per run
+            for seed, run in zip(args.seeds, result_of["per_seed"]):
+                run.setdefault("seed", seed)
+        for model in [args.name] if args.name else args.models:
             with tempfile.TemporaryDirectory() as tmp:
                 runs = [
-                    run_rf(root, seed, args)
-                    if model == "rf"
-                    else run_cmap(root, model, seed, args, Path(tmp) / str(seed))
+                    (
+                        run_rf(root, seed, args)
+                        if model == "rf"
+                        else run_cmap(root, model, seed, args, Path(tmp) / str(seed))
+                    )
+                    | {"seed": seed}
                     for seed in args.seeds
                 ]
-            models[model] = summarise(runs)
+            models[model] = summarise(runs) | ({"extra": args.extra} if args.extra else {})
             print(root.name, model, {k: models[model][k] for k in ("oa", "f1_macro")}, flush=True)
         order = [*ENCODERS, "rf"]
-        models = dict(sorted(models.items(), key=lambda item: order.index(item[0])))
+        rank = {name: order.index(name) if name in order else len(order) for name in models}
+        models = dict(sorted(models.items(), key=lambda item: rank[item[0]]))
         result["datasets"][root.name] = settings | {
             "date": time.strftime("%Y-%m-%d"),
             "models": models,
+            "paired_vs_transformer": paired(models),
         }
         print(table(root.name, models), flush=True)
     write_results(result | {"machine": machine()}, args.out)
