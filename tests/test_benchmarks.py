@@ -137,3 +137,26 @@ def _flatten(d, prefix=""):
             yield from _flatten(value, f"{prefix}{key}.")
         else:
             yield f"{prefix}{key}", value
+
+
+def test_a_long_tailed_copy_keeps_the_first_class_and_thins_the_others(synthetic_root, tmp_path):
+    import pyarrow.parquet as pq
+
+    out = tmp_path / "longtail"
+    result = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "imbalanced.py"), str(synthetic_root),
+         str(out), "--ratio", "10"],  # fmt: skip
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    kept = dict(
+        (name, int(n))
+        for name, n in (p.rsplit(" ", 1) for p in result.stdout.split(": ", 1)[1].split(", "))
+    )
+    counts = list(kept.values())
+    assert counts == sorted(counts, reverse=True) and counts[-1] <= counts[0] / 5
+    rows = sum(pq.read_table(out / s / "labels.pq").num_rows for s in ("train", "val", "test"))
+    original = sum(
+        pq.read_table(synthetic_root / s / "labels.pq").num_rows for s in ("train", "val", "test")
+    )
+    assert rows == sum(counts) < original and (out / "meta.yaml").exists()
