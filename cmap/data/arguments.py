@@ -11,6 +11,7 @@ RULES = {
     "fraction": (lambda v: 0 < v <= 1, "in (0, 1]"),
     "max_per_class": (lambda v: v >= 1, "at least 1 (null: no cap)"),
     "max_dates": (lambda v: v >= 1, "at least 1 (null: no cap)"),
+    "date_sample": (lambda v: v >= 1, "at least 1 (null: every date)"),
     "date_dropout": (lambda v: 0 <= v < 1, "in [0, 1)"),
     "noise_std": (lambda v: v >= 0, "0 or more"),
     "batch_size": (lambda v: v == "auto" or v >= 1, 'at least 1, or "auto"'),

@@ -34,6 +34,28 @@ def test_date_dropout_hides_dates_but_keeps_one_and_is_seeded(table):
         SeriesDataset(table, date_dropout=1.0)
 
 
+def test_date_sample_keeps_a_seeded_ordered_subset_of_each_series_dates(table):
+    indices = list(range(64))
+    plain = SeriesDataset(table).__getitems__(indices)
+    short = SeriesDataset(table, date_sample=8, seed=1).__getitems__(indices)
+    assert short["ts"].shape[1] == 8 < plain["ts"].shape[1]
+    lengths = plain["mask"].sum(1)
+    assert torch.equal(short["mask"].sum(1), lengths.clamp(max=8))  # padding only after dates
+    assert (short["mask"].int().diff(dim=1) <= 0).all()
+    for i in range(64):  # each kept date is one of the series' own, in date order
+        days = short["days"][i][short["mask"][i]]
+        assert (days.diff() > 0).all()
+        own = {int(d): n for n, d in enumerate(plain["days"][i][plain["mask"][i]])}
+        picked = [own[int(d)] for d in days]
+        torch.testing.assert_close(short["ts"][i][: len(picked)], plain["ts"][i][picked])
+    again = SeriesDataset(table, date_sample=8, seed=1).__getitems__(indices)
+    assert torch.equal(again["days"], short["days"])
+    other = SeriesDataset(table, date_sample=8, seed=2).__getitems__(indices)
+    assert not torch.equal(other["days"], short["days"])
+    with pytest.raises(ValueError, match="date_sample must be at least 1"):
+        SeriesDataset(table, date_sample=0)
+
+
 def test_noise_is_added_to_valid_values_only(table):
     plain = SeriesDataset(table).__getitems__(list(range(64)))
     noisy = SeriesDataset(table, noise_std=0.01, seed=0).__getitems__(list(range(64)))

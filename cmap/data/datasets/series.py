@@ -27,8 +27,10 @@ class SeriesDataset(Dataset):
 
     Augmentation (training): each valid date is dropped with probability `date_dropout`
     (at least one date is kept) and Gaussian noise of std `noise_std` is added to the valid
-    values. Its randomness is drawn from (`seed`, the batch's sample indices), so it does not
-    depend on which worker builds the batch, and a resumed run draws what the original drew.
+    values; `date_sample` keeps at most that many random valid dates of each series (in date
+    order), so long series make short, fast batches. The randomness is drawn from (`seed`,
+    the batch's sample indices), so it does not depend on which worker builds the batch, and
+    a resumed run draws what the original drew.
     """
 
     def __init__(
@@ -39,9 +41,15 @@ class SeriesDataset(Dataset):
         noise_std: float = 0.0,
         seed: int = 0,
         extras: SampleExtras | None = None,
+        date_sample: int | None = None,
     ):
         if not 0 <= date_dropout < 1:
             raise ConfigError(f"date_dropout must be in [0, 1), got {date_dropout}")
+        if date_sample is not None and date_sample < 1:
+            raise ConfigError(
+                f"date_sample must be at least 1 (null: every date), got {date_sample}"
+            )
+        self.date_sample = date_sample
         self.table = table
         self.max_dates = max_dates
         self.date_dropout = date_dropout
@@ -78,6 +86,8 @@ class SeriesDataset(Dataset):
             if channels is not None:
                 ts = np.concatenate([ts, channels.astype(ts.dtype)], axis=-1)
             positions = days if gdd is None else gdd
+        if self.date_sample is not None and mask.shape[1] > self.date_sample:
+            ts, mask, days, positions = self._sample_dates(idx, ts, mask, days, positions)
         if self.date_dropout or self.noise_std:
             mask = self._augment(ts, mask, idx)
             days[~mask] = 0
@@ -92,6 +102,15 @@ class SeriesDataset(Dataset):
             "season": torch.from_numpy(table.seasons[idx].astype(np.int64)),
             "index": torch.from_numpy(idx),
         }
+
+    def _sample_dates(self, idx: np.ndarray, ts, mask, days, positions) -> tuple:
+        """ts [N, T, C], mask [N, T], days, positions [N, T] -> the same at T' = date_sample:
+        a random subset of each series' valid dates, in date order (padding after them)."""
+        rng = np.random.default_rng([self.seed, 1, len(idx), *idx[:8].tolist()])
+        score = np.where(mask, rng.random(mask.shape), 2.0)  # padding: never before a date
+        pick = np.sort(np.argsort(score, axis=1)[:, : self.date_sample], axis=1)  # [N, T']
+        take = [np.take_along_axis(a, pick, axis=1) for a in (mask, days, positions)]
+        return (np.take_along_axis(ts, pick[..., None], axis=1), *take)
 
     def _augment(self, ts: np.ndarray, mask: np.ndarray, idx: np.ndarray) -> np.ndarray:
         """Add noise to ts [N, T, C] in place; return the mask [N, T] after date dropout."""

@@ -30,7 +30,8 @@ log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
 SITS_CHECKED = ("fraction", "max_per_class", "max_dates", "date_dropout", "noise_std")
-SITS_CHECKED += ("batch_size", "num_workers", "max_gap_days", "min_dates", "min_span")
+SITS_CHECKED += ("date_sample", "batch_size", "num_workers", "max_gap_days", "min_dates")
+SITS_CHECKED += ("min_span",)
 
 
 class SITSDataModule(CmapDataModule):
@@ -55,8 +56,9 @@ class SITSDataModule(CmapDataModule):
         fraction: keep this fraction of the training samples (seeded, stratified by class).
         max_per_class: keep at most this many training samples per class (seeded).
         max_dates: cap on dates per series (the latest are dropped beyond it).
-        date_dropout, noise_std: training augmentation (see `SeriesDataset`): probability of
-            hiding each valid date, std of Gaussian noise added to the (scaled) values.
+        date_dropout, noise_std, date_sample: training augmentation (see `SeriesDataset`):
+            probability of hiding each valid date, std of Gaussian noise added to the (scaled)
+            values, at most this many random dates per series (long series: faster steps).
         cache_dir: folder for prepared splits (see `cmap.data.cache`): the first run writes
             them, later runs read them instead of the parquet files, and observation rows
             stay on disk, so splits larger than RAM can be iterated. Default: no cache, all
@@ -106,6 +108,7 @@ class SITSDataModule(CmapDataModule):
         max_dates: int | None = None,
         date_dropout: float = 0.0,
         noise_std: float = 0.0,
+        date_sample: int | None = None,
         cache_dir: str | None = None,
         positions: Literal["days", "gdd"] = "days",
         temperature: str = "temperatures.temperature",
@@ -243,13 +246,10 @@ class SITSDataModule(CmapDataModule):
         }.get(stage, list(SPLITS))
         for split in needed:
             if split not in self.datasets:
-                augment = {}
+                hp, augment = self.hparams, {}
                 if split == "train":
-                    augment = {
-                        "date_dropout": self.hparams.date_dropout,
-                        "noise_std": self.hparams.noise_std,
-                        "seed": self.hparams.seed,
-                    }
+                    augment = {"date_dropout": hp.date_dropout, "noise_std": hp.noise_std,
+                               "date_sample": hp.date_sample, "seed": hp.seed}  # fmt: skip
                 table = self.load_split(split)
                 self.datasets[split] = SeriesDataset(
                     table, self.hparams.max_dates, **augment, extras=self._extras(split, table)
