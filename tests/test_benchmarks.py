@@ -109,6 +109,14 @@ def test_benchmark_runs_and_writes_json(script, tmp_path, synthetic_root):
             assert scores["kappa"] <= scores["oa"]  # chance agreement only lowers kappa
             assert scores["per_seed"][0]["train_series"] <= 7 * 4
         assert models["rf"]["per_seed"][0]["grid_days"] > 1
+        pairs = numbers["datasets"][synthetic_root.name]["paired_vs_transformer"]
+        assert set(pairs) == {"tempcnn", "rf"}  # the default against each, seed by seed
+        for name, pair in pairs.items():
+            gap = (
+                models[name]["per_seed"][0]["f1_macro"]
+                - models["transformer"]["per_seed"][0]["f1_macro"]
+            )
+            assert pair["per_seed"] == [pytest.approx(gap, abs=1e-4)] and pair["sd"] == 0
         return
     if script == "label_efficiency.py":
         table = numbers["datasets"][synthetic_root.name]
