@@ -180,6 +180,21 @@ class Classifier(Task):
         counts = data.class_counts("train")
         return [counts[c] for c in self.classes]
 
+    def _data_buffers(self) -> dict[str, torch.Tensor]:
+        """The loss's class weights and prior computed from the data when training starts."""
+        named = {f"criterion.{n}": getattr(self.criterion, n, None) for n in ("weight", "prior")}
+        return {k: v for k, v in named.items() if v is not None}
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        """Weights lacking the data buffers (an averaging callback's copy) keep the model's."""
+        missing = {k: v for k, v in self._data_buffers().items() if k not in state_dict}
+        if missing:
+            state_dict = type(state_dict)({**state_dict, **missing})  # theirs unchanged
+        return super().load_state_dict(state_dict, strict, assign)
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:  # and so do their checkpoints
+        checkpoint["state_dict"] = {**self._data_buffers(), **checkpoint["state_dict"]}
+
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         # Weights and priors computed when training started are part of the state.
         for name in ("weight", "prior"):

@@ -163,3 +163,36 @@ def test_balanced_class_weights_are_set_at_fit_and_kept_in_the_checkpoint(tmp_pa
     assert data.batch_size == 16  # "auto": len(train) / 24 < 32
     restored = Classifier.load_from_checkpoint(cli.trainer.checkpoint_callback.best_model_path)
     torch.testing.assert_close(restored.criterion.weight, expected)
+
+
+def fit_briefly(tmp_path, root, *extra):
+    cli = build([
+        *("--config", str(REPO / "configs" / "classifier.yaml")),
+        *("--data.init_args.root", str(root), "--trainer.max_epochs", "2"),
+        *("--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "1"),
+        *("--trainer.logger.init_args.save_dir", str(tmp_path)),
+        *("--model.init_args.log_figures", "false", "--trainer.enable_progress_bar", "false"),
+        *extra,
+    ])  # fmt: skip
+    cli.trainer.fit(cli.model, cli.datamodule)
+    return cli
+
+
+def test_logit_adjustment_prior_is_set_at_fit_and_kept_in_the_checkpoint(tmp_path, synthetic_root):
+    adjust = "--model.init_args.criterion.init_args.logit_adjustment"
+    cli = fit_briefly(tmp_path, synthetic_root, adjust, "1.0")
+    counts = cli.datamodule.class_counts("train")
+    n = torch.tensor([counts[c] + 1.0 for c in cli.datamodule.classes])
+    torch.testing.assert_close(cli.model.criterion.prior, n / n.sum())
+    restored = Classifier.load_from_checkpoint(cli.trainer.checkpoint_callback.best_model_path)
+    torch.testing.assert_close(restored.criterion.prior, n / n.sum())
+
+
+def test_weight_averaging_keeps_the_class_weights_computed_at_fit(tmp_path, synthetic_root):
+    """EMA copies the model before training starts; the balanced weights come later."""
+    ema = "--trainer.callbacks+=pytorch_lightning.callbacks.EMAWeightAveraging"
+    cli = fit_briefly(tmp_path, synthetic_root, ema, "--trainer.callbacks.decay", "0.9")
+    weight = cli.model.criterion.weight
+    assert weight is not None and len(weight) == len(cli.datamodule.classes)
+    restored = Classifier.load_from_checkpoint(cli.trainer.checkpoint_callback.best_model_path)
+    torch.testing.assert_close(restored.criterion.weight, weight)
