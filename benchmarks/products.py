@@ -194,6 +194,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--cube-size", type=int, default=200)
     parser.add_argument("--flanders-epochs", type=int, default=30)
+    parser.add_argument("--no-flanders", action="store_true", help="skip the Flanders patch")
     parser.add_argument("--out", type=Path, default=RESULTS / "products.json")
     args = parser.parse_args(argv)
     config = REPO / "configs" / "demo.yaml"
@@ -210,7 +211,7 @@ def main(argv: list[str] | None = None) -> dict:
         result = {"machine": machine(), "epochs": args.epochs, "seeds": args.seeds,
                   "large_cube_size": args.cube_size}  # fmt: skip
         result |= {name: summary(r) | {"per_seed": r} for name, r in runs.items()}
-        if FLANDERS.is_dir():
+        if FLANDERS.is_dir() and not args.no_flanders:
             result["flanders"] = flanders(work, args.seeds[0], args.flanders_epochs)
     write_results({k: json.loads(json.dumps(v)) for k, v in result.items()}, args.out)
     return result
