@@ -104,13 +104,15 @@ def load(path: Path, settings: dict, parcels: int, k: int) -> dict:
         return fresh
     try:
         with np.load(path) as saved:
-            if json.loads(str(saved["settings"])) == settings:
-                print(f"cmap: continuing {path.name}: {int(saved['done'])} windows done")
-                return {name: saved[name] for name in (*TOTALS, "done")}
-    except (OSError, ValueError, KeyError):
-        pass
-    print(f"cmap: {path.name} was left by a run with other inputs or settings; starting afresh")
-    return fresh
+            same = json.loads(str(saved["settings"])) == settings
+            totals = {name: saved[name] for name in (*TOTALS, "done")} if same else None
+    except (OSError, ValueError, KeyError):  # unreadable: a run killed while saving
+        totals = None
+    if totals is None:
+        print(f"cmap: {path.name} was left by a run with other inputs or settings; starting afresh")
+        return fresh
+    print(f"cmap: continuing {path.name}: {int(totals['done'])} windows done")
+    return totals
 
 
 def parcel_table(frame, totals: dict, reason, classes, method: str, min_pixels: int):

@@ -19,7 +19,7 @@ from cmap.io.atomic import atomic_path
 from cmap.io.maps import NODATA
 from cmap.io.outputs import refuse_existing
 from cmap.products.probabilities import blocks
-from cmap.products.reference import open_map
+from cmap.products.reference import map_values, open_map
 from cmap.products.vectors import check_vector_output, geopandas_module, write_frame
 
 
@@ -59,15 +59,6 @@ def draw_pixels(path: Path, sizes: np.ndarray, mapped: np.ndarray, seed: int):
     return tuple(np.concatenate(v) if v else np.zeros(0, np.int64) for v in (rows, cols, classes))
 
 
-def count_classes(path: Path, k: int) -> np.ndarray:
-    mapped = np.zeros(k, np.int64)
-    with rasterio.open(path) as src:
-        for window in blocks(src.height, src.width):
-            block = src.read(1, window=window)
-            mapped += np.bincount(block[block != NODATA], minlength=k)[:k]
-    return mapped
-
-
 def reference_sample(
     map_path: Path,
     output: Path,
@@ -82,7 +73,8 @@ def reference_sample(
     check_vector_output(output, table=True)
     refuse_existing(output, overwrite=overwrite)
     grid, classes = open_map(map_path)
-    mapped = count_classes(map_path, len(classes))
+    none = np.zeros(0, np.int64)
+    mapped = map_values(map_path, grid, none, none, len(classes))[1]  # pixels per class
     sizes = allocate(mapped, per_class, total, min_per_class)
     if not sizes.sum():
         raise DataError(map_path, "has no mapped pixel to draw a sample from")
