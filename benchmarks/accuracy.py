@@ -18,6 +18,9 @@ Test split metrics: overall accuracy, macro-F1, Cohen's kappa and per-class F1 (
 on the predicted classes), with training time and parameter count (for the forest: its tree
 nodes). Prints a markdown table per dataset and writes benchmarks/results/accuracy.json.
 
+The seeds of a cmap model are also scored as an ensemble (`seed_ensemble`: the mean of their
+test probabilities; it costs the seeds' training and prediction times together).
+
 Seeds pair the runs: seed s gives every model the same split, so each model is also compared
 with the default (`transformer`) seed by seed (`paired`: mean and sd of the differences in
 test macro-F1). `--name NAME` stores a run of the default config with the extra cmap
@@ -107,12 +110,15 @@ def run_cmap(root: Path, model: str, seed: int, args, folder: Path) -> dict:
     cli.model.eval()
     data = cli.datamodule
     data.setup("test")
-    preds, target = [], []
+    probabilities, target = [], []
     with torch.inference_mode():
         for batch in data.test_dataloader():
-            preds.append(cli.model(batch).argmax(dim=-1))
+            probabilities.append(cli.model(batch).softmax(dim=-1))
             target.append(batch["class"])
-    return scores(torch.cat(preds).numpy(), torch.cat(target).numpy(), data.classes) | {
+    probabilities, target = torch.cat(probabilities).numpy(), torch.cat(target).numpy()
+    return scores(probabilities.argmax(axis=1), target, data.classes) | {
+        "probabilities": probabilities,  # for the seeds' ensemble, not stored
+        "target": target,
         "fit_s": round(seconds, 1),
         "epochs": cli.trainer.current_epoch,
         "batch_size": data.batch_size,
@@ -176,6 +182,13 @@ def summarise(runs: list[dict]) -> dict:
     }
 
 
+def seed_ensemble(probabilities: list, targets: list, classes: list[str]) -> dict:
+    """Scores of the seeds' mean test probabilities (a cmap model's runs)."""
+    if any(not np.array_equal(t, targets[0]) for t in targets):
+        raise ValueError("the seeds' test splits differ: no ensemble of them")
+    return scores(np.mean(probabilities, axis=0).argmax(axis=1), targets[0], classes)
+
+
 def paired(models: dict, reference: str = "transformer") -> dict:
     """Per seed, each model's test macro-F1 minus the reference's (same seed, same split):
     mean and sd of the differences over the seeds both have."""
@@ -215,6 +228,13 @@ def table(name: str, models: dict) -> str:
             f"| {model} | {r['oa']:.3f} | {r['f1_macro']:.3f} ± {r['f1_macro_sd']:.3f} | {gap} "
             f"| {r['kappa']:.3f} | {per_class} | {r['fit_s']:.0f} | {r['params']:,} |"
         )
+        if "seed_ensemble" in r:  # costs every seed's fit and parameters together
+            e, n = r["seed_ensemble"], len(r["per_seed"])
+            per_class = " | ".join(f"{e['f1_per_class'][c]:.3f}" for c in classes)
+            lines.append(
+                f"| {model}, {n} seeds' mean | {e['oa']:.3f} | {e['f1_macro']:.3f} | — "
+                f"| {e['kappa']:.3f} | {per_class} | {n * r['fit_s']:.0f} | {n * r['params']:,} |"
+            )
     return "\n".join(lines)
 
 
@@ -263,7 +283,13 @@ def main(argv: list[str] | None = None) -> dict:
                     | {"seed": seed}
                     for seed in args.seeds
                 ]
-            models[model] = summarise(runs) | ({"extra": args.extra} if args.extra else {})
+            probabilities = [run.pop("probabilities", None) for run in runs]
+            targets = [run.pop("target", None) for run in runs]
+            models[model] = summarise(runs)
+            if probabilities[0] is not None and len(runs) > 1:
+                classes = list(runs[0]["f1_per_class"])
+                models[model]["seed_ensemble"] = seed_ensemble(probabilities, targets, classes)
+            models[model] |= {"extra": args.extra} if args.extra else {}
             print(root.name, model, {k: models[model][k] for k in ("oa", "f1_macro")}, flush=True)
         order = [*ENCODERS, "rf"]
         rank = {name: order.index(name) if name in order else len(order) for name in models}

@@ -25,6 +25,11 @@ TINY = {
         *["--unlabelled-points", "40"],
     ],
     "season_transfer.py": ["--seeds", "0", "--epochs", "1"],
+    "prior_shift.py": ["--seeds", "0", "--epochs", "1"],
+    "selection.py": [
+        *["--folds", "2", "--repeats", "1", "--candidates", "default", "--seeds", "0"],
+        *["--max-epochs", "1"],
+    ],
     "predict.py": [
         *["--sizes", "32", "64", "--dates", "4", "--window", "32", "--batch-size", "256"],
         *["--format", "netcdf"],
@@ -38,7 +43,10 @@ TINY = {
         *["--models", "transformer", "tempcnn", "rf"],
     ],
 }
-WITH_ROOT = {"reporting.py", "label_efficiency.py", "season_transfer.py", "accuracy.py"}
+WITH_ROOT = {
+    "reporting.py", "label_efficiency.py", "season_transfer.py", "accuracy.py", "prior_shift.py",
+    "selection.py",
+}  # fmt: skip
 
 
 @pytest.mark.parametrize("script", sorted(TINY))
@@ -73,6 +81,28 @@ def test_benchmark_runs_and_writes_json(script, tmp_path, synthetic_root):
         assert numbers["train_seasons"] == [2020] and numbers["shifted_season"] == 2021
         gain = 100 * (numbers["gdd"]["shifted"] - numbers["days"]["shifted"])
         assert numbers["gdd_over_days_shifted_points"] == pytest.approx(gain, abs=0.051)
+        return
+    if script == "prior_shift.py":
+        run = numbers["runs"][0]
+        assert abs(sum(run["output_prior"]) - 1) < 1e-3 and numbers["new_season"] == 2021
+        skewed = run["new_season_skewed"]
+        top2 = sorted(skewed["truth_share"])[-2:]
+        assert sum(top2) >= 0.94 - 2 / skewed["series"]  # the two main crops, ~94 %
+        given = skewed["given"]["f1_per_class"]
+        assert set(given) == set(run["new_season"]["model"]["recall_per_class"])
+        gain = 100 * (skewed["em"]["oa"] - skewed["model"]["oa"])
+        summary = numbers["summary"]["new_season_skewed"]["em_minus_model_oa_points"]
+        assert summary == [pytest.approx(gain, abs=0.051), 0.0]
+        return
+    if script == "selection.py":
+        pool = sum(numbers["fold_series"][0])  # train + val of the samples folder
+        assert sum(test for _, _, test in numbers["fold_series"]) == pool  # each series once
+        assert all(val > 0 and train > val for train, val, _ in numbers["fold_series"])
+        assert (
+            numbers["chosen"] == "default"
+            and len(numbers["cross_validation"]["default"]["per_fold"]) == 2
+        )
+        assert list(numbers["test"]) == ["default"]
         return
     if script == "predict.py":
         assert numbers["format"] == "netcdf" and set(numbers["sizes"]) == {"32", "64"}

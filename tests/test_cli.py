@@ -219,6 +219,8 @@ def test_predict_writes_one_row_per_sample(trained, synthetic_root, run_cmap):
     assert probabilities.num_columns == 7
     total = sum(probabilities.column(i).to_numpy() for i in range(7))
     assert abs(total - 1).max() < 1e-4
+    prior = table.schema.metadata[b"OUTPUT_PRIOR"].decode().split(",")  # for `cmap priors`
+    assert len(prior) == 7 and abs(sum(map(float, prior)) - 1) < 1e-4
 
 
 def test_trainer_model_and_data_configs_can_be_separate_files(tmp_path, run_cmap):

@@ -7,6 +7,7 @@ import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from cmap.data import SITSDataModule
+from cmap.main import main
 from tests.helpers import DEMO, DEMO_CUBE, PREDICT
 
 pytestmark = pytest.mark.slow  # subprocesses or several processes
@@ -80,19 +81,14 @@ def test_two_process_training_logs_reports_once(tmp_path, synthetic_root, run_cm
     assert support == len(SITSDataModule(str(synthetic_root)).load_split("val"))
 
 
-def test_two_process_prediction_writes_one_map(tmp_path, synthetic_root, run_cmap):
+def test_two_process_prediction_writes_one_map(tmp_path, checkpoint, run_cmap, monkeypatch):
     """Each process predicts its own windows; the map equals a one-process run."""
     import rasterio
 
-    result = run_cmap("fit", "--config", DEMO, "--data.init_args.root", synthetic_root,
-                  "--trainer.max_epochs", "1", "--trainer.enable_progress_bar", "false",
-                  cwd=tmp_path)  # fmt: skip
-    assert result.returncode == 0, result.stderr[-3000:]
-    ckpt = tmp_path / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt"
+    monkeypatch.chdir(tmp_path)
     common = ["predict", "--config", PREDICT, "--data.init_args.cube", DEMO_CUBE,
-              "--ckpt_path", ckpt]  # fmt: skip
-    one = run_cmap(*common, "--trainer.callbacks.output", "one.tif", cwd=tmp_path)
-    assert one.returncode == 0, one.stderr[-3000:]
+              "--ckpt_path", checkpoint]  # fmt: skip
+    main([*map(str, common), "--trainer.callbacks.output", "one.tif"])  # one process
     two = run_cmap(*common, *DDP, "--trainer.callbacks.output", "two.tif", cwd=tmp_path)
     assert two.returncode == 0, two.stderr[-3000:]
     for name in ("{}.tif", "{}_probabilities.tif"):

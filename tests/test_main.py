@@ -58,7 +58,7 @@ def test_help_names_every_command_with_what_it_does(capsys):
     assert exit_.value.code == 0
     lines = capsys.readouterr().out.splitlines()
     commands = ("fit", "validate", "test", "predict", "extract", "samples", "quicklook", "demo")
-    for name in (*commands, "uncertainty", "smooth", "parcels", "assess", "reference"):
+    for name in (*commands, "uncertainty", "smooth", "parcels", "assess", "reference", "priors"):
         described = [line for line in lines if line.split()[:1] == [name]]
         assert len(described) == 1 and len(described[0].split()) > 4, name
     assert max(len(line) for line in lines) <= 88  # one line each

@@ -35,7 +35,7 @@ from cmap.callbacks.map_parts import (
 from cmap.errors import CmapError, ConfigError, DataError
 from cmap.io.atomic import atomic_path, remove
 from cmap.io.lock import OutputLock
-from cmap.io.maps import NODATA, class_tags, colour_table, map_profile
+from cmap.io.maps import NODATA, class_tags, colour_table, map_profile, prior_tags
 from cmap.io.outputs import refuse_existing
 from cmap.io.palette import read_colours
 from cmap.reports.quicklook import write_quicklook
@@ -57,8 +57,8 @@ class CubeMapWriter(BasePredictionWriter):
         colours: YAML file of class colours (`class: "#RRGGBB"`) replacing the default
             land-cover palette (`cmap.io.palette`) for the classes it names.
 
-    Besides the class tags, both files record the season (`SEASON`, `SEASON_DATES`), the
-    cube (`SOURCE`) and the checkpoint (`MODEL`), which the quicklook shows.
+    Besides the class tags, both files record the season (`SEASON`, `SEASON_DATES`), cube
+    (`SOURCE`), checkpoint (`MODEL`) and its output prior (`OUTPUT_PRIOR`, for `cmap priors`).
 
     Progress (windows done, pixels/s) shows in cmap's progress bar or log lines.
     """
@@ -253,7 +253,7 @@ class CubeMapWriter(BasePredictionWriter):
             model = Path(trainer.ckpt_path).name if trainer.ckpt_path else "not from a checkpoint"
             for path in self.files:
                 with rasterio.open(path, "r+") as dst:
-                    dst.update_tags(MODEL=model)
+                    dst.update_tags(MODEL=model, **prior_tags(pl_module.output_prior))
         if self.shared:
             outcome = trainer.strategy.broadcast(outcome)
         if outcome:

@@ -12,6 +12,7 @@ import pytorch_lightning as pl
 from pytorch_lightning.callbacks import BasePredictionWriter
 
 from cmap.io.atomic import commit, partial_path
+from cmap.io.maps import prior_tags
 from cmap.io.outputs import ensure_writable, refuse_existing
 
 
@@ -19,7 +20,8 @@ class PointPredictionWriter(BasePredictionWriter):
     """Writes one parquet row per predicted sample, batch by batch.
 
     Columns: poi_id, season, label (predicted class name), confidence, and one
-    `p_<class>` column per class. `output` defaults to `predictions.parquet` in the run's log
+    `p_<class>` column per class; the model's output prior is the file's `OUTPUT_PRIOR`
+    metadata (for `cmap priors`). `output` defaults to `predictions.parquet` in the run's log
     folder; an existing file is refused unless `overwrite` is set. Rows are written to
     `<output>.partial`, renamed to `output` when prediction ends, so an interrupted run never
     leaves a truncated file under the final name.
@@ -55,7 +57,7 @@ class PointPredictionWriter(BasePredictionWriter):
             "confidence": pa.array(probabilities.max(1)),
         }
         columns |= {f"p_{c}": pa.array(probabilities[:, k]) for k, c in enumerate(classes)}
-        rows = pa.table(columns)
+        rows = pa.table(columns).replace_schema_metadata(prior_tags(pl_module.output_prior))
         if self._writer is None:
             self._writer = pq.ParquetWriter(partial_path(self.path), rows.schema)
         self._writer.write_table(rows)

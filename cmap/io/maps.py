@@ -50,6 +50,18 @@ def class_tags(classes: list[str]) -> dict[str, str]:
     }
 
 
+PRIOR_TAG = "OUTPUT_PRIOR"  # the model's output prior, in class order (`cmap priors`)
+
+
+def prior_tags(prior) -> dict[str, str]:
+    """The tag recording a model's output prior [K] (its mean predicted probabilities on
+    validation data); none for a model never validated (all zero) or without one."""
+    values = [] if prior is None else [float(v) for v in prior]
+    if not any(values):
+        return {}
+    return {PRIOR_TAG: ",".join(f"{v:.6g}" for v in values)}
+
+
 def read_classes(path: Path) -> list[str]:
     """Class names stored in a cmap map's tags."""
     with rasterio.open(path) as src:

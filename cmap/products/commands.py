@@ -10,6 +10,7 @@ from cmap.io.outputs import refuse_existing
 from cmap.products.assessment import assess as assess_map
 from cmap.products.assessment import summary
 from cmap.products.parcels import parcel_map
+from cmap.products.priors import adjust_priors
 from cmap.products.sampling import reference_sample
 from cmap.products.smoothing import smooth_probabilities
 from cmap.products.uncertainty import default_output, write_uncertainty
@@ -204,7 +205,50 @@ def parcels(
     print(f"wrote {output}")
 
 
+def priors(
+    predictions: Path,
+    output: Path | None = None,
+    prior: list[float] | None = None,
+    reference_prior: list[float] | None = None,
+    max_pixels: int = 1_000_000,
+    seed: int = 0,
+    overwrite: bool = False,
+) -> None:
+    """Move predictions to a new season's class mix (EM) and relabel them.
+
+    The model's probabilities carry its training's class prior (its output prior, which
+    `cmap predict` records). Without `prior`, the new data's prior is estimated by EM from
+    the probabilities themselves (Saerens et al. 2002); then every probability is moved to
+    it by Bayes' rule. A crop frequent in the new data stops losing pixels to crops that were
+    weighed up in training. Writes the adjusted predictions in their input's layout and
+    `<output stem>_priors.json` (the priors and each class's share before and after).
+
+    Args:
+        predictions: a map's probabilities GeoTIFF (`<map>_probabilities.tif`) or the point
+            predictions parquet of `cmap predict`.
+        output: the adjusted class map (its probabilities go to `<stem>_probabilities.tif`)
+            or predictions parquet (default: `<stem>_adjusted.tif` / `.parquet`).
+        prior: the new data's class shares, one per class in the model's order (e.g. from
+            crop statistics), instead of estimating them.
+        reference_prior: the class shares the model's probabilities carry, for predictions
+            of a model that recorded none (e.g. the training shares).
+        max_pixels: a map's prior is estimated on a random sample of this many pixels.
+        seed: seed of that sample.
+        overwrite: replace existing outputs.
+    """
+    settings = {"prior": prior, "reference": reference_prior, "max_pixels": max_pixels}
+    result, written = adjust_priors(Path(predictions), output, settings | {"seed": seed}, overwrite)
+    rows = zip(result["classes"], result["reference"], result["prior"],
+               result["share_before"], result["share_after"])  # fmt: skip
+    print(f"{'class':<20} reference  prior  share before  after   ({result['method']})")
+    for name, ref, new, before, after in rows:
+        print(f"{name:<20} {ref:9.3f} {new:6.3f} {before:13.3f} {after:6.3f}")
+    for path in written:
+        print(f"wrote {path}")
+
+
 PRODUCTS = {
+    "priors": priors,
     "parcels": parcels,
     "uncertainty": uncertainty,
     "smooth": smooth,

@@ -29,6 +29,7 @@ from cmap.tasks.class_weights import (
     class_prior,
     weights_by_name,
 )
+from cmap.tasks.data_state import DataState, MeanProbabilities
 from cmap.tasks.optim import AdamW, WarmupExponentialLR
 from cmap.tasks.weights import check_widths, load_encoder_weights
 
@@ -51,7 +52,7 @@ def _metrics(num_classes: int) -> MetricCollection:
     )
 
 
-class Classifier(Task):
+class Classifier(DataState, Task):
     """Encoder + classification head trained with `criterion`.
 
     Args:
@@ -135,6 +136,8 @@ class Classifier(Task):
         metrics = _metrics(num_classes)
         for stage in STAGES:  # train_metrics, val_metrics, test_metrics
             setattr(self, f"{stage}_metrics", metrics.clone(prefix=f"{stage}/"))
+        self.val_probabilities = MeanProbabilities(num_classes)
+        self.register_buffer("output_prior", torch.zeros(num_classes))  # see data_state
         self.reports = ClassificationReports(
             self.classes,
             attention_every_n_epochs,
@@ -180,28 +183,6 @@ class Classifier(Task):
         counts = data.class_counts("train")
         return [counts[c] for c in self.classes]
 
-    def _data_buffers(self) -> dict[str, torch.Tensor]:
-        """The loss's class weights and prior computed from the data when training starts."""
-        named = {f"criterion.{n}": getattr(self.criterion, n, None) for n in ("weight", "prior")}
-        return {k: v for k, v in named.items() if v is not None}
-
-    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
-        """Weights lacking the data buffers (an averaging callback's copy) keep the model's."""
-        missing = {k: v for k, v in self._data_buffers().items() if k not in state_dict}
-        if missing:
-            state_dict = type(state_dict)({**state_dict, **missing})  # theirs unchanged
-        return super().load_state_dict(state_dict, strict, assign)
-
-    def on_save_checkpoint(self, checkpoint: dict) -> None:  # and so do their checkpoints
-        checkpoint["state_dict"] = {**self._data_buffers(), **checkpoint["state_dict"]}
-
-    def on_load_checkpoint(self, checkpoint: dict) -> None:
-        # Weights and priors computed when training started are part of the state.
-        for name in ("weight", "prior"):
-            value = checkpoint["state_dict"].get(f"criterion.{name}")
-            if value is not None and getattr(self.criterion, name, None) is None:
-                setattr(self.criterion, name, value.clone())
-
     def train(self, mode: bool = True):
         super().train(mode)
         if self.hparams.freeze_encoder:
@@ -230,6 +211,7 @@ class Classifier(Task):
         preds = logits.argmax(dim=-1)
         self._metrics(stage).update(preds, target)
         if stage == "val":
+            self.val_probabilities.update(logits)
             self.reports.collect(self, batch, features, preds, maps)
         on_step = stage == "train"
         self.log(
@@ -276,6 +258,8 @@ class Classifier(Task):
                 scores[f"{stage}/{name}/{row['class']}"] = float(row[name])
         self.log_dict(scores, sync_dist=True)  # already synced by torchmetrics: equal everywhere
         metrics.reset()
+        if stage == "val":
+            self.update_output_prior()
         self.reports.epoch_end(self, stage, confusion)
         if self.prints_scores():
             print_metrics(

@@ -64,13 +64,18 @@ def test_predicted_map_matches_the_model_pixel_by_pixel(checkpoint, tmp_path, mo
     assert np.array_equal(classes[0].ravel(), expected)
     assert (classes[0].ravel() == NODATA).sum() == 1600 - len(series["pixel"]) > 0
 
-    probabilities, p_profile, _, _ = read(tmp_path / "map_probabilities.tif")
+    probabilities, p_profile, p_tags, _ = read(tmp_path / "map_probabilities.tif")
     assert probabilities.shape == (7, 40, 40) and p_profile["dtype"] == "uint8"
     inside = classes[0] != NODATA
     assert np.array_equal(probabilities.argmax(0)[inside], classes[0][inside])
     with rasterio.open(tmp_path / "map_probabilities.tif") as src:  # nodata: the mask band
         assert np.array_equal(src.read_masks(1) == 0, ~inside)
         assert src.read(masked=True).mask[:, ~inside].all()
+    prior = [float(v) for v in p_tags["OUTPUT_PRIOR"].split(",")]  # for `cmap priors`
+    assert np.allclose(prior, model.output_prior.numpy(), atol=1e-6) and model.output_prior.any()
+    main(["priors", str(tmp_path / "map_probabilities.tif")])
+    adjusted, _, a_tags, _ = read(tmp_path / "map_adjusted.tif")
+    assert np.array_equal(adjusted[0] == NODATA, ~inside) and "EM" in a_tags["PRIOR_SHIFT"]
     main(["quicklook", str(tmp_path / "map_probabilities.tif")])
     main(["uncertainty", str(tmp_path / "map_probabilities.tif")])
     with rasterio.open(tmp_path / "map_uncertainty.tif") as src:

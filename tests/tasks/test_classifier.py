@@ -196,3 +196,19 @@ def test_weight_averaging_keeps_the_class_weights_computed_at_fit(tmp_path, synt
     assert weight is not None and len(weight) == len(cli.datamodule.classes)
     restored = Classifier.load_from_checkpoint(cli.trainer.checkpoint_callback.best_model_path)
     torch.testing.assert_close(restored.criterion.weight, weight)
+
+
+def test_output_prior_is_the_mean_validation_probability_and_kept(tmp_path, synthetic_root):
+    cli = fit_briefly(tmp_path, synthetic_root)
+    model = cli.model.eval()
+    with torch.no_grad():
+        batches = cli.datamodule.val_dataloader()
+        expected = torch.cat([model(batch).softmax(-1) for batch in batches]).mean(0)
+    torch.testing.assert_close(model.output_prior, expected, atol=1e-5, rtol=0)
+    last = tmp_path / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt"
+    restored = Classifier.load_from_checkpoint(last)
+    torch.testing.assert_close(restored.output_prior, expected, atol=1e-5, rtol=0)
+    old = torch.load(last, weights_only=False)  # a checkpoint from before output priors
+    del old["state_dict"]["output_prior"]
+    torch.save(old, tmp_path / "old.ckpt")
+    assert not Classifier.load_from_checkpoint(tmp_path / "old.ckpt").output_prior.any()

@@ -1,0 +1,151 @@
+"""Choosing the default without the test split: nested cross-validation over train + val.
+
+    python benchmarks/selection.py [--root ../shared/data/rondonia_l8] [--folds 4]
+        [--repeats 2] [--seeds 0 1 2] [--candidates default width64 ...]
+
+For a dataset whose val split is too small to choose between settings (rondonia_l8: 32
+series), the train and val series are pooled and cut `repeats` times into `folds`
+class-stratified folds (seeded). For each outer fold, a candidate (`configs/classifier.yaml`
+with a few changed arguments) trains on the other folds, keeping a class-stratified quarter of
+them as its validation split for early stopping and checkpoint choice, and is scored on the
+outer fold (macro-F1). The candidate with the best mean is chosen; only then is the test
+split read: the chosen candidate and the default train on the original train / val split
+with `seeds` and are scored on test, the default's result re-stated with an honest
+selection. Writes benchmarks/results/selection.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import tempfile
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from _common import RESULTS, machine, write_results
+from accuracy import DEFAULT, run_cmap
+
+REPO = Path(__file__).resolve().parents[1]
+ENCODER = "--model.init_args.encoder.init_args."
+CANDIDATES = {  # the settings tried on rondonia's test split when the default was chosen
+    "default": [],
+    "width64": [
+        *(f"{ENCODER}d_model", "64", f"{ENCODER}position_encoder.init_args.d_model", "64"),
+        *(f"{ENCODER}bands_encoder.init_args.widths", "[32, 64]"),
+        *("--model.init_args.decoder.init_args.in_dim", "64"),
+    ],
+    "dropout0.2": [
+        f"{ENCODER}dropout_p",
+        "0.2",
+        "--model.init_args.decoder.init_args.dropout_p",
+        "0.2",
+    ],
+    "lr1e-3": ["--model.init_args.optimizer.init_args.lr", "0.001"],
+    "weight_decay0.05": ["--model.init_args.optimizer.init_args.weight_decay", "0.05"],
+    "layers1": [f"{ENCODER}n_layers", "1"],
+}
+
+
+def pooled(root: Path) -> tuple[pa.Table, np.ndarray]:
+    """The train and val label rows together, and each row's class."""
+    table = pa.concat_tables([pq.read_table(root / s / "labels.pq") for s in ("train", "val")])
+    return table, np.array([str(v) for v in table["label"].to_pylist()])
+
+
+def stratified_folds(classes: np.ndarray, folds: int, rng: np.random.Generator) -> np.ndarray:
+    """Fold number [N] of each row: each class dealt out evenly after a shuffle."""
+    fold = np.empty(len(classes), dtype=np.int64)
+    for c in np.unique(classes):
+        rows = rng.permutation(np.flatnonzero(classes == c))
+        fold[rows] = np.arange(len(rows)) % folds
+    return fold
+
+
+def write_fold(root: Path, out: Path, table: pa.Table, split_of: np.ndarray) -> None:
+    """A samples folder whose train / val / test hold the rows `split_of` names; the other
+    tables of each split keep the points of its rows."""
+    sources = [pq.read_table(p) for s in ("train", "val") for p in sorted((root / s).glob("*.pq"))
+               if p.name != "labels.pq"]  # fmt: skip
+    names = [p.name for s in ("train", "val") for p in sorted((root / s).glob("*.pq"))
+             if p.name != "labels.pq"]  # fmt: skip
+    for split in ("train", "val", "test"):
+        rows = table.filter(pa.array(split_of == split))
+        (out / split).mkdir(parents=True)
+        pq.write_table(rows, out / split / "labels.pq")
+        wanted = pc.unique(rows["poi_id"])
+        for name in sorted(set(names)):
+            parts = [t for n, t in zip(names, sources) if n == name]
+            whole = pa.concat_tables(parts)
+            pq.write_table(whole.filter(pc.is_in(whole["poi_id"], wanted)), out / split / name)
+    for path in root.iterdir():
+        if path.is_file():
+            shutil.copy(path, out / path.name)
+
+
+def cross_validate(root: Path, args, work: Path) -> tuple[dict[str, list[float]], list]:
+    """Outer-fold macro-F1 of every candidate, fold by fold (same folds for all), and each
+    fold's train / val / test series counts."""
+    table, classes = pooled(root)
+    scores: dict[str, list[float]] = {name: [] for name in args.candidates}
+    sizes = []
+    for repeat in range(args.repeats):
+        rng = np.random.default_rng(args.seed + repeat)
+        outer = stratified_folds(classes, args.folds, rng)
+        for fold in range(args.folds):
+            inner = stratified_folds(classes, 4, rng)  # a quarter of the rest: validation
+            split_of = np.where(outer == fold, "test", np.where(inner == 0, "val", "train"))
+            folder = work / f"r{repeat}f{fold}"
+            write_fold(root, folder, table, split_of)
+            sizes.append([int((split_of == s).sum()) for s in ("train", "val", "test")])
+            for name in args.candidates:
+                options = SimpleNamespace(config=DEFAULT, extra=CANDIDATES[name],
+                                          max_epochs=args.max_epochs, max_series=None)  # fmt: skip
+                run = run_cmap(folder, "transformer", fold, options, work / "logs")
+                scores[name].append(run["f1_macro"])
+                print(f"repeat {repeat} fold {fold} {name} {run['f1_macro']:.4f}", flush=True)
+    return scores, sizes
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--root", type=Path, default=REPO.parent / "shared" / "data" / "rondonia_l8"
+    )
+    parser.add_argument("--folds", type=int, default=4)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the folds")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="test runs")
+    parser.add_argument("--candidates", nargs="+", default=list(CANDIDATES), choices=CANDIDATES)
+    parser.add_argument("--max-epochs", type=int, help="cap the config's epochs (tests)")
+    parser.add_argument("--out", type=Path, default=RESULTS / "selection.json")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        scores, sizes = cross_validate(args.root, args, Path(tmp))
+        cv = {
+            name: {"mean": round(statistics.mean(s), 4), "sd": round(statistics.stdev(s), 4)
+                   if len(s) > 1 else 0.0, "per_fold": s}
+            for name, s in scores.items()
+        }  # fmt: skip
+        chosen = max(cv, key=lambda name: cv[name]["mean"])
+        test = {}
+        for name in dict.fromkeys(["default", chosen]):  # the test split, read once chosen
+            options = SimpleNamespace(config=DEFAULT, extra=CANDIDATES[name],
+                                      max_epochs=args.max_epochs, max_series=None)  # fmt: skip
+            runs = [run_cmap(args.root, "transformer", seed, options, Path(tmp) / f"{name}{seed}")
+                    for seed in args.seeds]  # fmt: skip
+            f1 = [r["f1_macro"] for r in runs]
+            test[name] = {"f1_macro": round(statistics.mean(f1), 4), "per_seed": f1,
+                          "f1_per_class": [r["f1_per_class"] for r in runs]}  # fmt: skip
+    result = {"root": str(args.root), "folds": args.folds, "repeats": args.repeats}
+    result |= {"fold_seed": args.seed, "candidates": {n: CANDIDATES[n] for n in args.candidates}}
+    result |= {"fold_series": sizes, "cross_validation": cv, "chosen": chosen, "test": test}
+    write_results(result | {"machine": machine()}, args.out)
+
+
+if __name__ == "__main__":
+    main()
