@@ -836,6 +836,19 @@ MAP_PRODUCTS = {
         ["assess", "{probabilities}", "{codes}"],
         "p_probabilities.tif: is not a cmap class map",
     ),
+    "class_map_to_priors": (["priors", "{map}"], "map.tif: is not a probabilities file"),
+    "probabilities_without_an_output_prior": (
+        ["priors", "{probabilities}"],
+        "p_probabilities.tif: records no output prior (OUTPUT_PRIOR)",
+    ),
+    "a_prior_of_the_wrong_length": (
+        ["priors", "{probabilities}", "--prior", "[1, 2, 3]"],
+        "prior needs 2 non-negative values (classes ['a', 'b']), got [1.0, 2.0, 3.0]",
+    ),
+    "points_table_without_probabilities": (
+        ["priors", "{points}"],
+        "points.parquet: holds no predictions with `p_<class>` columns",
+    ),
 }
 
 
@@ -857,6 +870,8 @@ def test_malformed_map_product_inputs(kind, tmp_path, fails):
     files["far_parcels"] = tmp_path / "far.gpkg"
     far = geopandas.GeoDataFrame({"id": [1]}, geometry=[box(0, 0, 50, 50)], crs="EPSG:32631")
     far.to_file(files["far_parcels"])
+    files["points"] = tmp_path / "points.parquet"
+    pq.write_table(pa.table({"poi_id": ["p1"], "label": ["a"]}), files["points"])
     files["clash"] = tmp_path / "clash.gpkg"
     far.assign(margin=1.0).to_file(files["clash"])
     args, message = MAP_PRODUCTS[kind]

@@ -9,6 +9,7 @@ from typing import Literal
 from cmap.io.outputs import refuse_existing
 from cmap.products.assessment import assess as assess_map
 from cmap.products.assessment import summary
+from cmap.products.ensemble import average as average_predictions
 from cmap.products.parcels import parcel_map
 from cmap.products.priors import adjust_priors
 from cmap.products.sampling import reference_sample
@@ -247,7 +248,37 @@ def priors(
         print(f"wrote {path}")
 
 
+def average(
+    predictions: list[Path],
+    output: Path | None = None,
+    overwrite: bool = False,
+) -> None:
+    """Average several models' predictions (a seed ensemble) and relabel them.
+
+    The mean of their class probabilities, relabelled: e.g. the maps of one config trained
+    with three seeds, each `cmap predict`ed with `probabilities: true`. Maps must share grid
+    and classes (a pixel has a value where any of them has one); point predictions must
+    list the same points in the same order. The output is in the inputs' layout; it records
+    the members (`ENSEMBLE`) and their mean output prior (for `cmap priors`).
+
+    Args:
+        predictions: two or more probabilities GeoTIFFs (`<map>_probabilities.tif`) or
+            predictions parquets, as a list: `"[a_probabilities.tif, b_probabilities.tif]"`.
+        output: the averaged class map (its probabilities go to `<stem>_probabilities.tif`)
+            or predictions parquet (default: `<first input's stem>_ensemble.tif` /
+            `.parquet` beside it).
+        overwrite: replace existing outputs.
+    """
+    first = Path(predictions[0]) if predictions else Path("predictions")
+    suffix = ".parquet" if first.suffix.lower() == ".parquet" else ".tif"
+    stem = first.stem.removesuffix("_probabilities")
+    output = Path(output) if output else first.with_name(f"{stem}_ensemble{suffix}")
+    for path in average_predictions(list(predictions), output, overwrite):
+        print(f"wrote {path}")
+
+
 PRODUCTS = {
+    "average": average,
     "priors": priors,
     "parcels": parcels,
     "uncertainty": uncertainty,

@@ -20,13 +20,11 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from cmap.errors import ConfigError, DataError
-from cmap.io.atomic import atomic_path
 from cmap.io.maps import PRIOR_TAG, prior_tags
 from cmap.io.outputs import refuse_existing
+from cmap.products.points import probabilities_of, read_points, stored_prior, write_points
 from cmap.products.probabilities import (
     blocks,
     classes_of,
@@ -151,31 +149,14 @@ def shares(labels: np.ndarray, k: int) -> list[float]:
 
 def adjust_points(source: Path, output: Path, settings: dict) -> dict:
     """Re-prior a `cmap predict` predictions parquet into `output` (same columns)."""
-    try:
-        table = pq.read_table(source)
-    except (OSError, pa.ArrowInvalid) as err:
-        raise DataError(source, f"cannot be read as parquet ({err})") from err
-    columns = [c for c in table.column_names if c.startswith("p_")]
-    if len(columns) < 2 or not len(table):
-        raise DataError(source, "holds no predictions with `p_<class>` columns (cmap predict's)")
+    table, columns = read_points(source)
     classes = [c.removeprefix("p_") for c in columns]
-    stored = parse_prior((table.schema.metadata or {}).get(PRIOR_TAG.encode(), b"").decode(),
-                         classes, source)  # fmt: skip
+    stored = parse_prior(stored_prior(table), classes, source)
     reference, prior = resolve(source, classes, stored, settings)
-    p = np.stack([table[c].to_numpy() for c in columns], axis=1).astype(np.float64)
+    p = probabilities_of(table, columns)
     result = estimate(p, classes, reference, prior)
     after = adjust(p, reference, np.array(result["prior"]))
-    for name, values in {
-        **{c: after[:, k] for k, c in enumerate(columns)},
-        "label": np.asarray(classes, dtype=object)[after.argmax(axis=1)],
-        "confidence": after.max(axis=1),
-    }.items():
-        if name in table.column_names:
-            kind = table.schema.field(name).type
-            table = table.set_column(table.column_names.index(name), name, pa.array(values, kind))
-    table = table.replace_schema_metadata(prior_tags(result["prior"]))
-    with atomic_path(output) as partial:
-        pq.write_table(table, partial)
+    write_points(table, columns, after, prior_tags(result["prior"]), output)
     return result
 
 

@@ -62,15 +62,20 @@ def test_killed_run_resumes_to_the_same_result(tmp_path, synthetic_root, fit):
         torch.testing.assert_close(got[key], value, msg=key)
 
 
-def test_same_config_and_seed_give_identical_metrics(tmp_path, synthetic_root, fit):
+def test_same_config_and_seed_give_identical_metrics(tmp_path, synthetic_root):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+    from cmap.cli import build
+
     scores = []
-    for name in ("one", "two"):
-        work = tmp_path / name
-        work.mkdir()
-        assert fit(work, synthetic_root, "--trainer.max_epochs", "2").returncode == 0
-        version = work / "lightning_logs" / "version_0"
+    for name in ("one", "two"):  # in one process: every seed is set again by the run
+        cli = build([
+            *("--config", str(DEMO), "--data.init_args.root", str(synthetic_root), *RUN),
+            *("--trainer.max_epochs", "2"),
+            *("--trainer.logger.init_args.save_dir", str(tmp_path / name)),
+        ])  # fmt: skip
+        cli.trainer.fit(cli.model, cli.datamodule)
+        version = tmp_path / name / "lightning_logs" / "version_0"
         events = EventAccumulator(str(version)).Reload()
         scores.append(
             {tag: [e.value for e in events.Scalars(tag)] for tag in ("val/f1_macro", "val/loss")}
