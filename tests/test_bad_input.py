@@ -845,6 +845,10 @@ MAP_PRODUCTS = {
         ["priors", "{probabilities}", "--prior", "[1, 2, 3]"],
         "prior needs 2 non-negative values (classes ['a', 'b']), got [1.0, 2.0, 3.0]",
     ),
+    "a_prior_naming_an_unknown_class": (
+        ["priors", "{probabilities}", "--prior", "{{a: 1, maize: 2}}"],
+        "prior names unknown class(es) ['maize']; the classes: ['a', 'b']",
+    ),
     "points_table_without_probabilities": (
         ["priors", "{points}"],
         "points.parquet: holds no predictions with `p_<class>` columns",

@@ -209,8 +209,8 @@ def parcels(
 def priors(
     predictions: Path,
     output: Path | None = None,
-    prior: list[float] | None = None,
-    reference_prior: list[float] | None = None,
+    prior: dict[str, float] | list[float] | None = None,
+    reference_prior: dict[str, float] | list[float] | None = None,
     max_pixels: int = 1_000_000,
     seed: int = 0,
     overwrite: bool = False,
@@ -229,10 +229,11 @@ def priors(
             predictions parquet of `cmap predict`.
         output: the adjusted class map (its probabilities go to `<stem>_probabilities.tif`)
             or predictions parquet (default: `<stem>_adjusted.tif` / `.parquet`).
-        prior: the new data's class shares, one per class in the model's order (e.g. from
-            crop statistics), instead of estimating them.
+        prior: the new data's class shares (e.g. from crop statistics) instead of estimating
+            them: by class name (`"{maize: 40, wheat: 35, ...}"`, classes not named: 0) or
+            one per class in the model's order; normalised.
         reference_prior: the class shares the model's probabilities carry, for predictions
-            of a model that recorded none (e.g. the training shares).
+            of a model that recorded none (e.g. the training shares), given alike.
         max_pixels: a map's prior is estimated on a random sample of this many pixels.
         seed: seed of that sample.
         overwrite: replace existing outputs.

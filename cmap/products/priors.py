@@ -66,7 +66,13 @@ def parse_prior(text: str | None, classes: list[str], where: Path) -> np.ndarray
 
 
 def checked_prior(values, classes: list[str], name: str) -> np.ndarray:
-    """A prior given in the command line: one non-negative value per class, normalised."""
+    """A prior given in the command line, normalised: one non-negative value per class, in
+    class order or by class name (classes not named: 0)."""
+    if isinstance(values, dict):
+        unknown = sorted(set(values) - set(classes))
+        if unknown:
+            raise ConfigError(f"{name} names unknown class(es) {unknown}; the classes: {classes}")
+        values = [values.get(c, 0.0) for c in classes]
     values = np.asarray(values, dtype=np.float64)
     if values.shape != (len(classes),) or (values < 0).any() or values.sum() <= 0:
         raise ConfigError(

@@ -104,6 +104,11 @@ def test_a_given_prior_is_used_as_is(tmp_path):
     main(["priors", str(source), "--prior", "[1, 1, 2]", "--output", str(tmp_path / "o.parquet")])
     record = json.loads((tmp_path / "o_priors.json").read_text())
     assert record["method"] == "given" and record["prior"] == [0.25, 0.25, 0.5]
+    by_name = tmp_path / "n.parquet"
+    main(["priors", str(source), "--prior", "{c: 2, a: 1, b: 1}", "--output", str(by_name)])
+    assert pq.read_table(by_name).equals(pq.read_table(tmp_path / "o.parquet"))
+    main(["priors", str(source), "--prior", "{a: 1}", "--output", str(tmp_path / "a.parquet")])
+    assert set(pq.read_table(tmp_path / "a.parquet")["label"].to_pylist()) == {"a"}
     q = np.stack([pq.read_table(tmp_path / "o.parquet")[f"p_{c}"] for c in "abc"], axis=1)
     np.testing.assert_allclose(q, posteriors(np.linspace(-3, 3, 50), np.array([1, 1, 2]) / 4))
 
