@@ -1,6 +1,6 @@
 """Choosing the default without the test split: nested cross-validation over train + val.
 
-    python benchmarks/selection.py [--root ../shared/data/rondonia_l8] [--folds 4]
+    python benchmarks/selection.py [--root ../shared/data/rondonia_l8 --root ...] [--folds 4]
         [--repeats 2] [--seeds 0 1 2] [--candidates default width64 ...]
 
 For a dataset whose val split is too small to choose between settings (rondonia_l8: 32
@@ -8,10 +8,11 @@ series), the train and val series are pooled and cut `repeats` times into `folds
 class-stratified folds (seeded). For each outer fold, a candidate (`configs/classifier.yaml`
 with a few changed arguments) trains on the other folds, keeping a class-stratified quarter of
 them as its validation split for early stopping and checkpoint choice, and is scored on the
-outer fold (macro-F1). The candidate with the best mean is chosen; only then is the test
-split read: the chosen candidate and the default train on the original train / val split
-with `seeds` and are scored on test, the default's result re-stated with an honest
-selection. Writes benchmarks/results/selection.json.
+outer fold (macro-F1). One candidate is chosen for every dataset given (`--root`, repeated):
+the best mean over the datasets of their CV means. Only then are the test splits read: the
+chosen candidate and the default train on each original train / val split with `seeds` and
+are scored on test, the default's result re-stated with an honest selection. Writes
+benchmarks/results/selection.json.
 """
 
 from __future__ import annotations
@@ -111,11 +112,20 @@ def cross_validate(root: Path, args, work: Path) -> tuple[dict[str, list[float]]
     return scores, sizes
 
 
+def options(name: str, args) -> SimpleNamespace:
+    """What accuracy.run_cmap needs to train candidate `name`."""
+    return SimpleNamespace(config=DEFAULT, extra=CANDIDATES[name], max_epochs=args.max_epochs,
+                           max_series=None)  # fmt: skip
+
+
+def described(scores: list[float]) -> dict:
+    sd = statistics.stdev(scores) if len(scores) > 1 else 0.0
+    return {"mean": round(statistics.mean(scores), 4), "sd": round(sd, 4), "per_fold": scores}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument(
-        "--root", type=Path, default=REPO.parent / "shared" / "data" / "rondonia_l8"
-    )
+    parser.add_argument("--root", type=Path, action="append", help="default: rondonia_l8")
     parser.add_argument("--folds", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0, help="seed of the folds")
@@ -124,26 +134,32 @@ def main() -> None:
     parser.add_argument("--max-epochs", type=int, help="cap the config's epochs (tests)")
     parser.add_argument("--out", type=Path, default=RESULTS / "selection.json")
     args = parser.parse_args()
+    roots = args.root or [REPO.parent / "shared" / "data" / "rondonia_l8"]
+    datasets: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        scores, sizes = cross_validate(args.root, args, Path(tmp))
-        cv = {
-            name: {"mean": round(statistics.mean(s), 4), "sd": round(statistics.stdev(s), 4)
-                   if len(s) > 1 else 0.0, "per_fold": s}
-            for name, s in scores.items()
-        }  # fmt: skip
-        chosen = max(cv, key=lambda name: cv[name]["mean"])
-        test = {}
-        for name in dict.fromkeys(["default", chosen]):  # the test split, read once chosen
-            options = SimpleNamespace(config=DEFAULT, extra=CANDIDATES[name],
-                                      max_epochs=args.max_epochs, max_series=None)  # fmt: skip
-            runs = [run_cmap(args.root, "transformer", seed, options, Path(tmp) / f"{name}{seed}")
-                    for seed in args.seeds]  # fmt: skip
-            f1 = [r["f1_macro"] for r in runs]
-            test[name] = {"f1_macro": round(statistics.mean(f1), 4), "per_seed": f1,
-                          "f1_per_class": [r["f1_per_class"] for r in runs]}  # fmt: skip
-    result = {"root": str(args.root), "folds": args.folds, "repeats": args.repeats}
-    result |= {"fold_seed": args.seed, "candidates": {n: CANDIDATES[n] for n in args.candidates}}
-    result |= {"fold_series": sizes, "cross_validation": cv, "chosen": chosen, "test": test}
+        for root in roots:
+            scores, sizes = cross_validate(root, args, Path(tmp) / root.name)
+            cv = {name: described(s) for name, s in scores.items()}
+            datasets[root.name] = {"root": str(root), "fold_series": sizes, "cross_validation": cv}
+            datasets[root.name]["best_here"] = max(cv, key=lambda name: cv[name]["mean"])
+        # one choice for every dataset: the best mean of the datasets' CV means
+        overall = {name: round(statistics.mean(d["cross_validation"][name]["mean"]
+                                               for d in datasets.values()), 4)
+                   for name in args.candidates}  # fmt: skip
+        chosen = max(overall, key=overall.get)
+        for root in roots:  # the test splits, read once the choice is made
+            test = {}
+            for name in dict.fromkeys(["default", chosen]):
+                folder = Path(tmp) / root.name
+                runs = [run_cmap(root, "transformer", seed, options(name, args),
+                                 folder / f"{name}{seed}") for seed in args.seeds]  # fmt: skip
+                f1 = [r["f1_macro"] for r in runs]
+                test[name] = {"f1_macro": round(statistics.mean(f1), 4), "per_seed": f1,
+                              "f1_per_class": [r["f1_per_class"] for r in runs]}  # fmt: skip
+            datasets[root.name]["test"] = test
+    result = {"folds": args.folds, "repeats": args.repeats, "fold_seed": args.seed}
+    result |= {"candidates": {n: CANDIDATES[n] for n in args.candidates}, "datasets": datasets}
+    result |= {"overall_cv": overall, "chosen": chosen}
     write_results(result | {"machine": machine()}, args.out)
 
 

@@ -95,14 +95,14 @@ def test_benchmark_runs_and_writes_json(script, tmp_path, synthetic_root):
         assert summary == [pytest.approx(gain, abs=0.051), 0.0]
         return
     if script == "selection.py":
-        pool = sum(numbers["fold_series"][0])  # train + val of the samples folder
-        assert sum(test for _, _, test in numbers["fold_series"]) == pool  # each series once
-        assert all(val > 0 and train > val for train, val, _ in numbers["fold_series"])
-        assert (
-            numbers["chosen"] == "default"
-            and len(numbers["cross_validation"]["default"]["per_fold"]) == 2
-        )
-        assert list(numbers["test"]) == ["default"]
+        dataset = numbers["datasets"][synthetic_root.name]
+        pool = sum(dataset["fold_series"][0])  # train + val of the samples folder
+        assert sum(test for _, _, test in dataset["fold_series"]) == pool  # each series once
+        assert all(val > 0 and train > val for train, val, _ in dataset["fold_series"])
+        assert numbers["chosen"] == "default" == dataset["best_here"]
+        assert len(dataset["cross_validation"]["default"]["per_fold"]) == 2
+        assert numbers["overall_cv"]["default"] == dataset["cross_validation"]["default"]["mean"]
+        assert list(dataset["test"]) == ["default"]
         return
     if script == "predict.py":
         assert numbers["format"] == "netcdf" and set(numbers["sizes"]) == {"32", "64"}
