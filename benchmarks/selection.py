@@ -33,7 +33,7 @@ from accuracy import DEFAULT, run_cmap
 
 REPO = Path(__file__).resolve().parents[1]
 ENCODER = "--model.init_args.encoder.init_args."
-CANDIDATES = {  # the settings tried on rondonia's test split when the default was chosen
+CANDIDATES = {  # tried on rondonia's test split when the default was chosen; and L-TAE
     "default": [],
     "width64": [
         *(f"{ENCODER}d_model", "64", f"{ENCODER}position_encoder.init_args.d_model", "64"),
@@ -49,6 +49,7 @@ CANDIDATES = {  # the settings tried on rondonia's test split when the default w
     "lr1e-3": ["--model.init_args.optimizer.init_args.lr", "0.001"],
     "weight_decay0.05": ["--model.init_args.optimizer.init_args.weight_decay", "0.05"],
     "layers1": [f"{ENCODER}n_layers", "1"],
+    "ltae": ["--model", str(REPO / "configs" / "models" / "ltae.yaml")],  # another encoder
 }
 
 

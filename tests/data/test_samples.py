@@ -58,6 +58,24 @@ def test_loader_batches_and_seeded_shuffle(synthetic_root):
     assert first_indices() == first_indices()
 
 
+def test_a_lone_last_training_series_is_left_out_not_batched_alone(synthetic_root):
+    from cmap.data.datasets.series import series_loader
+
+    dm = SITSDataModule(str(synthetic_root))
+    dm.setup("fit")
+    train = dm.datasets["train"]
+    n = len(train)
+
+    def sizes(batch_size, shuffle):
+        loader = series_loader(train, batch_size, shuffle, (0, 1), 0, 0, False)
+        return [len(b["class"]) for b in loader]
+
+    # n - 1 series, then one alone: batch norm cannot train on a batch of one
+    assert sizes(n - 1, shuffle=True) == [n - 1]
+    assert sizes(n - 1, shuffle=False) == [n - 1, 1]  # evaluation keeps every series
+    assert sizes(n - 2, shuffle=True) == [n - 2, 2]
+
+
 def test_bands_and_classes_come_from_meta_or_files(tiny_root, synthetic_root):
     dm = SITSDataModule(str(tiny_root), label_mapping=str(tiny_root / "mapping.yaml"))
     assert dm.bands == ["B04", "B08"]  # every non-key column

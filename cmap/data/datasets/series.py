@@ -140,17 +140,21 @@ def series_loader(
     pin_memory: bool,
 ) -> DataLoader:
     """A DataLoader over `dataset`; with `shuffle`, epoch e visits a permutation drawn from
-    (seed, e), sharded between the processes (`process` = (rank, world size))."""
-    sampler = None
+    (seed, e), sharded between the processes (`process` = (rank, world size)), and a last
+    batch of one series is left out (batch norm cannot train on one; the next epoch's
+    permutation leaves out another)."""
+    sampler, lone = None, False
     if shuffle:
         rank, world = process
         sampler = DistributedSampler(
             dataset, num_replicas=world, rank=rank, shuffle=True, seed=seed
         )
+        lone = len(sampler) % batch_size == 1
     return DataLoader(
         dataset,
         batch_size=batch_size,
         sampler=sampler,
+        drop_last=lone,
         # Iterators draw their workers' base seed from here, not from the global RNG that
         # dropout uses: loading data leaves the model's random stream untouched.
         generator=torch.Generator().manual_seed(seed),
