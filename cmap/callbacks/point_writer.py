@@ -43,6 +43,7 @@ class PointPredictionWriter(BasePredictionWriter):
             self.path = self.path.with_stem(f"{self.path.stem}_rank{trainer.global_rank}")
         refuse_existing(self.path, overwrite=self.overwrite)
         ensure_writable(self.path)
+        self.metadata = prior_tags(getattr(pl_module, "output_prior", None))  # every batch's
 
     def write_on_batch_end(
         self, trainer, pl_module, prediction, batch_indices, batch, batch_idx, dataloader_idx=0
@@ -57,7 +58,7 @@ class PointPredictionWriter(BasePredictionWriter):
             "confidence": pa.array(probabilities.max(1)),
         }
         columns |= {f"p_{c}": pa.array(probabilities[:, k]) for k, c in enumerate(classes)}
-        rows = pa.table(columns).replace_schema_metadata(prior_tags(pl_module.output_prior))
+        rows = pa.table(columns).replace_schema_metadata(self.metadata)
         if self._writer is None:
             self._writer = pq.ParquetWriter(partial_path(self.path), rows.schema)
         self._writer.write_table(rows)

@@ -62,6 +62,11 @@ def prior_tags(prior) -> dict[str, str]:
     return {PRIOR_TAG: ",".join(f"{v:.6g}" for v in values)}
 
 
+def prior_values(text: str | None) -> list[float] | None:
+    """The output prior a `prior_tags` text holds; None for no text."""
+    return [float(v) for v in text.split(",")] if text else None
+
+
 def read_classes(path: Path) -> list[str]:
     """Class names stored in a cmap map's tags."""
     with rasterio.open(path) as src:

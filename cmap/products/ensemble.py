@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from cmap.errors import ConfigError, DataError
-from cmap.io.maps import PRIOR_TAG, prior_tags
+from cmap.io.maps import PRIOR_TAG, prior_tags, prior_values
 from cmap.io.outputs import refuse_existing
 from cmap.products.points import probabilities_of, read_points, stored_prior, write_points
 from cmap.products.probabilities import (
@@ -23,10 +23,10 @@ from cmap.products.probabilities import (
 
 def mean_prior(priors: list[str | None]) -> dict[str, str]:
     """The members' mean output prior as a tag; none unless every member records one."""
-    if not priors or any(not p for p in priors):
+    values = [prior_values(p) for p in priors]
+    if not values or any(v is None for v in values):
         return {}
-    values = np.array([[float(v) for v in p.split(",")] for p in priors])
-    return prior_tags(values.mean(axis=0))
+    return prior_tags(np.mean(values, axis=0))
 
 
 def average_maps(sources: list[Path], output: Path, probabilities: Path) -> None:

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from cmap.errors import ConfigError, DataError
-from cmap.io.maps import PRIOR_TAG, prior_tags
+from cmap.io.maps import PRIOR_TAG, prior_tags, prior_values
 from cmap.io.outputs import refuse_existing
 from cmap.products.points import probabilities_of, read_points, stored_prior, write_points
 from cmap.products.probabilities import (
@@ -57,12 +57,12 @@ def em_prior(
 
 
 def parse_prior(text: str | None, classes: list[str], where: Path) -> np.ndarray | None:
-    if not text:
+    values = prior_values(text)
+    if values is None:
         return None
-    values = np.array([float(v) for v in text.split(",")])
     if len(values) != len(classes):
         raise DataError(where, f"{PRIOR_TAG} holds {len(values)} values for {len(classes)} classes")
-    return values
+    return np.array(values)
 
 
 def checked_prior(values, classes: list[str], name: str) -> np.ndarray:
