@@ -34,16 +34,13 @@ from pathlib import Path
 import pytorch_lightning as pl
 import yaml
 from _common import RESULTS, machine, write_results
+from _pretrain import PRETRAIN_SERIES, QUIET, pretrain
 
 from cmap.cli import build
-from cmap.commands import extract
 from cmap.data.demo import generate
-from cmap.io.checkpoints import find_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "configs"
-PRETRAIN_SERIES = 300_000  # series seen in pretraining with --pretrain-epochs 0
-QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
 
 
 class BestScore(pl.Callback):
@@ -67,29 +64,6 @@ def unlabelled_pool(root: Path, points: int, folder: Path) -> Path:
     seasons, warm = settings["seasons"], settings.get("warm_season")
     generate(pool, points, seasons, warm, cube_size=0, seed=settings["seed"] + 1)
     return pool
-
-
-def pretrain(root: Path, epochs: int, folder: Path) -> tuple[Path, dict]:
-    """Pretrain on `root`'s training split for `epochs` (0: enough to see PRETRAIN_SERIES
-    series, within [20, 200] epochs) and extract the encoder; return the safetensors path
-    and what was done."""
-    cli = build(
-        [
-            *("--config", str(CONFIGS / "pretrain.yaml"), "--data.init_args.root", str(root)),
-            *("--trainer.logger.init_args.save_dir", str(folder / "logs"), *QUIET),
-            *("--model.init_args.log_figures", "false"),
-        ]
-    )
-    cli.datamodule.setup("fit")
-    series = len(cli.datamodule.datasets["train"])
-    epochs = epochs or min(max(PRETRAIN_SERIES // series, 20), 200)
-    cli.trainer.fit_loop.max_epochs = epochs
-    start = time.perf_counter()
-    cli.trainer.fit(cli.model, cli.datamodule)
-    seconds = round(time.perf_counter() - start, 1)
-    extract(find_checkpoint(folder / "logs"), folder / "pretrained")
-    weights = folder / "pretrained" / "encoder.safetensors"
-    return weights, {"pretrain_series": series, "pretrain_epochs": epochs, "pretrain_s": seconds}
 
 
 def classify(
@@ -166,7 +140,9 @@ def main() -> None:
     for root in roots:
         with tempfile.TemporaryDirectory() as tmp:
             pool = unlabelled_pool(root, args.unlabelled_points, Path(tmp))
-            weights, done = pretrain(pool, args.pretrain_epochs, Path(tmp))
+            weights, done = pretrain(
+                pool, CONFIGS / "pretrain.yaml", args.pretrain_epochs, 0, Path(tmp)
+            )
             table: dict = done | {
                 "pretrain_on": "training split" if pool == root else "generator pool"
             }
