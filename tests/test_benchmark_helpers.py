@@ -7,6 +7,7 @@ import importlib
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+import torch
 import yaml
 
 from cmap.cli import build
@@ -115,3 +116,25 @@ def test_flanders_pixels_pool_both_patches_by_parcel(bench, tmp_path):
         assert {i.split(":")[0] for i in labels["poi_id"].to_pylist()} == set(pixels.PATCHES)
     assert len(ids) == len(set(ids)) == 2236 + 3725  # every labelled pixel of both patches
     assert counts["train"]["1510"] == 294  # winter barley: one parcel, all in train
+
+
+def test_date_views_average_the_full_series_and_copies_with_dates_hidden(bench):
+    accuracy = bench("accuracy")
+    seen = []
+
+    def model(batch):  # logits [N, 2]: the number of dates it was shown, and 0
+        seen.append(batch["mask"].clone())
+        assert not batch["ts"][~batch["mask"]].any()  # hidden dates carry no values
+        return torch.stack([batch["mask"].sum(1).float(), torch.zeros(len(batch["mask"]))], 1)
+
+    mask = torch.tensor([[True, True, True, False], [True, True, False, False]])
+    batch = {"mask": mask, "ts": torch.ones(2, 4, 3) * mask[..., None], "positions": mask * 5}
+    generator = torch.Generator().manual_seed(0)
+    assert accuracy.date_views(model, batch, 0, 0.5, generator) is None
+    mean = accuracy.date_views(model, batch, 3, 0.999, generator)
+    assert len(seen) == 4 and seen[0].equal(mask)
+    for view in seen[1:]:  # nearly every date hidden: the first valid one stays
+        assert view.equal(torch.tensor([[True, False, False, False]] * 2))
+    full = torch.tensor([[3.0, 0.0], [2.0, 0.0]]).softmax(1)
+    one = torch.tensor([[1.0, 0.0], [1.0, 0.0]]).softmax(1)
+    assert torch.allclose(mean, (full + 3 * one) / 4)
