@@ -244,6 +244,8 @@ ARGUMENTS = {
     "negative_noise": (("noise_std", "-1"), "noise_std must be 0 or more, got -1.0"),
     "full_dropout": (("date_dropout", "1"), "date_dropout must be in [0, 1), got 1.0"),
     "no_dates": (("max_dates", "0"), "max_dates must be at least 1"),
+    "negative_shift": (("time_shift", "-3"), "time_shift must be 0 or more (days), got -3"),
+    "over_balance": (("class_balance", "2"), "class_balance must be in [0, 1], got 2.0"),
     "huge_season": (("season_length", "4294967296"), "season_length must be 1 to 3660 days"),
 }
 SAMPLES.update({kind: message for kind, (_, message) in ARGUMENTS.items()})

@@ -14,6 +14,8 @@ RULES = {
     "date_sample": (lambda v: v >= 1, "at least 1 (null: every date)"),
     "date_dropout": (lambda v: 0 <= v < 1, "in [0, 1)"),
     "noise_std": (lambda v: v >= 0, "0 or more"),
+    "time_shift": (lambda v: v >= 0, "0 or more (days)"),
+    "class_balance": (lambda v: 0 <= v <= 1, "in [0, 1]"),
     "batch_size": (lambda v: v == "auto" or v >= 1, 'at least 1, or "auto"'),
     "num_workers": (lambda v: v >= 0, "0 or more"),
     "max_gap_days": (lambda v: v >= 0, "0 or more"),

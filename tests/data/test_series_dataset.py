@@ -102,3 +102,45 @@ def test_auto_batch_size_follows_the_training_series(synthetic_root, series, exp
     data.datasets["train"] = range(series)  # only its length matters
     assert data.batch_size == expected
     assert SITSDataModule(str(synthetic_root), batch_size=32).batch_size == 32
+
+
+def test_time_shift_moves_each_series_by_one_seeded_shift(table):
+    plain = SeriesDataset(table).__getitems__(list(range(64)))
+    shifted = SeriesDataset(table, time_shift=7, seed=1, last_day=394).__getitems__(list(range(64)))
+    mask = plain["mask"]
+    assert torch.equal(shifted["mask"], mask) and torch.equal(shifted["ts"], plain["ts"])
+    assert torch.equal(shifted["days"], plain["days"])  # plots keep the true dates
+    moved = shifted["positions"] - plain["positions"]
+    inside = mask & (plain["positions"] >= 7) & (plain["positions"] <= 394 - 7)
+    for row in range(64):  # one shift per series, in [-7, 7]
+        values = moved[row][inside[row]].unique()
+        assert len(values) == 1 and -7 <= int(values[0]) <= 7
+    assert len(moved[inside].unique()) > 5  # series get different shifts
+    assert shifted["positions"][mask].min() >= 0 and shifted["positions"][mask].max() <= 394
+    assert (shifted["positions"][~mask] == 0).all()
+    again = SeriesDataset(table, time_shift=7, seed=1).__getitems__(list(range(64)))
+    assert torch.equal(again["positions"], shifted["positions"])
+
+
+def test_gdd_positions_refuse_a_time_shift(synthetic_root):
+    with pytest.raises(ValueError, match="time_shift moves day positions"):
+        SITSDataModule(str(synthetic_root), positions="gdd", time_shift=5)
+
+
+def test_class_balance_draws_rare_classes_as_often_and_is_seeded(synthetic_root):
+    dm = SITSDataModule(str(synthetic_root), batch_size=16, seed=3, class_balance=1.0)
+    dm.setup("fit")
+    labels = dm.datasets["train"].table.labels
+    counts = torch.bincount(torch.as_tensor(labels))
+    drawn = torch.cat([torch.as_tensor(labels[epoch_order(dm, e)]) for e in range(40)])
+    shares = torch.bincount(drawn, minlength=len(counts)).float() / len(drawn)
+    assert len(drawn) == 40 * len(labels)  # an epoch draws as many series as the split has
+    assert counts.max() > 4 * counts.min()  # the split is imbalanced ...
+    assert torch.allclose(shares, torch.full_like(shares, 1 / len(counts)), atol=0.02)  # not so
+    assert epoch_order(dm, 5) == epoch_order(dm, 5) != epoch_order(dm, 6)
+    half = SITSDataModule(str(synthetic_root), batch_size=16, seed=3, class_balance=0.5)
+    half.setup("fit")
+    drawn = torch.as_tensor(labels[sum((epoch_order(half, e) for e in range(40)), [])])
+    shares = torch.bincount(drawn, minlength=len(counts)).float() / len(drawn)
+    expected = counts.float().sqrt() / counts.float().sqrt().sum()  # n_c * n_c^-0.5
+    assert torch.allclose(shares, expected, atol=0.02)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
 from cmap.data.formats.extras import SampleExtras
 from cmap.data.table import SeriesTable
@@ -28,9 +28,11 @@ class SeriesDataset(Dataset):
     Augmentation (training): each valid date is dropped with probability `date_dropout`
     (at least one date is kept) and Gaussian noise of std `noise_std` is added to the valid
     values; `date_sample` keeps at most that many random valid dates of each series (in date
-    order), so long series make short, fast batches. The randomness is drawn from (`seed`,
-    the batch's sample indices), so it does not depend on which worker builds the batch, and
-    a resumed run draws what the original drew.
+    order), so long series make short, fast batches; `time_shift` moves each series' day
+    positions by a random whole number of days in [-time_shift, time_shift] (one per series,
+    kept within [0, last_day]), as a season a little earlier or later would. The randomness
+    is drawn from (`seed`, the batch's sample indices), so it does not depend on which worker
+    builds the batch, and a resumed run draws what the original drew.
     """
 
     def __init__(
@@ -42,6 +44,8 @@ class SeriesDataset(Dataset):
         seed: int = 0,
         extras: SampleExtras | None = None,
         date_sample: int | None = None,
+        time_shift: int = 0,
+        last_day: int = 394,
     ):
         if not 0 <= date_dropout < 1:
             raise ConfigError(f"date_dropout must be in [0, 1), got {date_dropout}")
@@ -50,6 +54,7 @@ class SeriesDataset(Dataset):
                 f"date_sample must be at least 1 (null: every date), got {date_sample}"
             )
         self.date_sample = date_sample
+        self.time_shift, self.last_day = time_shift, last_day
         self.table = table
         self.max_dates = max_dates
         self.date_dropout = date_dropout
@@ -93,6 +98,8 @@ class SeriesDataset(Dataset):
             days[~mask] = 0
         ts[~mask] = 0.0
         positions = days.copy() if positions is days else np.where(mask, positions, 0)
+        if self.time_shift:
+            positions = self._shift(idx, positions, mask)
         return {
             "ts": torch.from_numpy(ts),
             "positions": torch.from_numpy(positions),
@@ -112,6 +119,12 @@ class SeriesDataset(Dataset):
         take = [np.take_along_axis(a, pick, axis=1) for a in (mask, days, positions)]
         return (np.take_along_axis(ts, pick[..., None], axis=1), *take)
 
+    def _shift(self, idx: np.ndarray, positions: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """Day positions [N, T] moved by one random shift per series, within [0, last_day]."""
+        rng = np.random.default_rng([self.seed, 2, len(idx), *idx[:8].tolist()])
+        shift = rng.integers(-self.time_shift, self.time_shift + 1, size=(len(idx), 1))
+        return np.where(mask, np.clip(positions + shift, 0, self.last_day), 0)
+
     def _augment(self, ts: np.ndarray, mask: np.ndarray, idx: np.ndarray) -> np.ndarray:
         """Add noise to ts [N, T, C] in place; return the mask [N, T] after date dropout."""
         rng = np.random.default_rng([self.seed, len(idx), *idx[:8].tolist()])
@@ -130,6 +143,28 @@ def collate_batch(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return batch
 
 
+class WeightedDraw(Sampler[int]):
+    """Epoch e draws as many series as the dataset holds, with replacement, series i with
+    probability proportional to `weights[i]`, from (seed, e); process `rank` of `world`
+    takes every world-th draw, so the processes share one draw."""
+
+    def __init__(self, weights: np.ndarray, rank: int, world: int, seed: int):
+        self.p = np.asarray(weights, dtype=np.float64) / np.sum(weights)
+        self.rank, self.world, self.seed, self.epoch = rank, world, seed, 0
+        self.per_process = -(-len(self.p) // world)
+
+    def set_epoch(self, epoch: int) -> None:  # Lightning calls it before each epoch
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.per_process
+
+    def __iter__(self):
+        rng = np.random.default_rng([self.seed, self.epoch])
+        drawn = rng.choice(len(self.p), size=self.per_process * self.world, p=self.p)
+        return iter(drawn[self.rank :: self.world].tolist())
+
+
 def series_loader(
     dataset: SeriesDataset,
     batch_size: int,
@@ -138,16 +173,19 @@ def series_loader(
     seed: int,
     workers: int,
     pin_memory: bool,
+    weights: np.ndarray | None = None,
 ) -> DataLoader:
     """A DataLoader over `dataset`; with `shuffle`, epoch e visits a permutation drawn from
-    (seed, e), sharded between the processes (`process` = (rank, world size)), and a last
-    batch of one series is left out (batch norm cannot train on one; the next epoch's
-    permutation leaves out another)."""
+    (seed, e) (or, given per-series `weights`, a weighted draw: `WeightedDraw`), sharded
+    between the processes (`process` = (rank, world size)), and a last batch of one series is
+    left out (batch norm cannot train on one; the next epoch's draw leaves out another)."""
     sampler, lone = None, False
     if shuffle:
         rank, world = process
-        sampler = DistributedSampler(
-            dataset, num_replicas=world, rank=rank, shuffle=True, seed=seed
+        sampler = (
+            DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=True, seed=seed)
+            if weights is None
+            else WeightedDraw(weights, rank, world, seed)
         )
         lone = len(sampler) % batch_size == 1
     return DataLoader(

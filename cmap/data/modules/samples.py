@@ -24,14 +24,14 @@ from cmap.data.modules.base import CmapDataModule
 from cmap.data.sampling import AUTO_BATCH, auto_batch_size, stratified_subset
 from cmap.data.season import DEFAULT_LENGTH, Season
 from cmap.data.table import SeriesTable
-from cmap.errors import DataError, preview
+from cmap.errors import ConfigError, DataError, preview
 
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
 SITS_CHECKED = ("fraction", "max_per_class", "max_dates", "date_dropout", "noise_std")
 SITS_CHECKED += ("date_sample", "batch_size", "num_workers", "max_gap_days", "min_dates")
-SITS_CHECKED += ("min_span",)
+SITS_CHECKED += ("min_span", "time_shift", "class_balance")
 
 
 class SITSDataModule(CmapDataModule):
@@ -56,9 +56,13 @@ class SITSDataModule(CmapDataModule):
         fraction: keep this fraction of the training samples (seeded, stratified by class).
         max_per_class: keep at most this many training samples per class (seeded).
         max_dates: cap on dates per series (the latest are dropped beyond it).
-        date_dropout, noise_std, date_sample: training augmentation (see `SeriesDataset`):
-            probability of hiding each valid date, std of Gaussian noise added to the (scaled)
-            values, at most this many random dates per series (long series: faster steps).
+        date_dropout, noise_std, date_sample, time_shift: training augmentation (see
+            `SeriesDataset`): probability of hiding each valid date, std of Gaussian noise
+            added to the (scaled) values, at most this many random dates per series (long
+            series: faster steps), largest random shift of a series' day positions (days).
+        class_balance: training draws series of class c with probability proportional to
+            n_c^-class_balance (with replacement, seeded per epoch): 0 (default) shuffles the
+            split as it is, 0.5 is square-root sampling, 1 draws every class equally often.
         cache_dir: folder for prepared splits (see `cmap.data.cache`): the first run writes
             them, later runs read them instead of the parquet files, and observation rows
             stay on disk, so splits larger than RAM can be iterated. Default: no cache, all
@@ -109,6 +113,8 @@ class SITSDataModule(CmapDataModule):
         date_dropout: float = 0.0,
         noise_std: float = 0.0,
         date_sample: int | None = None,
+        time_shift: int = 0,
+        class_balance: float = 0.0,
         cache_dir: str | None = None,
         positions: Literal["days", "gdd"] = "days",
         temperature: str = "temperatures.temperature",
@@ -132,6 +138,8 @@ class SITSDataModule(CmapDataModule):
             raise DataError(self.root, "samples folder not found")
         hp = self.hparams
         check_arguments(**{k: hp[k] for k in SITS_CHECKED}, bands=bands, classes=classes)
+        if time_shift and positions == "gdd":
+            raise ConfigError("time_shift moves day positions; gdd positions follow the heat")
         self.meta = read_meta(self.root)
         season = (season_start, season_length, season_year)
         settings = Settings(self.meta, bands, scale, nodata, *season)
@@ -249,7 +257,9 @@ class SITSDataModule(CmapDataModule):
                 hp, augment = self.hparams, {}
                 if split == "train":
                     augment = {"date_dropout": hp.date_dropout, "noise_std": hp.noise_std,
-                               "date_sample": hp.date_sample, "seed": hp.seed}  # fmt: skip
+                               "date_sample": hp.date_sample, "seed": hp.seed,
+                               "time_shift": hp.time_shift,
+                               "last_day": self.season.length - 1}  # fmt: skip
                 table = self.load_split(split)
                 self.datasets[split] = SeriesDataset(
                     table, self.hparams.max_dates, **augment, extras=self._extras(split, table)
@@ -275,6 +285,10 @@ class SITSDataModule(CmapDataModule):
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         trainer, hp = self.trainer, self.hparams
+        weights = None
+        if shuffle and hp.class_balance and hp.labelled:
+            labels = self.datasets[split].table.labels  # [N] class index
+            weights = np.bincount(labels, minlength=len(self.classes))[labels] ** -hp.class_balance
         return series_loader(
             self.datasets[split],
             self.batch_size,
@@ -283,6 +297,7 @@ class SITSDataModule(CmapDataModule):
             hp.seed,
             hp.num_workers,
             torch.cuda.is_available() if hp.pin_memory is None else hp.pin_memory,
+            weights,
         )
 
     def train_dataloader(self) -> DataLoader:
