@@ -1,13 +1,14 @@
 """Do thermal positions carry a model to a warmer season?
 
     python benchmarks/season_transfer.py [--root data/demo] [--warm 2020] [--seeds 0 1 2]
-        [--epochs 30]
+        [--epochs 30] [--time-shift D]
 
 Trains the demo classifier on every season of the samples folder but the warm one, twice:
 with day positions (`configs/demo.yaml`) and with growing-degree-day positions
 (`configs/thermal.yaml`), same model, epochs and seeds. Tests each on the test split of the
 training seasons (in-season) and of the warm season (shifted). Reports macro-F1 (mean of the
-seeds, and per seed). Writes benchmarks/results/season_transfer.json.
+seeds, and per seed). `--time-shift D` adds day positions trained with random shifts of up
+to D days (`time_shift`, as `days_shift`). Writes benchmarks/results/season_transfer.json.
 
 Target (issue 7): GDD keeps the shifted-season macro-F1 within 3 points of in-season, and
 beats day positions on the shifted season by at least 3 points.
@@ -39,10 +40,13 @@ def test_f1(cli, seasons: list[int]) -> float:
     return round(float(scores["test/f1_macro"]), 4)
 
 
-def run(root: Path, positions: str, train: list[int], warm: int, seed: int, epochs: int, folder):
+def run(root: Path, positions: str, train: list[int], warm: int, seed: int, args, folder):
+    shift = ["--data.init_args.time_shift", str(args.time_shift)]
+    epochs = args.epochs
     cli = build(
         [
-            *("--config", str(CONFIGS[positions]), "--data.init_args.root", str(root)),
+            *("--config", str(CONFIGS[positions.removesuffix("_shift")])),
+            *("--data.init_args.root", str(root), *(shift if "shift" in positions else [])),
             *("--data.init_args.seasons", str(train), "--data.init_args.seed", str(seed)),
             *("--seed_everything", str(seed), "--trainer.max_epochs", str(epochs), *QUIET),
             *("--trainer.logger", "false", "--trainer.enable_checkpointing", "false"),
@@ -68,6 +72,7 @@ def main() -> None:
     parser.add_argument("--warm", type=int, help="the shifted season (default: meta.yaml's)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--time-shift", type=int, default=0, help="days (0: no days_shift)")
     parser.add_argument("--out", type=Path, default=RESULTS / "season_transfer.json")
     args = parser.parse_args()
     generator = read_meta(args.root).get("generator", {})
@@ -77,11 +82,11 @@ def main() -> None:
         parser.error("give --warm (the samples folder's meta.yaml does not name it)")
     train = [s for s in seasons if s != warm]
     result: dict = {"root": str(args.root), "train_seasons": train, "shifted_season": warm}
-    result |= {"epochs": args.epochs, "seeds": args.seeds}
-    for positions in ("days", "gdd"):
+    result |= {"epochs": args.epochs, "seeds": args.seeds, "time_shift": args.time_shift}
+    for positions in ("days", "gdd") + (("days_shift",) if args.time_shift else ()):
         with tempfile.TemporaryDirectory() as tmp:
             runs = [
-                run(args.root, positions, train, warm, seed, args.epochs, Path(tmp) / str(seed))
+                run(args.root, positions, train, warm, seed, args, Path(tmp) / str(seed))
                 for seed in args.seeds
             ]
         result[positions] = {

@@ -24,7 +24,7 @@ TINY = {
         *["--fractions", "0.1", "1", "--seeds", "0", "--epochs", "1", "--pretrain-epochs", "1"],
         *["--unlabelled-points", "40"],
     ],
-    "season_transfer.py": ["--seeds", "0", "--epochs", "1"],
+    "season_transfer.py": ["--seeds", "0", "--epochs", "1", "--time-shift", "10"],
     "prior_shift.py": ["--seeds", "0", "--epochs", "1"],
     "selection.py": [
         *["--folds", "2", "--repeats", "1", "--candidates", "default", "--seeds", "0"],
@@ -79,6 +79,7 @@ def test_benchmark_runs_and_writes_json(script, tmp_path, synthetic_root):
         return
     if script == "season_transfer.py":
         assert numbers["train_seasons"] == [2020] and numbers["shifted_season"] == 2021
+        assert numbers["time_shift"] == 10 and 0 <= numbers["days_shift"]["shifted"] <= 1
         gain = 100 * (numbers["gdd"]["shifted"] - numbers["days"]["shifted"])
         assert numbers["gdd_over_days_shifted_points"] == pytest.approx(gain, abs=0.051)
         return
