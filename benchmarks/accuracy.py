@@ -91,9 +91,9 @@ def scores(preds: np.ndarray, target: np.ndarray, classes: list[str]) -> dict:
     }
 
 
-def run_cmap(root: Path, model: str, seed: int, args, folder: Path, extra: list[str]) -> dict:
+def run_cmap(root: Path, model: str, seed: int, args, folder: Path, extra=None) -> dict:
     """Fit the default config with `model`'s encoder (a named variant: the default encoder
-    with the `extra` arguments); test the best-val weights."""
+    with the `extra` arguments, default `args.extra`); test the best-val weights."""
     argv = ["--config", str(args.config)]
     if ENCODERS.get(model):
         argv += ["--model", str(ENCODERS[model])]
@@ -104,7 +104,7 @@ def run_cmap(root: Path, model: str, seed: int, args, folder: Path, extra: list[
         *("--model.init_args.log_figures", "false"),
         *("--model.init_args.attention_every_n_epochs", "0"),
         *("--model.init_args.embeddings_every_n_epochs", "0"),
-        *extra,
+        *(args.extra if extra is None else extra),
     ]
     if args.max_epochs:
         argv += ["--trainer.max_epochs", str(args.max_epochs)]

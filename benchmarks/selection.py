@@ -105,9 +105,7 @@ def cross_validate(root: Path, args, work: Path) -> tuple[dict[str, list[float]]
             write_fold(root, folder, table, split_of)
             sizes.append([int((split_of == s).sum()) for s in ("train", "val", "test")])
             for name in args.candidates:
-                options = SimpleNamespace(config=DEFAULT, extra=CANDIDATES[name],
-                                          max_epochs=args.max_epochs, max_series=None)  # fmt: skip
-                run = run_cmap(folder, "transformer", fold, options, work / "logs")
+                run = run_cmap(folder, "transformer", fold, options(name, args), work / "logs")
                 scores[name].append(run["f1_macro"])
                 print(f"repeat {repeat} fold {fold} {name} {run['f1_macro']:.4f}", flush=True)
     return scores, sizes
@@ -116,7 +114,7 @@ def cross_validate(root: Path, args, work: Path) -> tuple[dict[str, list[float]]
 def options(name: str, args) -> SimpleNamespace:
     """What accuracy.run_cmap needs to train candidate `name`."""
     return SimpleNamespace(config=DEFAULT, extra=CANDIDATES[name], max_epochs=args.max_epochs,
-                           max_series=None)  # fmt: skip
+                           max_series=None, date_views=0, view_drop=0.0)  # fmt: skip
 
 
 def described(scores: list[float]) -> dict:
