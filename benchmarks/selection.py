@@ -13,6 +13,10 @@ the best mean over the datasets of their CV means. Only then are the test splits
 chosen candidate and the default train on each original train / val split with `seeds` and
 are scored on test, the default's result re-stated with an honest selection. Writes
 benchmarks/results/selection.json.
+
+The candidate `pretrained` starts from the default's encoder pretrained by masked
+reconstruction on all the dataset's series, labels not read (`accuracy.py --pretrain all`),
+once per dataset before the folds are cut: every fold fine-tunes the same encoder.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from _common import RESULTS, machine, write_results
+from _pretrain import pooled_splits, pretrain, pretrain_config
 from accuracy import DEFAULT, run_cmap
 
 REPO = Path(__file__).resolve().parents[1]
@@ -50,6 +55,8 @@ CANDIDATES = {  # tried on rondonia's test split when the default was chosen; an
     "weight_decay0.05": ["--model.init_args.optimizer.init_args.weight_decay", "0.05"],
     "layers1": [f"{ENCODER}n_layers", "1"],
     "ltae": ["--model", str(REPO / "configs" / "models" / "ltae.yaml")],  # another encoder
+    "time_shift7": ["--data.init_args.time_shift", "7"],
+    "pretrained": [],  # + the dataset's pretrained encoder, see `options`
 }
 
 
@@ -89,7 +96,7 @@ def write_fold(root: Path, out: Path, table: pa.Table, split_of: np.ndarray) -> 
             shutil.copy(path, out / path.name)
 
 
-def cross_validate(root: Path, args, work: Path) -> tuple[dict[str, list[float]], list]:
+def cross_validate(root: Path, args, work: Path, weights) -> tuple[dict[str, list[float]], list]:
     """Outer-fold macro-F1 of every candidate, fold by fold (same folds for all), and each
     fold's train / val / test series counts."""
     table, classes = pooled(root)
@@ -105,15 +112,20 @@ def cross_validate(root: Path, args, work: Path) -> tuple[dict[str, list[float]]
             write_fold(root, folder, table, split_of)
             sizes.append([int((split_of == s).sum()) for s in ("train", "val", "test")])
             for name in args.candidates:
-                run = run_cmap(folder, "transformer", fold, options(name, args), work / "logs")
+                setup = options(name, args, weights)
+                run = run_cmap(folder, "transformer", fold, setup, work / "logs")
                 scores[name].append(run["f1_macro"])
                 print(f"repeat {repeat} fold {fold} {name} {run['f1_macro']:.4f}", flush=True)
     return scores, sizes
 
 
-def options(name: str, args) -> SimpleNamespace:
-    """What accuracy.run_cmap needs to train candidate `name`."""
-    return SimpleNamespace(config=DEFAULT, extra=CANDIDATES[name], max_epochs=args.max_epochs,
+def options(name: str, args, weights: Path | None) -> SimpleNamespace:
+    """What accuracy.run_cmap needs to train candidate `name` (`weights`: the dataset's
+    pretrained encoder)."""
+    extra = CANDIDATES[name]
+    if name == "pretrained":
+        extra = [*extra, "--model.init_args.encoder_weights_path", str(weights)]
+    return SimpleNamespace(config=DEFAULT, extra=extra, max_epochs=args.max_epochs,
                            max_series=None, date_views=0, view_drop=0.0)  # fmt: skip
 
 
@@ -131,15 +143,25 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="test runs")
     parser.add_argument("--candidates", nargs="+", default=list(CANDIDATES), choices=CANDIDATES)
     parser.add_argument("--max-epochs", type=int, help="cap the config's epochs (tests)")
+    parser.add_argument("--pretrain-epochs", type=int, default=0, help="0: auto")
     parser.add_argument("--out", type=Path, default=RESULTS / "selection.json")
     args = parser.parse_args()
     roots = args.root or [REPO.parent / "shared" / "data" / "rondonia_l8"]
     datasets: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
+        weights: dict[str, Path | None] = dict.fromkeys(r.name for r in roots)
         for root in roots:
-            scores, sizes = cross_validate(root, args, Path(tmp) / root.name)
+            work = Path(tmp) / root.name
+            datasets[root.name] = {"root": str(root)}
+            if "pretrained" in args.candidates:
+                config = pretrain_config(DEFAULT, work / "pretrain.yaml")
+                pool = pooled_splits(root, work / "pool")
+                weights[root.name], datasets[root.name]["pretrain"] = pretrain(
+                    pool, config, args.pretrain_epochs, 0, work / "pretrain"
+                )
+            scores, sizes = cross_validate(root, args, work, weights[root.name])
             cv = {name: described(s) for name, s in scores.items()}
-            datasets[root.name] = {"root": str(root), "fold_series": sizes, "cross_validation": cv}
+            datasets[root.name] |= {"fold_series": sizes, "cross_validation": cv}
             datasets[root.name]["best_here"] = max(cv, key=lambda name: cv[name]["mean"])
         # one choice for every dataset: the best mean of the datasets' CV means
         overall = {name: round(statistics.mean(d["cross_validation"][name]["mean"]
@@ -150,8 +172,9 @@ def main() -> None:
             test = {}
             for name in dict.fromkeys(["default", chosen]):
                 folder = Path(tmp) / root.name
-                runs = [run_cmap(root, "transformer", seed, options(name, args),
-                                 folder / f"{name}{seed}") for seed in args.seeds]  # fmt: skip
+                setup = options(name, args, weights[root.name])
+                runs = [run_cmap(root, "transformer", seed, setup, folder / f"{name}{seed}")
+                        for seed in args.seeds]  # fmt: skip
                 f1 = [r["f1_macro"] for r in runs]
                 test[name] = {"f1_macro": round(statistics.mean(f1), 4), "per_seed": f1,
                               "f1_per_class": [r["f1_per_class"] for r in runs]}  # fmt: skip

@@ -27,8 +27,8 @@ TINY = {
     "season_transfer.py": ["--seeds", "0", "--epochs", "1", "--time-shift", "10"],
     "prior_shift.py": ["--seeds", "0", "--epochs", "1"],
     "selection.py": [
-        *["--folds", "2", "--repeats", "1", "--candidates", "default", "--seeds", "0"],
-        *["--max-epochs", "1"],
+        *["--folds", "2", "--repeats", "1", "--candidates", "default", "pretrained"],
+        *["--seeds", "0", "--max-epochs", "1", "--pretrain-epochs", "1"],
     ],
     "predict.py": [
         *["--sizes", "32", "64", "--dates", "4", "--window", "32", "--batch-size", "256"],
@@ -100,10 +100,13 @@ def test_benchmark_runs_and_writes_json(script, tmp_path, synthetic_root):
         pool = sum(dataset["fold_series"][0])  # train + val of the samples folder
         assert sum(test for _, _, test in dataset["fold_series"]) == pool  # each series once
         assert all(val > 0 and train > val for train, val, _ in dataset["fold_series"])
-        assert numbers["chosen"] == "default" == dataset["best_here"]
-        assert len(dataset["cross_validation"]["default"]["per_fold"]) == 2
+        assert numbers["chosen"] == dataset["best_here"]  # one dataset: its own best
+        assert len(dataset["cross_validation"]["pretrained"]["per_fold"]) == 2
         assert numbers["overall_cv"]["default"] == dataset["cross_validation"]["default"]["mean"]
-        assert list(dataset["test"]) == ["default"]
+        assert set(dataset["test"]) == {"default", numbers["chosen"]}
+        # pretrained once on every series of the folder (labels unread): 120 points, 2 seasons
+        assert dataset["pretrain"]["pretrain_epochs"] == 1
+        assert dataset["pretrain"]["pretrain_series"] > sum(dataset["fold_series"][0])
         return
     if script == "predict.py":
         assert numbers["format"] == "netcdf" and set(numbers["sizes"]) == {"32", "64"}
