@@ -27,7 +27,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from _common import RESULTS, machine, write_results
-from accuracy import QUIET, scores
+from _scores import scores
+from accuracy import QUIET
 
 from cmap.cli import build
 from cmap.data.meta import read_meta

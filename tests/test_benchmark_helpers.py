@@ -22,7 +22,7 @@ def bench(monkeypatch):
 
 
 def test_a_seed_ensemble_scores_the_mean_probabilities(bench):
-    accuracy = bench("accuracy")
+    accuracy = bench("_scores")
     target = np.array([0, 1, 1, 0])
     first = np.array([[0.9, 0.1], [0.6, 0.4], [0.2, 0.8], [0.2, 0.8]])  # wrong on 1 and 3
     second = np.array([[0.6, 0.4], [0.1, 0.9], [0.1, 0.9], [0.9, 0.1]])  # right everywhere
