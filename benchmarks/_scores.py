@@ -15,15 +15,25 @@ from torchmetrics.functional.classification import (
 
 
 def scores(preds: np.ndarray, target: np.ndarray, classes: list[str]) -> dict:
-    """OA, macro-F1, kappa and per-class F1 of predicted classes on the test split."""
+    """OA, macro-F1, kappa and per-class F1 of predicted classes on the test split. Macro-F1
+    averages the classes the test split holds; a class it lacks has no F1 (None), and
+    predicting it costs the precision of the classes that were there instead."""
     p, t, k = torch.as_tensor(preds), torch.as_tensor(target), len(classes)
     per_class = multiclass_f1_score(p, t, k, average="none")
+    present = torch.bincount(t, minlength=k) > 0
     return {
         "oa": round(float(multiclass_accuracy(p, t, k, average="micro")), 4),
-        "f1_macro": round(float(multiclass_f1_score(p, t, k, average="macro")), 4),
+        "f1_macro": round(float(per_class[present].mean()), 4),
         "kappa": round(float(multiclass_cohen_kappa(p, t, k)), 4),
-        "f1_per_class": dict(zip(classes, [round(float(f), 4) for f in per_class])),
+        "f1_per_class": {
+            c: round(float(f), 4) if there else None
+            for c, f, there in zip(classes, per_class, present)
+        },
     }
+
+
+def shown(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3f}"
 
 
 def summarise(runs: list[dict]) -> dict:
@@ -33,9 +43,11 @@ def summarise(runs: list[dict]) -> dict:
         for key in ("oa", "f1_macro", "kappa", "fit_s")
     }
     classes = runs[0]["f1_per_class"]
-    mean["f1_per_class"] = {
-        c: round(statistics.mean(r["f1_per_class"][c] for r in runs), 4) for c in classes
-    }
+    mean["f1_per_class"] = {  # the seeds share one test split: the same classes lack F1
+        c: None if runs[0]["f1_per_class"][c] is None
+        else round(statistics.mean(r["f1_per_class"][c] for r in runs), 4)
+        for c in classes
+    }  # fmt: skip
     if "date_views" in runs[0]:
         viewed = [r["date_views"]["f1_macro"] for r in runs]
         gains = [v - r["f1_macro"] for v, r in zip(viewed, runs)]
@@ -90,7 +102,7 @@ def table(name: str, models: dict) -> str:
     ]
     differences = paired(models)
     for model, r in models.items():
-        per_class = " | ".join(f"{r['f1_per_class'][c]:.3f}" for c in classes)
+        per_class = " | ".join(shown(r["f1_per_class"][c]) for c in classes)
         d = differences.get(model)
         gap = f"{-d['mean']:+.3f} ± {d['sd']:.3f}" if d else "—"
         lines.append(
@@ -105,7 +117,7 @@ def table(name: str, models: dict) -> str:
             )
         if "seed_ensemble" in r:  # costs every seed's fit and parameters together
             e, n = r["seed_ensemble"], len(r["per_seed"])
-            per_class = " | ".join(f"{e['f1_per_class'][c]:.3f}" for c in classes)
+            per_class = " | ".join(shown(e["f1_per_class"][c]) for c in classes)
             lines.append(
                 f"| {model}, {n} seeds' mean | {e['oa']:.3f} | {e['f1_macro']:.3f} | — "
                 f"| {e['kappa']:.3f} | {per_class} | {n * r['fit_s']:.0f} | {n * r['params']:,} |"

@@ -138,3 +138,15 @@ def test_date_views_average_the_full_series_and_copies_with_dates_hidden(bench):
     full = torch.tensor([[3.0, 0.0], [2.0, 0.0]]).softmax(1)
     one = torch.tensor([[1.0, 0.0], [1.0, 0.0]]).softmax(1)
     assert torch.allclose(mean, (full + 3 * one) / 4)
+
+
+def test_macro_f1_averages_the_classes_the_test_split_holds(bench):
+    scoring = bench("_scores")
+    target = np.array([0, 0, 1, 1])
+    preds = np.array([0, 2, 1, 1])  # class 2 is predicted once but never there
+    result = scoring.scores(preds, target, ["a", "b", "c"])
+    assert result["f1_per_class"] == {"a": pytest.approx(2 / 3, abs=1e-4), "b": 1.0, "c": None}
+    assert result["f1_macro"] == pytest.approx((2 / 3 + 1) / 2, abs=1e-4)
+    summary = scoring.summarise([result | {"fit_s": 1.0, "params": 3}] * 2)
+    assert summary["f1_per_class"]["c"] is None and summary["f1_macro_sd"] == 0
+    assert "| — | 1 | 3 |" in scoring.table("x", {"m": summary})

@@ -135,10 +135,11 @@ def test_benchmark_runs_and_writes_json(script, tmp_path, synthetic_root):
         models = numbers["datasets"][synthetic_root.name]["models"]
         assert set(models) == {"transformer", "tempcnn", "rf"}
         for scores in models.values():
-            per_class = list(scores["f1_per_class"].values())
-            # macro-F1 is the mean of the per-class F1 (4 decimals, averaged over seeds)
-            assert len(per_class) == 7
-            assert scores["f1_macro"] == pytest.approx(sum(per_class) / 7, abs=2e-3)
+            per_class = [f for f in scores["f1_per_class"].values() if f is not None]
+            # macro-F1 is the mean F1 of the classes in the test split (4 decimals, averaged
+            # over seeds)
+            assert len(scores["f1_per_class"]) == 7 and len(per_class) >= 5
+            assert scores["f1_macro"] == pytest.approx(sum(per_class) / len(per_class), abs=2e-3)
             assert scores["kappa"] <= scores["oa"]  # chance agreement only lowers kappa
             assert scores["per_seed"][0]["train_series"] <= 7 * 4
         assert models["rf"]["per_seed"][0]["grid_days"] > 1
