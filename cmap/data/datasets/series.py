@@ -173,20 +173,24 @@ def series_loader(
     seed: int,
     workers: int,
     pin_memory: bool,
-    weights: np.ndarray | None = None,
+    class_balance: float = 0.0,
 ) -> DataLoader:
     """A DataLoader over `dataset`; with `shuffle`, epoch e visits a permutation drawn from
-    (seed, e) (or, given per-series `weights`, a weighted draw: `WeightedDraw`), sharded
+    (seed, e) (with `class_balance` b > 0, a `WeightedDraw` of series of class c with
+    weight n_c^-b instead), sharded
     between the processes (`process` = (rank, world size)), and a last batch of one series is
     left out (batch norm cannot train on one; the next epoch's draw leaves out another)."""
     sampler, lone = None, False
     if shuffle:
         rank, world = process
-        sampler = (
-            DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=True, seed=seed)
-            if weights is None
-            else WeightedDraw(weights, rank, world, seed)
-        )
+        if class_balance:
+            labels = dataset.table.labels  # [N] class index
+            weights = np.bincount(labels)[labels] ** -class_balance
+            sampler = WeightedDraw(weights, rank, world, seed)
+        else:
+            sampler = DistributedSampler(
+                dataset, num_replicas=world, rank=rank, shuffle=True, seed=seed
+            )
         lone = len(sampler) % batch_size == 1
     return DataLoader(
         dataset,

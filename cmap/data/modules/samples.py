@@ -29,9 +29,9 @@ from cmap.errors import ConfigError, DataError, preview
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
-SITS_CHECKED = ("fraction", "max_per_class", "max_dates", "date_dropout", "noise_std")
-SITS_CHECKED += ("date_sample", "batch_size", "num_workers", "max_gap_days", "min_dates")
-SITS_CHECKED += ("min_span", "time_shift", "class_balance")
+AUGMENT = ("date_dropout", "noise_std", "date_sample", "time_shift", "seed")  # training only
+SITS_CHECKED = ("fraction", "max_per_class", "max_dates", "batch_size", "num_workers", "min_dates")
+SITS_CHECKED += ("max_gap_days", "min_span", "class_balance", *AUGMENT[:-1])
 
 
 class SITSDataModule(CmapDataModule):
@@ -60,13 +60,11 @@ class SITSDataModule(CmapDataModule):
             `SeriesDataset`): probability of hiding each valid date, std of Gaussian noise
             added to the (scaled) values, at most this many random dates per series (long
             series: faster steps), largest random shift of a series' day positions (days).
-        class_balance: training draws series of class c with probability proportional to
-            n_c^-class_balance (with replacement, seeded per epoch): 0 (default) shuffles the
-            split as it is, 0.5 is square-root sampling, 1 draws every class equally often.
+        class_balance: b: training draws class c with probability ∝ n_c^-b (with replacement,
+            seeded per epoch); 0 (default) shuffles, 0.5 square-root, 1 equal classes.
         cache_dir: folder for prepared splits (see `cmap.data.cache`): the first run writes
             them, later runs read them instead of the parquet files, and observation rows
-            stay on disk, so splits larger than RAM can be iterated. Default: no cache, all
-            in memory.
+            stay on disk, so splits larger than RAM can be iterated. Default: none, in memory.
         positions: what the encoder gets as date positions: "days" since the season start
             (default), or "gdd", growing degree days since the season start,
             sum over days of max(0, T - gdd_base) with T the daily mean temperature read
@@ -256,10 +254,7 @@ class SITSDataModule(CmapDataModule):
             if split not in self.datasets:
                 hp, augment = self.hparams, {}
                 if split == "train":
-                    augment = {"date_dropout": hp.date_dropout, "noise_std": hp.noise_std,
-                               "date_sample": hp.date_sample, "seed": hp.seed,
-                               "time_shift": hp.time_shift,
-                               "last_day": self.season.length - 1}  # fmt: skip
+                    augment = {k: hp[k] for k in AUGMENT} | {"last_day": self.season.length - 1}
                 table = self.load_split(split)
                 self.datasets[split] = SeriesDataset(
                     table, self.hparams.max_dates, **augment, extras=self._extras(split, table)
@@ -274,21 +269,13 @@ class SITSDataModule(CmapDataModule):
         gdd = hp.positions == "gdd"
         if not gdd and not hp.extra_channels:
             return None
+        channels, temperature = list(hp.extra_channels or []), hp.temperature if gdd else None
         return sample_extras(
-            self.root / split,
-            table,
-            list(hp.extra_channels or []),
-            hp.temperature if gdd else None,
-            hp.gdd_base,
-            hp.max_gap_days,
+            self.root / split, table, channels, temperature, hp.gdd_base, hp.max_gap_days
         )
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         trainer, hp = self.trainer, self.hparams
-        weights = None
-        if shuffle and hp.class_balance and hp.labelled:
-            labels = self.datasets[split].table.labels  # [N] class index
-            weights = np.bincount(labels, minlength=len(self.classes))[labels] ** -hp.class_balance
         return series_loader(
             self.datasets[split],
             self.batch_size,
@@ -297,7 +284,7 @@ class SITSDataModule(CmapDataModule):
             hp.seed,
             hp.num_workers,
             torch.cuda.is_available() if hp.pin_memory is None else hp.pin_memory,
-            weights,
+            hp.class_balance if hp.labelled else 0.0,
         )
 
     def train_dataloader(self) -> DataLoader:
