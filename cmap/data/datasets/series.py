@@ -7,6 +7,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
 from cmap.data.formats.extras import SampleExtras
+from cmap.data.season import DEFAULT_LENGTH
 from cmap.data.table import SeriesTable
 from cmap.errors import ConfigError
 
@@ -45,7 +46,7 @@ class SeriesDataset(Dataset):
         extras: SampleExtras | None = None,
         date_sample: int | None = None,
         time_shift: int = 0,
-        last_day: int = 394,
+        last_day: int = DEFAULT_LENGTH - 1,
     ):
         if not 0 <= date_dropout < 1:
             raise ConfigError(f"date_dropout must be in [0, 1), got {date_dropout}")
@@ -177,9 +178,9 @@ def series_loader(
 ) -> DataLoader:
     """A DataLoader over `dataset`; with `shuffle`, epoch e visits a permutation drawn from
     (seed, e) (with `class_balance` b > 0, a `WeightedDraw` of series of class c with
-    weight n_c^-b instead), sharded
-    between the processes (`process` = (rank, world size)), and a last batch of one series is
-    left out (batch norm cannot train on one; the next epoch's draw leaves out another)."""
+    weight n_c^-b instead), sharded between the processes (`process` = (rank, world size)),
+    and a last batch of one series is left out (batch norm cannot train on one; the next
+    epoch's draw leaves out another)."""
     sampler, lone = None, False
     if shuffle:
         rank, world = process
