@@ -38,9 +38,13 @@ class MulticlassClassification(Head):
         """x [N, T, D] or [N, D], mask [N, T] -> pooled features [N, D]."""
         return x if x.dim() == 2 else masked_max(x, mask)
 
+    def classify(self, pooled: torch.Tensor) -> torch.Tensor:
+        """Pooled features [N, D] -> logits [N, K]."""
+        return self.linear(self.dropout(pooled))
+
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """x [N, T, D] or [N, D], mask [N, T] (True = valid) -> logits [N, K]."""
-        return self.linear(self.dropout(self.pool(x, mask)))
+        return self.classify(self.pool(x, mask))
 
 
 class AttentionClassification(MulticlassClassification):

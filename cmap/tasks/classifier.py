@@ -30,6 +30,7 @@ from cmap.tasks.class_weights import (
     weights_by_name,
 )
 from cmap.tasks.data_state import DataState, MeanProbabilities
+from cmap.tasks.mixup import Mixup
 from cmap.tasks.optim import AdamW, WarmupExponentialLR
 from cmap.tasks.weights import check_widths, load_encoder_weights
 
@@ -79,6 +80,8 @@ class Classifier(DataState, Task):
             `init_args` but the parameters); default `AdamW` (lr 1e-3, weight decay 1e-4).
         lr_scheduler: makes the schedule from the optimizer, stepped per epoch; default
             `WarmupExponentialLR` (linear warm-up to the optimizer's lr, then decay).
+        mixup: mix each training batch with a shuffled copy of itself (inputs on a common
+            grid of dates, or pooled features: manifold mixup), see `Mixup`.
         compile: compile the encoder with `torch.compile` (dynamic shapes, as T changes from
             batch to batch) when the run starts; worth it on GPUs for long runs. Weights and
             checkpoints are unchanged.
@@ -103,6 +106,7 @@ class Classifier(DataState, Task):
         encoder_lr_factor: float = 1.0,
         optimizer: OptimizerCallable = AdamW,
         lr_scheduler: LRSchedulerCallable = WarmupExponentialLR,
+        mixup: Mixup | None = None,
         compile: bool = False,
         attention_every_n_epochs: int = 10,
         max_attention_samples: int = 2048,
@@ -127,6 +131,9 @@ class Classifier(DataState, Task):
                 f"decoder has {head_classes} outputs but {num_classes} classes are given: {classes}"
             )
         check_weighable(criterion, classes_weights)
+        self.mixup = mixup
+        if mixup is not None:
+            mixup.check_head(decoder)
         if isinstance(classes_weights, dict):
             self.criterion.weight = weights_by_name(classes_weights, self.classes)
         self._started = False  # encoder weights of encoder_weights_path loaded
@@ -195,6 +202,10 @@ class Classifier(DataState, Task):
         return self.decoder(self.encoder(batch["ts"], batch["positions"], mask), mask)
 
     def _step(self, batch: dict[str, torch.Tensor], stage: str) -> torch.Tensor:
+        target, mixed = batch["class"], None
+        if stage == "train" and self.mixup is not None:
+            mixed = self.mixup.draw(len(target), target.device)
+            batch = self.mixup.inputs(batch, mixed)
         mask, maps = batch["mask"], None
         inputs = (batch["ts"], batch["positions"], mask)
         if (
@@ -205,9 +216,12 @@ class Classifier(DataState, Task):
             features, maps = self.encoder.forward_with_attention(*inputs)  # one pass for both
         else:
             features = self.encoder(*inputs)
-        logits = self.decoder(features, mask)
-        target = batch["class"]
-        loss = self.criterion(logits, target)
+        if mixed:  # scored against the target that weighs most
+            logits = self.mixup.head(self.decoder, features, mask, mixed)
+            loss, target = self.mixup.loss(self.criterion, logits, target, mixed)
+        else:
+            logits = self.decoder(features, mask)
+            loss = self.criterion(logits, target)
         preds = logits.argmax(dim=-1)
         self._metrics(stage).update(preds, target)
         if stage == "val":
