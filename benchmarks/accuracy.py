@@ -6,7 +6,8 @@
 For each samples folder, the same splits and seeds for every model:
 
 - cmap models: `configs/classifier.yaml` (the default: a Transformer, d_model 128 x 2 layers)
-  and the same config with the encoder of `configs/models/{exchanger,ltae,tempcnn}.yaml`.
+  and the same config with the encoder of `configs/models/{exchanger,ltae,tempcnn}.yaml`
+  (`reference`, run only when named: the reference model, `configs/models/transformer.yaml`).
   They see the series as they are: irregular dates, their own lengths, positions in days
   (TempCNN grids them inside the model, see its docstring). Training stops early on val
   macro-F1 as the config says; the test scores are those of the best-val checkpoint.
@@ -66,7 +67,9 @@ ENCODERS = {
     "exchanger": CONFIGS / "models" / "exchanger.yaml",
     "ltae": CONFIGS / "models" / "ltae.yaml",
     "tempcnn": CONFIGS / "models" / "tempcnn.yaml",
+    "reference": CONFIGS / "models" / "transformer.yaml",  # not run unless named in --models
 }
+MODELS = ["transformer", "exchanger", "ltae", "tempcnn", "rf"]  # run by default
 INPUTS = {
     "cmap": "irregular dates as observed, positions = days since season start, padding masked",
     "rf": "bands linearly interpolated to a fixed grid of days (median number of dates)",
@@ -190,7 +193,7 @@ def run_rf(root: Path, seed: int, args) -> dict:
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--root", type=Path, action="append")
-    parser.add_argument("--models", nargs="+", default=[*ENCODERS, "rf"])
+    parser.add_argument("--models", nargs="+", default=MODELS)
     parser.add_argument("--name", help="store the default config's run under this name")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--max-epochs", type=int, help="cap the config's epochs (tests)")

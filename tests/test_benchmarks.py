@@ -38,6 +38,7 @@ TINY = {
     "products.py": [
         *["--seeds", "0", "--epochs", "1", "--cube-size", "48", "--no-flanders"],
     ],
+    "model_size.py": ["--sizes", "20", "1000000", "--max-epochs", "1"],
     "accuracy.py": [
         *["--seeds", "0", "--max-epochs", "1", "--max-series", "4", "--trees", "5"],
         *["--models", "transformer", "tempcnn", "rf"],
@@ -45,7 +46,7 @@ TINY = {
 }
 WITH_ROOT = {
     "reporting.py", "label_efficiency.py", "season_transfer.py", "accuracy.py", "prior_shift.py",
-    "selection.py",
+    "selection.py", "model_size.py",
 }  # fmt: skip
 
 
@@ -130,6 +131,16 @@ def test_benchmark_runs_and_writes_json(script, tmp_path, synthetic_root):
         assert all(0 <= f <= 1 for f in demo["macro_f1"].values())
         assert all(c > 0 for c in demo["cost_vs_predict"].values())
         assert "flanders" not in numbers  # tests/products/test_flanders.py covers real data
+        return
+    if script == "model_size.py":
+        runs, available = numbers["runs"], numbers["available_train_series"]
+        assert set(runs) == {
+            f"{m}@{s}" for m in ("transformer", "reference") for s in (20, 1000000)
+        }
+        small, whole = runs["reference@20"], runs["reference@1000000"]  # stratified: about 20
+        assert 15 <= small["train_series"] < 30 and whole["train_series"] == available
+        assert whole["params"] > 5 * runs["transformer@20"]["params"]  # d 256 x 4 vs d 128 x 2
+        assert all(r["per_seed"][0]["epochs"] == 1 and r["series_per_s"] > 0 for r in runs.values())
         return
     if script == "accuracy.py":
         models = numbers["datasets"][synthetic_root.name]["models"]
