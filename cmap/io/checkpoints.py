@@ -128,7 +128,7 @@ def newest_last(save_dir: Path, name: str) -> Path | None:
 
 
 def encoder_from_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
-    """(encoder tensors, {class_path, init_args}) of a Classifier or AutoEncoder checkpoint."""
+    """(encoder tensors, {class_path, init_args}) of a checkpoint of any cmap task."""
     checkpoint = check_checkpoint(path)
     tensors = {
         key[len(ENCODER) :].replace(COMPILED, ""): value.contiguous()

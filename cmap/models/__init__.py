@@ -1,7 +1,12 @@
 """Model blocks named in YAML: embeddings, encoders, heads (decoders) and losses."""
 
 from cmap.models.base import BandsEmbedding, Encoder, Head, Loss, PositionEmbedding
-from cmap.models.decoders import AttentionClassification, MulticlassClassification, Reconstruction
+from cmap.models.decoders import (
+    AttentionClassification,
+    MulticlassClassification,
+    ProjectionHead,
+    Reconstruction,
+)
 from cmap.models.embeddings import (
     LearnedPositionalEncoding,
     PatchBandsEncoding,
@@ -10,11 +15,12 @@ from cmap.models.embeddings import (
     ThermalPositionalEncoding,
 )
 from cmap.models.encoders import ExchangerEncoder, LTAEEncoder, TempCNNEncoder, TransformerEncoder
-from cmap.models.losses import FocalLoss, MaskedMSE
+from cmap.models.losses import BarlowTwins, FocalLoss, MaskedMSE, NTXent
 
 __all__ = [
     "AttentionClassification",
     "BandsEmbedding",
+    "BarlowTwins",
     "Encoder",
     "Head",
     "Loss",
@@ -25,9 +31,11 @@ __all__ = [
     "LearnedPositionalEncoding",
     "MaskedMSE",
     "MulticlassClassification",
+    "NTXent",
     "PatchBandsEncoding",
     "PixelEncoding",
     "PositionalEncoding",
+    "ProjectionHead",
     "Reconstruction",
     "TempCNNEncoder",
     "ThermalPositionalEncoding",

@@ -70,6 +70,27 @@ class AttentionClassification(MulticlassClassification):
         return torch.einsum("nt,ntd->nd", self.attention(x, mask), x)
 
 
+class ProjectionHead(Head):
+    """Pools per-date features over valid dates (masked max, as the classification head) and
+    projects them with an MLP (hidden `widths[:-1]`, batch norm, ReLU) to `widths[-1]`: the
+    space a contrastive objective compares views in."""
+
+    def __init__(self, in_dim: int, widths: list[int] = [256, 128]):  # noqa: B006
+        super().__init__()
+        if not widths:
+            raise ConfigError("ProjectionHead needs at least one width (the output size)")
+        self.in_dim = in_dim
+        self.mlp = mlp(in_dim, widths, norm="batch")
+
+    def pool(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """x [N, T, D] or [N, D], mask [N, T] -> pooled features [N, D]."""
+        return x if x.dim() == 2 else masked_max(x, mask)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """x [N, T, D] or [N, D], mask [N, T] (True = valid) -> projections [N, widths[-1]]."""
+        return self.mlp(self.pool(x, mask))
+
+
 class Reconstruction(Head):
     """Per-date head back to the C bands: an MLP (hidden `widths`, GELU) then a linear layer.
 

@@ -1,4 +1,5 @@
-"""Losses: focal loss for classification, masked MSE for reconstruction."""
+"""Losses: focal loss for classification, masked MSE for reconstruction, NT-Xent and Barlow
+Twins for multi-view self-supervision."""
 
 from __future__ import annotations
 
@@ -92,3 +93,53 @@ class MaskedMSE(Loss):
         if self.reduction == "none":
             return errors.mean(dim=0)
         return errors.sum() if self.reduction == "sum" else errors.mean()
+
+
+class NTXent(Loss):
+    """Normalised temperature-scaled cross-entropy (SimCLR, Chen et al. 2020) over V >= 2
+    views: each embedding's positives are the other views of its series, its negatives every
+    other series' views in the batch; with several positives their log-likelihoods are
+    averaged (Khosla et al. 2020)."""
+
+    def __init__(self, temperature: float = 0.1):
+        super().__init__()
+        if temperature <= 0:
+            raise ConfigError(f"NTXent needs temperature > 0, got {temperature}")
+        self.temperature = temperature
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """Projections z [V, N, P] -> scalar."""
+        v, n, _ = z.shape
+        z = F.normalize(z.float().reshape(v * n, -1), dim=1)
+        similarity = (z @ z.T / self.temperature).fill_diagonal_(float("-inf"))
+        log_p = similarity.log_softmax(dim=1)  # [VN, VN], an embedding never pairs itself
+        series = torch.arange(v * n, device=z.device) % n
+        positive = (series[:, None] == series[None, :]).fill_diagonal_(False)
+        return -(log_p.masked_fill(~positive, 0).sum(dim=1) / (v - 1)).mean()
+
+
+class BarlowTwins(Loss):
+    """Barlow Twins (Zbontar et al. 2021): the cross-correlation of two views' standardised
+    projections is pushed to the identity, on-diagonal terms to 1 and off-diagonal ones to 0
+    with weight `off_diagonal`; averaged over the pairs of V views."""
+
+    def __init__(self, off_diagonal: float = 5e-3):
+        super().__init__()
+        self.off_diagonal = off_diagonal
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """Projections z [V, N, P] (N >= 2) -> scalar."""
+        v, n, _ = z.shape
+        if n < 2:
+            raise ConfigError("BarlowTwins needs at least 2 series per batch")
+        z = z.float()
+        z = (z - z.mean(dim=1, keepdim=True)) / z.std(dim=1, keepdim=True).clamp(min=1e-6)
+        losses = []
+        for a in range(v):
+            for b in range(a + 1, v):
+                c = z[a].T @ z[b] / n  # [P, P]
+                on = (torch.diagonal(c) - 1).pow(2).sum()
+                losses.append(
+                    on + self.off_diagonal * (c.pow(2).sum() - torch.diagonal(c).pow(2).sum())
+                )
+        return torch.stack(losses).mean()

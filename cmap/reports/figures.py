@@ -161,6 +161,36 @@ def ndvi_figure(series: list[dict], title: str) -> Figure:
     return fig
 
 
+def views_figure(series: list[dict], value: str, title: str) -> Figure:
+    """A few series and their views on a calendar axis: the series as a grey line, each view's
+    dates as markers of their own colour. Each item: name, views [(dates, values)] with the
+    series itself first."""
+    cols = min(len(series), 4)
+    rows = -(-len(series) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 2.6 * rows), squeeze=False)
+    for ax, item in zip(axes.flat, series):
+        (dates, values), *views = item["views"]
+        ax.plot(dates, values, "-", color="0.6", label="series")
+        for number, (view_dates, view_values) in enumerate(views):
+            ax.plot(
+                view_dates,
+                view_values,
+                "o",
+                ms=3 + 2 * number,
+                mfc="none",
+                label=f"view {number + 1}",
+            )
+        ax.set_title(item["name"], fontsize=8)
+        ax.tick_params(axis="x", labelrotation=45, labelsize=7)
+    for ax in axes.flat[len(series) :]:
+        ax.axis("off")
+    axes[0, 0].legend(fontsize=7)
+    axes[0, 0].set_ylabel(value)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
 def map_figure(
     classes: np.ndarray,
     names: list[str],

@@ -18,6 +18,22 @@ def ndvi(red: torch.Tensor, nir: torch.Tensor) -> torch.Tensor:
     return torch.where(total != 0, (nir - red) / total.where(total != 0, 1.0), 0.0)
 
 
+def ndvi_index(bands: list[str], red: str, nir: str) -> tuple[int, ...] | None:
+    """Where NDVI comes from: (the NDVI band,), (red, NIR) or None (neither)."""
+    if "NDVI" in bands:
+        return (bands.index("NDVI"),)
+    if red in bands and nir in bands:
+        return (bands.index(red), bands.index(nir))
+    return None
+
+
+def ndvi_of(ts: torch.Tensor, index: tuple[int, ...]) -> torch.Tensor:
+    """ts [N, T, C] -> NDVI [N, T] (read, or computed from red and NIR)."""
+    if len(index) == 1:
+        return ts[..., index[0]]
+    return ndvi(ts[..., index[0]], ts[..., index[1]])
+
+
 class ReconstructionReports:
     """NDVI figures of the first `samples` validation series (observed, reconstructed, hidden
     dates) and attention per class, at epochs 1, 1 + n, ... of a fit.
@@ -42,21 +58,14 @@ class ReconstructionReports:
         self.samples = samples
         every = attention_every if log_figures else 0
         self.attention = AttentionReport(groups, every, max_attention)
-        if "NDVI" in bands:
-            self.index: tuple[int, ...] | None = (bands.index("NDVI"),)
-        elif red in bands and nir in bands:
-            self.index = (bands.index(red), bands.index(nir))
-        else:
-            self.index = None
-            if self.ndvi_every and samples:
-                log.info("no NDVI band nor %s/%s among %s: no NDVI figures", red, nir, bands)
+        self.index = ndvi_index(bands, red, nir)
+        if self.index is None and self.ndvi_every and samples:
+            log.info("no NDVI band nor %s/%s among %s: no NDVI figures", red, nir, bands)
         self._series: list[dict] = []
 
     def _ndvi(self, ts: torch.Tensor) -> torch.Tensor:
         """ts [N, T, C] -> [N, T]."""
-        if len(self.index) == 1:
-            return ts[..., self.index[0]]
-        return ndvi(ts[..., self.index[0]], ts[..., self.index[1]])
+        return ndvi_of(ts, self.index)
 
     def collect(self, module, batch: dict, reconstructed, hidden, groups) -> None:
         trainer = module.trainer

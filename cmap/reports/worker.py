@@ -33,7 +33,13 @@ from tensorboard.compat.proto.summary_pb2 import Summary
 log = logging.getLogger(__name__)
 
 # Requests name one of these functions of cmap.reports.figures.
-KINDS = ("confusion_figure", "distribution_figure", "attention_figure", "ndvi_figure")
+KINDS = (
+    "confusion_figure",
+    "distribution_figure",
+    "attention_figure",
+    "ndvi_figure",
+    "views_figure",
+)
 GRACE_S = 2.0  # how long `close` lets the worker finish the figure it is drawing
 
 

@@ -2,7 +2,21 @@
 
 from cmap.tasks.autoencoder import AutoEncoder
 from cmap.tasks.classifier import Classifier
+from cmap.tasks.contrastive import Contrastive
 from cmap.tasks.mixup import Mixup
 from cmap.tasks.optim import AdamW, WarmupExponentialLR
+from cmap.tasks.views import BandScale, DateJitter, DateSubset, GaussianNoise, TimeCrop
 
-__all__ = ["AdamW", "AutoEncoder", "Classifier", "Mixup", "WarmupExponentialLR"]
+__all__ = [
+    "AdamW",
+    "AutoEncoder",
+    "BandScale",
+    "Classifier",
+    "Contrastive",
+    "DateJitter",
+    "DateSubset",
+    "GaussianNoise",
+    "Mixup",
+    "TimeCrop",
+    "WarmupExponentialLR",
+]

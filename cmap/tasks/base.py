@@ -1,4 +1,4 @@
-"""What the Classifier and the AutoEncoder share."""
+"""What the tasks (Classifier, AutoEncoder, Contrastive) share."""
 
 from __future__ import annotations
 
