@@ -17,6 +17,7 @@ from cmap.data.label_sources import random_pixels, read_label_raster, read_point
 from cmap.data.modules.cube import CubeDataModule
 from cmap.data.vector_labels import read_vector
 from cmap.errors import ConfigError, DataError
+from cmap.fewshot.command import fewshot
 from cmap.io.atomic import atomic_path
 from cmap.io.checkpoints import encoder_from_checkpoint, find_checkpoint
 from cmap.io.outputs import check_folder_output, refuse_existing
@@ -218,6 +219,7 @@ def demo(
 
 COMMANDS = {
     "extract": extract,
+    "fewshot": fewshot,
     "samples": samples,
     "quicklook": quicklook,
     "demo": demo,
