@@ -5,6 +5,7 @@ from cmap.tasks.classifier import Classifier
 from cmap.tasks.contrastive import Contrastive
 from cmap.tasks.mixup import Mixup
 from cmap.tasks.optim import AdamW, WarmupExponentialLR
+from cmap.tasks.protonet import ProtoNet
 from cmap.tasks.views import BandScale, DateJitter, DateSubset, GaussianNoise, TimeCrop
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "DateSubset",
     "GaussianNoise",
     "Mixup",
+    "ProtoNet",
     "TimeCrop",
     "WarmupExponentialLR",
 ]

@@ -1,4 +1,4 @@
-"""What the tasks (Classifier, AutoEncoder, Contrastive) share."""
+"""What the tasks (Classifier, AutoEncoder, Contrastive, ProtoNet) share."""
 
 from __future__ import annotations
 
