@@ -17,7 +17,8 @@ ALLOWED = {
     "models": {"errors"},
     "reports": GROUND,
     "tasks": GROUND | {"data", "models", "reports"},
-    "callbacks": GROUND | {"data", "reports"},
+    "fewshot": GROUND | {"data", "models", "tasks"},  # few-shot evaluation of encoders
+    "callbacks": GROUND | {"data", "reports", "fewshot"},
     "products": GROUND | {"data", "reports", "callbacks"},  # map products
 }
 # the command line knows every room
