@@ -23,6 +23,7 @@ from cmap.io.checkpoints import encoder_from_checkpoint, find_checkpoint
 from cmap.io.outputs import check_folder_output, refuse_existing
 from cmap.products.commands import PRODUCTS
 from cmap.reports.quicklook import write_quicklook
+from cmap.sweep import sweep
 
 
 def extract(checkpoint: Path, output: Path | None = None, overwrite: bool = False) -> None:
@@ -223,4 +224,5 @@ COMMANDS = {
     "samples": samples,
     "quicklook": quicklook,
     "demo": demo,
+    "sweep": sweep,
 } | PRODUCTS
