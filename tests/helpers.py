@@ -156,6 +156,19 @@ class KillAtStep(pl.Callback):
             os.kill(os.getpid(), signal.SIGKILL)
 
 
+class PreemptAtStep(pl.Callback):
+    """At global step `step`, what SLURM does to a job near its time limit: SIGUSR1 (the
+    requeue warning), then SIGKILL."""
+
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if trainer.global_step == self.step:
+            os.kill(os.getpid(), signal.SIGUSR1)  # its handler runs before the next line
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
 class KillAtPredictBatch(pl.Callback):
     """SIGKILL the process when prediction reaches batch `batch` (a pre-empted job)."""
 
