@@ -2,7 +2,8 @@
 
     python benchmarks/label_efficiency.py [--root data/demo --root ../shared/data/rondonia_l8]
         [--fractions 0.01 0.05 0.2 1] [--seeds 0 1 2] [--epochs 30] [--pretrain-epochs 0]
-        [--unlabelled-points 8000]
+        [--unlabelled-points 8000] [--recipes scratch pretrained contrastive] [--mixup]
+        [--fewshot 5 10]
 
 For each samples folder: pretrain the demo encoder with `configs/pretrain.yaml` (masked
 reconstruction, labels ignored), extract it as `cmap extract` does, then train Classifiers
@@ -19,8 +20,14 @@ the same settings and the next seed (another stretch of weather and soils, no sh
 Other datasets have no such pool and are pretrained on their own training split, as with
 `--unlabelled-points 0`.
 
-Target (issue 5): with 5 % of the labels, pretrained >= 90 % of scratch with 100 %, and
-clearly above scratch with 5 %.
+Recipes (`--recipes`): `scratch`, `pretrained` (masked reconstruction) and `contrastive`
+(`configs/contrastive.yaml`: two views, NT-Xent), each pretrained once per dataset on the same
+pool; `--mixup` adds each recipe trained with manifold mixup (`Mixup`, features, alpha 0.2).
+`--fewshot K ...` also scores every pretrained encoder, frozen, on 300 seeded K-shot episodes
+of the test split (nearest class mean, as `cmap fewshot`).
+
+Target (issues 5 and 23): with 5 % of the labels, the best pretrained recipe >= 90 % of
+scratch with 100 %, and clearly above scratch with 5 %.
 """
 
 from __future__ import annotations
@@ -38,6 +45,10 @@ from _pretrain import PRETRAIN_SERIES, QUIET, pretrain
 
 from cmap.cli import build
 from cmap.data.demo import generate
+from cmap.errors import ConfigError
+from cmap.fewshot import evaluate_episodes, sample_episodes
+from cmap.fewshot.command import load_encoder
+from cmap.fewshot.features import labelled_split, split_features
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "configs"
@@ -67,9 +78,16 @@ def unlabelled_pool(root: Path, points: int, folder: Path) -> Path:
 
 
 def classify(
-    root: Path, fraction: float, seed: int, epochs: int, weights: Path | None, folder: Path
+    root: Path,
+    fraction: float,
+    seed: int,
+    epochs: int,
+    weights: Path | None,
+    folder: Path,
+    extra: tuple[str, ...] = (),
 ) -> dict:
-    """One Classifier run; best val macro-F1, final test macro-F1, seconds."""
+    """One Classifier run (with the `extra` cmap arguments); best val macro-F1, final test
+    macro-F1, seconds."""
     config = "finetune.yaml" if weights else "demo.yaml"
     args = [
         *("--config", str(CONFIGS / config), "--data.init_args.root", str(root)),
@@ -84,7 +102,7 @@ def classify(
     ]
     if weights:
         args += ["--model.init_args.encoder_weights_path", str(weights)]
-    cli = build(args)
+    cli = build([*args, *extra])
     best = BestScore("val/f1_macro")
     cli.trainer.callbacks.append(best)
     start = time.perf_counter()
@@ -116,6 +134,26 @@ def summarise(runs: list[dict]) -> dict:
     }
 
 
+PRETRAINING = {"pretrained": "pretrain.yaml", "contrastive": "contrastive.yaml"}
+MIXUP = ("--model.init_args.mixup", "Mixup")
+
+
+def fewshot_scores(weights: Path, root: Path, shots: list[int], seed: int) -> dict:
+    """Nearest-class-mean scores of a frozen encoder on the test split's K-shot episodes."""
+    encoder, _ = load_encoder(weights.parent)
+    features, labels = split_features(encoder, labelled_split(None, "test", root))
+    out = {}
+    for k in shots:
+        try:
+            episodes = sample_episodes(labels, k, episodes=300, seed=seed)
+        except ConfigError as err:  # too few test series per class for K shots
+            out[f"{k}shot"] = {"skipped": str(err)}
+            continue
+        scores = evaluate_episodes(features, episodes)
+        out[f"{k}shot"] = {key: round(v, 4) for key, v in scores.items()}
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--root", type=Path, action="append")
@@ -124,6 +162,12 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--pretrain-epochs", type=int, default=0, help="0: auto")
     parser.add_argument("--unlabelled-points", type=int, default=8000)
+    parser.add_argument(
+        "--recipes", nargs="+", default=["scratch", "pretrained"],
+        choices=["scratch", *PRETRAINING],
+    )  # fmt: skip
+    parser.add_argument("--mixup", action="store_true", help="also each recipe with mixup")
+    parser.add_argument("--fewshot", type=int, nargs="*", default=[], help="K shots, e.g. 5 10")
     parser.add_argument("--out", type=Path, default=RESULTS / "label_efficiency.json")
     args = parser.parse_args()
     roots = args.root or [REPO / "data" / "demo"]
@@ -133,21 +177,30 @@ def main() -> None:
         "unlabelled_points": args.unlabelled_points,
         "seeds": args.seeds,
         "fractions": args.fractions,
-        "configs": "scratch: configs/demo.yaml; pretrained: configs/pretrain.yaml, then "
-        "configs/finetune.yaml",
+        "recipes": args.recipes,
+        "configs": "scratch: configs/demo.yaml; pretrained: configs/pretrain.yaml, contrastive: "
+        "configs/contrastive.yaml, each then configs/finetune.yaml; +mixup: Mixup (features)",
         "datasets": {},
     }
     for root in roots:
         with tempfile.TemporaryDirectory() as tmp:
             pool = unlabelled_pool(root, args.unlabelled_points, Path(tmp))
-            weights, done = pretrain(
-                pool, CONFIGS / "pretrain.yaml", args.pretrain_epochs, 0, Path(tmp)
-            )
-            table: dict = done | {
-                "pretrain_on": "training split" if pool == root else "generator pool"
-            }
+            table: dict = {"pretrain_on": "training split" if pool == root else "generator pool"}
+            weights: dict[str, Path | None] = {"scratch": None}
+            for recipe in [r for r in args.recipes if r in PRETRAINING]:
+                config = CONFIGS / PRETRAINING[recipe]
+                folder = Path(tmp) / recipe
+                weights[recipe], done = pretrain(pool, config, args.pretrain_epochs, 0, folder)
+                table[f"{recipe}_pretraining"] = done
+                if args.fewshot:
+                    table[f"fewshot_{recipe}"] = fewshot_scores(
+                        weights[recipe], root, args.fewshot, 0
+                    )
+            variants = [(r, ()) for r in args.recipes]
+            variants += [(f"{r}+mixup", MIXUP) for r in args.recipes] if args.mixup else []
             for fraction in args.fractions:
-                for name, init in (("scratch", None), ("pretrained", weights)):
+                for name, extra in variants:
+                    init = weights[name.split("+")[0]]
                     runs = [
                         classify(
                             root,
@@ -156,18 +209,21 @@ def main() -> None:
                             args.epochs,
                             init,
                             Path(tmp) / f"{name}-{fraction:g}-{seed}",
-                        )
+                            extra,
+                        )  # fmt: skip
                         for seed in args.seeds
                     ]
                     table[f"{name}@{fraction:g}"] = summarise(runs)
                     print(root.name, name, fraction, table[f"{name}@{fraction:g}"], flush=True)
         low, full = min(args.fractions), max(args.fractions)
         target = 0.05 if 0.05 in args.fractions else low
-        table["pretrained@5%_over_scratch@100%"] = round(
-            table[f"pretrained@{target:g}"]["val_f1_macro"]
-            / max(table[f"scratch@{full:g}"]["val_f1_macro"], 1e-9),
-            4,
-        )
+        for name, _ in variants:
+            if name != "scratch":
+                table[f"{name}@5%_over_scratch@100%"] = round(
+                    table[f"{name}@{target:g}"]["val_f1_macro"]
+                    / max(table[f"scratch@{full:g}"]["val_f1_macro"], 1e-9),
+                    4,
+                )
         result["datasets"][root.name] = table
     write_results(result | {"machine": machine()}, args.out)
 
