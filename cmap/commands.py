@@ -10,7 +10,7 @@ import yaml
 from safetensors.torch import save_file
 
 from cmap.data.cube_samples import cube_options, report_unmapped, write_samples
-from cmap.data.demo import generate
+from cmap.data.demo import Region, generate
 from cmap.data.formats.mapping import read_mapping
 from cmap.data.formats.weather import Weather
 from cmap.data.label_sources import random_pixels, read_label_raster, read_points
@@ -198,6 +198,7 @@ def demo(
     warm_season: int | None = 2020,
     cube_size: int = 40,
     seed: int = 0,
+    region: Region | None = None,
 ) -> None:
     """Generate the synthetic demo dataset (a samples folder and a raster cube).
 
@@ -210,11 +211,14 @@ def demo(
         warm_season: a season 2.5 degC warmer than normal (none: null).
         cube_size: cube side in pixels (0: no cube).
         seed: random seed.
+        region: another farming region for the samples: `warmth` (°C added), `sowing_shift`
+            (days), `soil` (brightness factor), `crops` (shares among arable land),
+            `arable_share`, `name` (prefix of the point ids).
     """
     out = Path(out)
     if (out / "meta.yaml").exists():
         raise DataError(out, "already holds a dataset; choose another --out or remove it first")
-    counts = generate(out, points, seasons, warm_season, cube_size, seed)
+    counts = generate(out, points, seasons, warm_season, cube_size, seed, region)
     print(" ".join(f"{k}={v}" for k, v in counts.items()))
 
 

@@ -10,8 +10,9 @@ import pytest
 import rasterio
 
 from cmap.data import SITSDataModule
-from cmap.data.demo import generate
+from cmap.data.demo import Region, generate
 from cmap.data.demo.calendars import BANDS
+from cmap.errors import ConfigError
 from cmap.main import main
 from tests.helpers import REPO
 
@@ -110,3 +111,45 @@ def test_command_line_refuses_to_overwrite(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["demo", str(tmp_path), "--points", "10"])
     assert "already holds a dataset" in capsys.readouterr().err
+
+
+def half_ndvi_day(root, crop: str) -> float:
+    """Mean day (since the season start) of the first date a crop's NDVI passes 0.5."""
+    dm = SITSDataModule(str(root))
+    table = dm.load_split("train")
+    k = dm.classes.index(crop)
+    days = []
+    for i in np.flatnonzero(table.labels == k):
+        rows = slice(table.starts[i], table.starts[i] + table.lengths[i])
+        red = table.values[rows, BANDS.index("B04")]
+        nir = table.values[rows, BANDS.index("B08")]
+        green = np.flatnonzero((nir - red) / (nir + red) > 0.5)
+        if len(green):
+            first = table.dates[rows][green[0]].astype("datetime64[D]")
+            days.append((first - np.datetime64(dm.season.first_date(table.seasons[i]))).astype(int))
+    return float(np.mean(days))
+
+
+def test_a_region_is_warmer_sows_later_has_its_crop_mix_and_soils(tmp_path):
+    base = dict(points=150, seasons=[2021], warm_season=None, cube_size=0, seed=4)
+    generate(tmp_path / "home", **base)
+    generate(tmp_path / "same", **base, region=Region())
+    home = pq.read_table(tmp_path / "home" / "train" / "features.pq")
+    assert home.equals(pq.read_table(tmp_path / "same" / "train" / "features.pq"))
+    generate(tmp_path / "warm", **base, region=Region(warmth=3.0, name="warm"))
+    generate(tmp_path / "late", **base, region=Region(sowing_shift=20.0))
+    # maize turns green earlier in a warmer region, later where it is sown later
+    home_day = half_ndvi_day(tmp_path / "home", "mais")
+    assert half_ndvi_day(tmp_path / "warm", "mais") < home_day - 5
+    assert half_ndvi_day(tmp_path / "late", "mais") > home_day + 10
+    ids = pq.read_table(tmp_path / "warm" / "train" / "labels.pq")["poi_id"].to_pylist()
+    assert all(i.startswith("warm_p") for i in ids)
+    crops = {"mais": 0.7, "tournesol": 0.3}
+    generate(tmp_path / "south", **base, region=Region(crops=crops, arable_share=0.9, soil=1.3))
+    labels = set(pq.read_table(tmp_path / "south" / "train" / "labels.pq")["label"].to_pylist())
+    assert labels <= {"MIS", "MIE", "TRN", "PPH", "BOP", "J5M"} and "TRN" in labels
+    meta = (tmp_path / "south" / "meta.yaml").read_text()
+    assert "arable_share: 0.9" in meta and "soil: 1.3" in meta
+    with pytest.raises(ConfigError, match=r"unknown crops \['rice'\]"):
+        generate(tmp_path / "bad", **base, region=Region(crops={"rice": 1.0}))
+    assert not (tmp_path / "bad").exists()

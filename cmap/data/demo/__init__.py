@@ -13,10 +13,13 @@ How the series are made:
   jittered per point in timing and amplitude.
 - Reflectance mixes leaf, dry matter, yellow flowers and a per-point soil by those fractions,
   with class-specific leaf spectra, per-date and per-band noise.
+- A `Region` changes where this happens: warmer or cooler, sowing earlier or later, brighter
+  or darker soils, another crop mix (point ids prefixed with its name).
 - 5-day revisit; cloudy dates removed with a month-dependent probability (winter cloudier);
   a few undetected bright clouds are left in.
 """
 
+from cmap.data.demo.calendars import Region
 from cmap.data.demo.writers import generate
 
-__all__ = ["generate"]
+__all__ = ["Region", "generate"]

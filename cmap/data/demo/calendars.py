@@ -179,3 +179,30 @@ MAPPING = {
 }
 # Mean regional cloud cover by month (Jan ... Dec): winter cloudier.
 CLOUDINESS = np.array([0.7, 0.65, 0.55, 0.5, 0.4, 0.3, 0.2, 0.2, 0.3, 0.5, 0.65, 0.7])
+
+
+@dataclass(frozen=True)
+class Region:
+    """A farming region of the demo (the defaults: the demo's own region).
+
+    warmth: °C added to every day (warmer: every stage earlier in calendar days).
+    sowing_shift: days every crop calendar is moved by practice (positive: later).
+    soil: factor on the soils' brightness.
+    crops: shares of the crops among arable land (default `ARABLE`; crops left out are not
+        grown there).
+    arable_share: share of arable points (default `ARABLE_SHARE`; the rest is `other`).
+    name: prefix of the point ids, so that regions pooled together keep distinct points.
+    """
+
+    warmth: float = 0.0
+    sowing_shift: float = 0.0
+    soil: float = 1.0
+    crops: dict[str, float] | None = None
+    arable_share: float | None = None
+    name: str = ""
+
+    def arable(self) -> dict[str, float]:
+        return dict(self.crops) if self.crops else ARABLE
+
+    def share(self) -> float:
+        return ARABLE_SHARE if self.arable_share is None else self.arable_share

@@ -77,16 +77,23 @@ def draw_names(rng: np.random.Generator, choices: dict[str, float], size) -> np.
     return np.array(names, dtype=object)[rng.choice(len(names), size=size, p=p / p.sum())]
 
 
-def crop_sequences(rng: np.random.Generator, n_points: int, n_seasons: int) -> np.ndarray:
-    """Land cover per point and season [P, S]: permanent cover or an arable rotation."""
-    arable = rng.random(n_points) < ARABLE_SHARE
+def crop_sequences(
+    rng: np.random.Generator,
+    n_points: int,
+    n_seasons: int,
+    crops: dict[str, float] = ARABLE,
+    arable_share: float = ARABLE_SHARE,
+) -> np.ndarray:
+    """Land cover per point and season [P, S]: permanent cover or an arable rotation of
+    `crops` (name: share)."""
+    arable = rng.random(n_points) < arable_share
     out = np.empty((n_points, n_seasons), dtype=object)
     out[~arable] = draw_names(rng, PERMANENT, (~arable).sum())[:, None]
     for s in range(n_seasons):
-        draw = draw_names(rng, ARABLE, arable.sum())
+        draw = draw_names(rng, crops, arable.sum())
         if s:  # rotation: mostly avoid growing the same crop twice in a row
             again = (draw == out[arable, s - 1]) & (rng.random(len(draw)) < 0.8)
-            draw[again] = draw_names(rng, ARABLE, again.sum())
+            draw[again] = draw_names(rng, crops, again.sum())
         out[arable, s] = draw
     return out
 
@@ -101,10 +108,12 @@ def simulate_series(
     thermal_day: np.ndarray,
     wet: np.ndarray,
     soil: np.ndarray,
+    shift: float = 0.0,
 ) -> np.ndarray:
-    """Reflectance [P, T, C] for covers [P] at normal-year-equivalent days [P, T]."""
+    """Reflectance [P, T, C] for covers [P] at normal-year-equivalent days [P, T], with every
+    calendar `shift` days later."""
     n = len(covers)
-    timing = thermal_day * rng.normal(1, 0.02, (n, 1)) + rng.normal(0, 6, (n, 1))
+    timing = (thermal_day - shift) * rng.normal(1, 0.02, (n, 1)) + rng.normal(0, 6, (n, 1))
     amplitude = rng.uniform(0.85, 1.05, (n, 1))
     fractions = np.zeros(thermal_day.shape + (3,))
     leaf = np.ones((n, 1, len(BANDS)))

@@ -4,6 +4,7 @@ the metadata (meta.yaml, label_mapping.yaml)."""
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,7 @@ from cmap.data.demo.calendars import (
     PERMANENT,
     SEASON,
     T_BASE,
+    Region,
 )
 from cmap.data.demo.simulation import (
     acquisition_dates,
@@ -39,10 +41,16 @@ from cmap.data.demo.simulation import (
     wetness,
 )
 from cmap.data.demo.truth import write_truth
+from cmap.errors import ConfigError
 
 
 def generate_samples(
-    out: Path, points: int, seasons: list[int], warm_season: int | None, seed: int
+    out: Path,
+    points: int,
+    seasons: list[int],
+    warm_season: int | None,
+    seed: int,
+    region: Region = Region(),  # noqa: B008 (frozen)
 ) -> dict[str, int]:
     """Write the samples layout under `out`; returns the number of samples per split."""
     rng = np.random.default_rng(seed)
@@ -50,10 +58,10 @@ def generate_samples(
     first = SEASON.first_date(seasons[0])
     last = SEASON.first_date(seasons[-1]) + dt.timedelta(SEASON.length)
     days = days_between(first, last)
-    warm = np.zeros(len(days))
+    warm = np.full(len(days), float(region.warmth))
     if warm_season is not None:
         start = np.datetime64(SEASON.first_date(warm_season))
-        warm[(days >= start) & (days < start + 365)] = 2.5
+        warm[(days >= start) & (days < start + 365)] += 2.5
     temps = temperatures(rng, days, points, warm)
 
     dates = acquisition_dates(first, last)
@@ -64,8 +72,8 @@ def generate_samples(
     cloudy = rng.random((points, len(dates))) < cloud_cover[None, :]
     undetected = cloudy & (rng.random(cloudy.shape) < 0.03)
 
-    land = crop_sequences(rng, points, len(seasons))
-    soil = rng.uniform(0.7, 1.3, points)
+    land = crop_sequences(rng, points, len(seasons), region.arable(), region.share())
+    soil = rng.uniform(0.7, 1.3, points) * region.soil
     values = np.zeros((points, len(dates), len(BANDS)))
     for s, season in enumerate(seasons):
         begin = np.datetime64(SEASON.first_date(season))
@@ -75,13 +83,19 @@ def generate_samples(
         gdd = np.cumsum(np.maximum(temps[:, offset:] - T_BASE, 0), axis=1)
         at_dates = gdd[:, date_index[in_season] - offset]
         values[:, in_season] = simulate_series(
-            rng, land[:, s], equivalent_day(at_dates), wetness(dates[in_season]), soil
+            rng,
+            land[:, s],
+            equivalent_day(at_dates),
+            wetness(dates[in_season]),
+            soil,
+            region.sowing_shift,
         )
     blend = rng.uniform(0.2, 0.9, undetected.shape)[..., None]
     values = np.where(undetected[..., None], (1 - blend) * values + blend * CLOUD, values)
     keep = ~cloudy | undetected
 
-    ids = np.array([f"p{i:05d}" for i in range(points)], dtype=object)
+    prefix = f"{region.name}_" if region.name else ""
+    ids = np.array([f"{prefix}p{i:05d}" for i in range(points)], dtype=object)
     split = rng.choice(3, size=points, p=[0.6, 0.2, 0.2])
     counts = {}
     for k, name in enumerate(("train", "val", "test")):
@@ -121,6 +135,18 @@ def generate_samples(
         )
         counts[name] = len(members) * len(seasons)
     return counts
+
+
+def check_region(region: Region) -> None:
+    unknown = set(region.crops or {}) - set(ARABLE)
+    if unknown:
+        raise ConfigError(f"demo region: unknown crops {sorted(unknown)}; crops are {list(ARABLE)}")
+    if region.crops and (min(region.crops.values()) < 0 or sum(region.crops.values()) <= 0):
+        raise ConfigError(
+            f"demo region: crop shares must be >= 0 with a positive sum: {region.crops}"
+        )
+    if not 0 <= region.share() <= 1 or region.soil <= 0:
+        raise ConfigError("demo region: arable_share must be in [0, 1] and soil positive")
 
 
 def generate_cube(out: Path, size: int, season: int, seed: int) -> int:
@@ -229,12 +255,15 @@ def generate(
     warm_season: int | None = 2020,
     cube_size: int = 40,
     seed: int = 0,
+    region: Region | None = None,
 ) -> dict[str, int]:
-    """Write the whole demo dataset under `out`; returns samples per split and cube dates."""
+    """Write the whole demo dataset under `out` (the samples of `region`, default the demo's
+    own; the cube is always the demo's); returns samples per split and cube dates."""
+    check_region(region or Region())
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     seasons = sorted(int(s) for s in seasons)
-    counts = generate_samples(out, points, seasons, warm_season, seed)
+    counts = generate_samples(out, points, seasons, warm_season, seed, region or Region())
     if cube_size:
         counts["cube_dates"] = generate_cube(out, cube_size, seasons[-1], seed)
     write_metadata(
@@ -245,6 +274,7 @@ def generate(
             "warm_season": warm_season,
             "cube_size": cube_size,
             "seed": seed,
-        },
+        }
+        | ({"region": asdict(region)} if region else {}),
     )
     return counts
