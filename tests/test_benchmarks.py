@@ -39,6 +39,10 @@ TINY = {
     "products.py": [
         *["--seeds", "0", "--epochs", "1", "--cube-size", "48", "--no-flanders"],
     ],
+    "fewshot_regions.py": [
+        *["--target-points", "80", "--shots", "2", "--seeds", "0", "--epochs", "1"],
+        *["--finetune-epochs", "1"],
+    ],
     "model_size.py": ["--sizes", "20", "1000000", "--max-epochs", "1"],
     "accuracy.py": [
         *["--seeds", "0", "--max-epochs", "1", "--max-series", "4", "--trees", "5"],
@@ -47,7 +51,7 @@ TINY = {
 }
 WITH_ROOT = {
     "reporting.py", "label_efficiency.py", "season_transfer.py", "accuracy.py", "prior_shift.py",
-    "selection.py", "model_size.py",
+    "selection.py", "model_size.py", "fewshot_regions.py",
 }  # fmt: skip
 
 
@@ -132,6 +136,13 @@ def test_benchmark_runs_and_writes_json(script, tmp_path, synthetic_root):
         assert all(0 <= f <= 1 for f in demo["macro_f1"].values())
         assert all(c > 0 for c in demo["cost_vs_predict"].values())
         assert "flanders" not in numbers  # tests/products/test_flanders.py covers real data
+        return
+    if script == "fewshot_regions.py":
+        assert set(numbers["summary"]) == {
+            "source", "prototypes@2", "protonet@2", "finetune@2"
+        }  # fmt: skip
+        assert all(0 <= row["f1_macro"] <= 1 for row in numbers["summary"].values())
+        assert numbers["target_region"]["warmth"] == 2.0
         return
     if script == "model_size.py":
         runs, available = numbers["runs"], numbers["available_train_series"]
