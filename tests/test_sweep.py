@@ -8,13 +8,16 @@ import signal
 import subprocess
 import sys
 import time
+from types import SimpleNamespace
 
 import optuna
 import pytest
+import torch
 import yaml
 
 from cmap.errors import ConfigError
 from cmap.sweep import sweep
+from cmap.sweep.command import ReportToTrial
 from cmap.sweep.space import as_arguments, check_space, suggest
 from cmap.sweep.summary import summary
 from tests.helpers import REPO
@@ -153,3 +156,26 @@ def test_two_processes_share_a_grid_without_repeats(tmp_path, synthetic_root):
         rows = list(csv.DictReader(f))
     assert len(rows) == 4 and all(r["state"] in ("COMPLETE", "PRUNED") for r in rows)
     assert len({(r[LR], r[GAMMA]) for r in rows}) == 4  # every combination, once
+
+
+def test_a_pruned_trial_ends_its_run_after_the_epoch():
+    class Trial:
+        reported = []
+
+        def report(self, value, step):
+            self.reported.append((value, step))
+
+        def should_prune(self):
+            return len(self.reported) == 2
+
+    trainer = SimpleNamespace(
+        sanity_checking=False, current_epoch=0, should_stop=False,
+        callback_metrics={"val/f1_macro": torch.tensor(0.5)},
+    )  # fmt: skip
+    report = ReportToTrial(Trial(), "val/f1_macro", maximize=True)
+    report.on_validation_end(trainer, None)
+    assert report.best == 0.5 and not trainer.should_stop and report.pruned is None
+    trainer.current_epoch, trainer.callback_metrics["val/f1_macro"] = 1, torch.tensor(0.25)
+    report.on_validation_end(trainer, None)
+    assert trainer.should_stop and report.pruned == "epoch 1: val/f1_macro 0.2500"
+    assert report.best == 0.5 and Trial.reported == [(0.5, 0), (0.25, 1)]

@@ -27,11 +27,13 @@ log = logging.getLogger(__name__)
 
 class ReportToTrial(pl.Callback):
     """Reports `metric` to the Optuna trial after each validation epoch, keeps its best value,
-    and stops the run (TrialPruned) when the pruner says so."""
+    and, when the pruner says so, ends the run after this epoch (a normal end: checkpoints,
+    figures and logs are closed as usual); `pruned` then says why."""
 
     def __init__(self, trial, metric: str, maximize: bool):
         self.trial, self.metric, self.maximize = trial, metric, maximize
         self.best: float | None = None
+        self.pruned: str | None = None
 
     def on_validation_end(self, trainer, pl_module) -> None:  # after the epoch's metrics
         if trainer.sanity_checking:
@@ -47,9 +49,8 @@ class ReportToTrial(pl.Callback):
         self.best = value if self.best is None else better(self.best, value)
         self.trial.report(value, trainer.current_epoch)
         if self.trial.should_prune():
-            import optuna
-
-            raise optuna.TrialPruned(f"epoch {trainer.current_epoch}: {self.metric} {value:.4f}")
+            self.pruned = f"epoch {trainer.current_epoch}: {self.metric} {value:.4f}"
+            trainer.should_stop = True
 
 
 def _optuna():
@@ -118,6 +119,8 @@ def _objective(settings: dict):
         report = ReportToTrial(trial, settings["metric"], settings["direction"] == "maximize")
         cli.trainer.callbacks.append(report)
         cli.trainer.fit(cli.model, cli.datamodule)
+        if report.pruned:
+            raise _optuna().TrialPruned(report.pruned)
         if report.best is None:
             raise ConfigError("sweep: the run ended before any validation epoch")
         _log_hparams(folder, trial.number, values, settings["metric"], report.best)
