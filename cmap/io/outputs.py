@@ -9,6 +9,13 @@ from pathlib import Path
 from cmap.errors import DataError, OutputExistsError
 
 
+def derived(source: Path, tag: str, suffix: str = ".tif") -> Path:
+    """The default name of a product of `source` (a map or its probabilities) beside it:
+    `<map stem>_<tag><suffix>`, e.g. `map_probabilities.tif` -> `map_smoothed.tif`."""
+    source = Path(source)
+    return source.with_name(f"{source.stem.removesuffix('_probabilities')}_{tag}{suffix}")
+
+
 def refuse_existing(*paths: Path, overwrite: bool) -> None:
     """Raise `OutputExistsError` naming the first of `paths` that exists, unless `overwrite`."""
     existing = [Path(p) for p in paths if Path(p).exists()]

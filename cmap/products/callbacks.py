@@ -11,6 +11,7 @@ import pytorch_lightning as pl
 
 from cmap.callbacks.map_writer import CubeMapWriter
 from cmap.errors import ConfigError
+from cmap.io.outputs import derived
 from cmap.products.parcels import parcel_map
 from cmap.products.smoothing import smooth_probabilities
 from cmap.products.uncertainty import write_uncertainty
@@ -59,15 +60,15 @@ class MapProducts(pl.Callback):
         writer = self.writer
         if not trainer.is_global_zero or writer.parts.exists() or not writer.output.exists():
             return  # an unfinished map: the products come with the run that finishes it
-        source, stem = writer.probability_path, writer.output.stem
+        source = writer.probability_path
         written: list[Path] = []
         if self.uncertainty:
             written.append(write_uncertainty(source, None, self.overwrite))
         if self.smooth:
-            out = writer.output.with_name(f"{stem}_smoothed.tif")
+            out = derived(writer.output, "smoothed")
             written += smooth_probabilities(source, out, self.smooth, overwrite=self.overwrite)
         if self.parcels:
-            out = writer.output.with_name(f"{stem}_parcels.gpkg")
+            out = derived(writer.output, "parcels", ".gpkg")
             counts = parcel_map(source, Path(self.parcels), out, *self.parcel_options,
                                 overwrite=self.overwrite)  # fmt: skip
             print("cmap: parcels: " + ", ".join(f"{v} {k}" for k, v in counts.items()),

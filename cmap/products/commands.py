@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from cmap.io.outputs import refuse_existing
+from cmap.io.outputs import derived, refuse_existing
 from cmap.products.assessment import assess as assess_map
 from cmap.products.assessment import summary
 from cmap.products.ensemble import average as average_predictions
@@ -14,7 +14,7 @@ from cmap.products.parcels import parcel_map
 from cmap.products.priors import adjust_priors
 from cmap.products.sampling import reference_sample
 from cmap.products.smoothing import smooth_probabilities
-from cmap.products.uncertainty import default_output, write_uncertainty
+from cmap.products.uncertainty import write_uncertainty
 from cmap.reports.quicklook import write_quicklook
 
 
@@ -37,7 +37,7 @@ def uncertainty(
         quicklook: also render its entropy as `<output stem>.png`.
         overwrite: replace an existing output.
     """
-    output = Path(output) if output else default_output(Path(probabilities))
+    output = Path(output) if output else derived(Path(probabilities), "uncertainty")
     pictures = [output.with_suffix(".png")] if quicklook else []
     refuse_existing(output, *pictures, overwrite=overwrite)
     written = write_uncertainty(Path(probabilities), output, overwrite)
@@ -78,8 +78,7 @@ def smooth(
         overwrite: replace existing outputs.
     """
     source = Path(probabilities)
-    stem = source.stem.removesuffix("_probabilities")
-    output = Path(output) if output else source.with_name(f"{stem}_smoothed.tif")
+    output = Path(output) if output else derived(source, "smoothed")
     written = smooth_probabilities(
         source, output, method, window, smoothness, neigh_fraction, sigma, overwrite
     )
@@ -197,8 +196,7 @@ def parcels(
         overwrite: replace an existing parcel map.
     """
     source = Path(probabilities)
-    stem = source.stem.removesuffix("_probabilities")
-    output = Path(output) if output else source.with_name(f"{stem}_parcels.gpkg")
+    output = Path(output) if output else derived(source, "parcels", ".gpkg")
     counts = parcel_map(
         source, Path(parcels), output, id_column, method, buffer, min_pixels, overwrite
     )
@@ -272,8 +270,7 @@ def average(
     """
     first = Path(predictions[0]) if predictions else Path("predictions")
     suffix = ".parquet" if first.suffix.lower() == ".parquet" else ".tif"
-    stem = first.stem.removesuffix("_probabilities")
-    output = Path(output) if output else first.with_name(f"{stem}_ensemble{suffix}")
+    output = Path(output) if output else derived(first, "ensemble", suffix)
     for path in average_predictions(list(predictions), output, overwrite):
         print(f"wrote {path}")
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from cmap.errors import ConfigError, DataError
 from cmap.io.maps import PRIOR_TAG, prior_tags, prior_values
-from cmap.io.outputs import refuse_existing
+from cmap.io.outputs import derived, refuse_existing
 from cmap.products.points import probabilities_of, read_points, stored_prior, write_points
 from cmap.products.probabilities import (
     blocks,
@@ -173,11 +173,8 @@ def adjust_priors(
     returns the record (also written as `<output stem>_priors.json`) and the files written."""
     source = Path(source)
     points = source.suffix.lower() == ".parquet"
-    stem = source.stem.removesuffix("_probabilities")
     output = (
-        Path(output)
-        if output
-        else source.with_name(f"{stem}_adjusted{'.parquet' if points else '.tif'}")
+        Path(output) if output else derived(source, "adjusted", ".parquet" if points else ".tif")
     )
     record = output.with_name(f"{output.stem}_priors.json")
     written = [output] if points else [output, output.with_name(f"{output.stem}_probabilities.tif")]

@@ -10,7 +10,7 @@ import numpy as np
 import rasterio
 
 from cmap.io.atomic import atomic_path
-from cmap.io.outputs import refuse_existing
+from cmap.io.outputs import derived, refuse_existing
 from cmap.products.probabilities import blocks, open_probabilities, read_block
 
 MEASURES = ("entropy", "margin", "least_confidence")
@@ -27,15 +27,10 @@ def measures(p: np.ndarray) -> np.ndarray:
     return np.stack([entropy, top[-1] - top[-2], 1.0 - top[-1]]).astype(np.float32)
 
 
-def default_output(probabilities: Path) -> Path:
-    stem = probabilities.stem.removesuffix("_probabilities")
-    return probabilities.with_name(f"{stem}_uncertainty.tif")
-
-
 def write_uncertainty(probabilities: Path, output: Path | None, overwrite: bool) -> Path:
     """Write the uncertainty GeoTIFF of a probabilities file; returns its path. Pixels
     without probabilities (the file's mask, or NaN) are NaN."""
-    output = Path(output) if output else default_output(probabilities)
+    output = Path(output) if output else derived(probabilities, "uncertainty")
     refuse_existing(output, overwrite=overwrite)
     with open_probabilities(probabilities) as src:
         profile = src.profile | {
