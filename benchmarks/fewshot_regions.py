@@ -31,7 +31,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from _common import RESULTS, machine, write_results
 from _pretrain import QUIET
 from _scores import scores
@@ -40,7 +39,7 @@ from cmap.cli import build
 from cmap.commands import extract
 from cmap.data import SITSDataModule
 from cmap.data.demo import Region, generate
-from cmap.fewshot import prototype_predict
+from cmap.fewshot import nearest_mean
 from cmap.fewshot.command import load_encoder
 from cmap.fewshot.features import split_features
 from cmap.io.checkpoints import find_checkpoint
@@ -87,10 +86,7 @@ def prototypes(encoder, train, test, support: np.ndarray, n_classes: int) -> np.
     """Nearest-class-mean predictions [M] of the test series from the support series."""
     x_train, y_train = split_features(encoder, train)
     x_test, _ = split_features(encoder, test)
-    mean = torch.cat([x_train, x_test]).mean(dim=0, keepdim=True)
-    x_train, x_test = (F.normalize(x - mean, dim=1) for x in (x_train, x_test))
-    y = torch.from_numpy(y_train[support])
-    return prototype_predict(x_train[support], y, x_test, n_classes).numpy()
+    return nearest_mean(x_train[support], y_train[support], x_test, n_classes)
 
 
 def run_seed(source: Path, target: Path, seed: int, args, tmp: Path) -> dict:

@@ -12,7 +12,7 @@ import torch
 from cmap.cli import build
 from cmap.commands import extract
 from cmap.errors import ConfigError, OutputExistsError
-from cmap.fewshot import evaluate_episodes, prototype_predict, sample_episodes
+from cmap.fewshot import evaluate_episodes, nearest_mean, prototype_predict, sample_episodes
 from cmap.fewshot.command import fewshot
 from cmap.fewshot.episodes import _macro_f1
 from tests.helpers import DEMO_CUBE, REPO
@@ -129,3 +129,10 @@ def test_the_command_scores_a_checkpoint_and_its_extracted_encoder_alike(
     assert f"macro-F1 {scores['f1_macro']:.3f}" in printed[0]
     with pytest.raises(OutputExistsError, match="already exists"):
         fewshot(run, synthetic_root, split="val", k_shot=[2], output=out)
+
+
+def test_nearest_mean_maps_class_ids_and_never_predicts_an_absent_class():
+    support = torch.tensor([[0.0, 0.0], [0.0, 1.0], [10.0, 0.0], [10.0, 1.0]])
+    labels = np.array([1, 1, 4, 4])  # classes 0, 2, 3 have no support
+    query = torch.tensor([[1.0, 0.5], [9.0, 0.5], [6.0, 3.0]])
+    assert nearest_mean(support, labels, query, 5).tolist() == [1, 4, 4]

@@ -77,6 +77,26 @@ def prototype_predict(support: torch.Tensor, labels: torch.Tensor, query: torch.
     return torch.cdist(query, prototypes).argmin(dim=1)
 
 
+def centred(*features: torch.Tensor) -> list[torch.Tensor]:
+    """Feature sets [M_i, D] centred on their joint mean and projected to the unit sphere
+    (EASY's preprocessing), in float64."""
+    x = [f.double().cpu() for f in features]
+    mean = torch.cat(x).mean(dim=0, keepdim=True)
+    return [F.normalize(f - mean, dim=1) for f in x]
+
+
+def nearest_mean(
+    support: torch.Tensor, labels: np.ndarray, query: torch.Tensor, n_classes: int
+) -> np.ndarray:
+    """Classes [Q] of query features from labelled support features (class ids 0..K-1, every
+    class present or not): centred, then the nearest class mean; absent classes are never
+    predicted."""
+    present = np.unique(labels)
+    support, query = centred(support, query)
+    ways = torch.from_numpy(np.searchsorted(present, labels))
+    return present[prototype_predict(support, ways, query, len(present)).numpy()]
+
+
 def _macro_f1(pred: np.ndarray, truth: np.ndarray, n_way: int) -> float:
     scores = []
     for c in range(n_way):
@@ -90,9 +110,7 @@ def evaluate_episodes(features: torch.Tensor, episodes: list[Episode], centre: b
     """Prototype accuracy and macro-F1 over the episodes: mean and 95 % confidence half-width
     (1.96 sd / sqrt(episodes)). Features [M, D] of the whole split are centred on their mean
     and projected to the unit sphere first (`centre`: EASY's preprocessing)."""
-    x = features.double().cpu()
-    if centre:
-        x = F.normalize(x - x.mean(dim=0, keepdim=True), dim=1)
+    (x,) = centred(features) if centre else (features.double().cpu(),)
     accuracy, f1 = [], []
     for e in episodes:
         n_way = len(e.classes)
