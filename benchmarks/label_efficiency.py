@@ -24,7 +24,11 @@ Recipes (`--recipes`): `scratch`, `pretrained` (masked reconstruction) and `cont
 (`configs/contrastive.yaml`: two views, NT-Xent), each pretrained once per dataset on the same
 pool; `--mixup` adds each recipe trained with manifold mixup (`Mixup`, features, alpha 0.2).
 `--fewshot K ...` also scores every pretrained encoder, frozen, on 300 seeded K-shot episodes
-of the test split (nearest class mean, as `cmap fewshot`).
+of the test split (nearest class mean, as `cmap fewshot`). `--prototypes` classifies the test
+split by the nearest class mean of each fraction's labelled series with each frozen pretrained
+encoder (no training); `--protonet-epochs N` first meta-learns the encoder on the fraction
+with ProtoNet (from the last pretrained encoder), then does the same. Both report test
+macro-F1 (classes present in test).
 
 Target (issues 5 and 23): with 5 % of the labels, the best pretrained recipe >= 90 % of
 scratch with 100 %, and clearly above scratch with 5 %.
@@ -42,13 +46,17 @@ import pytorch_lightning as pl
 import yaml
 from _common import RESULTS, machine, write_results
 from _pretrain import PRETRAIN_SERIES, QUIET, pretrain
+from _scores import scores
 
 from cmap.cli import build
+from cmap.commands import extract
+from cmap.data import SITSDataModule
 from cmap.data.demo import generate
 from cmap.errors import ConfigError
-from cmap.fewshot import evaluate_episodes, sample_episodes
+from cmap.fewshot import evaluate_episodes, nearest_mean, sample_episodes
 from cmap.fewshot.command import load_encoder
 from cmap.fewshot.features import labelled_split, split_features
+from cmap.io.checkpoints import find_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "configs"
@@ -154,6 +162,35 @@ def fewshot_scores(weights: Path, root: Path, shots: list[int], seed: int) -> di
     return out
 
 
+def adapted(
+    root: Path, fraction: float, seed: int, weights: Path | None, protonet_epochs: int, folder: Path
+) -> dict:
+    """Test scores of the nearest class mean of the labelled fraction's series, with the frozen
+    encoder `weights` or (protonet_epochs > 0) an encoder meta-learned from them on that
+    fraction first (`configs/protonet.yaml`, 1-shot episodes, best few-shot val checkpoint)."""
+    data = SITSDataModule(str(root), fraction=fraction, seed=seed)
+    data.setup("fit")
+    data.setup("test")
+    if protonet_epochs:
+        start = [] if weights is None else ["--model.init_args.encoder_weights_path", str(weights)]
+        cli = build([
+            *("--config", str(CONFIGS / "protonet.yaml"), "--data.init_args.root", str(root)),
+            *("--data.init_args.fraction", str(fraction), "--data.init_args.seed", str(seed)),
+            *("--seed_everything", str(seed), "--trainer.max_epochs", str(protonet_epochs)),
+            *("--model.init_args.k_shot", "1", *QUIET, *start),
+            *("--trainer.logger.init_args.save_dir", str(folder)),
+        ])  # fmt: skip
+        cli.trainer.fit(cli.model, cli.datamodule)
+        extract(find_checkpoint(folder), folder / "encoder")
+        weights = folder / "encoder" / "encoder.safetensors"
+    encoder, _ = load_encoder(weights.parent)
+    train, test = data.datasets["train"], data.datasets["test"]
+    support, labels = split_features(encoder, train)
+    query, truth = split_features(encoder, test)
+    predicted = nearest_mean(support, labels, query, len(data.classes))
+    return scores(predicted, truth, data.classes)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--root", type=Path, action="append")
@@ -168,6 +205,14 @@ def main() -> None:
     )  # fmt: skip
     parser.add_argument("--mixup", action="store_true", help="also each recipe with mixup")
     parser.add_argument("--fewshot", type=int, nargs="*", default=[], help="K shots, e.g. 5 10")
+    parser.add_argument(
+        "--prototypes", action="store_true",
+        help="also the nearest class mean of each fraction with each frozen pretrained encoder",
+    )  # fmt: skip
+    parser.add_argument(
+        "--protonet-epochs", type=int, default=0,
+        help="also ProtoNet (from the last pretrained encoder) on each fraction, then prototypes",
+    )  # fmt: skip
     parser.add_argument("--out", type=Path, default=RESULTS / "label_efficiency.json")
     args = parser.parse_args()
     roots = args.root or [REPO / "data" / "demo"]
@@ -214,6 +259,30 @@ def main() -> None:
                         for seed in args.seeds
                     ]
                     table[f"{name}@{fraction:g}"] = summarise(runs)
+                    print(root.name, name, fraction, table[f"{name}@{fraction:g}"], flush=True)
+                pretrained = [r for r in args.recipes if r in PRETRAINING]
+                methods = [
+                    (f"prototypes_{r}", weights[r], 0) for r in pretrained if args.prototypes
+                ]
+                if args.protonet_epochs:
+                    start = weights[pretrained[-1]] if pretrained else None
+                    methods.append(("protonet", start, args.protonet_epochs))
+                for name, init, epochs in methods:
+                    runs = [
+                        adapted(
+                            root,
+                            fraction,
+                            seed,
+                            init,
+                            epochs,
+                            Path(tmp) / f"{name}-{fraction:g}-{seed}",
+                        )
+                        for seed in args.seeds
+                    ]
+                    table[f"{name}@{fraction:g}"] = {
+                        "test_f1_macro": round(statistics.mean(r["f1_macro"] for r in runs), 4),
+                        "test_f1_macro_per_seed": [r["f1_macro"] for r in runs],
+                    }
                     print(root.name, name, fraction, table[f"{name}@{fraction:g}"], flush=True)
         low, full = min(args.fractions), max(args.fractions)
         target = 0.05 if 0.05 in args.fractions else low

@@ -23,7 +23,7 @@ TINY = {
     "label_efficiency.py": [
         *["--fractions", "0.1", "1", "--seeds", "0", "--epochs", "1", "--pretrain-epochs", "1"],
         *["--unlabelled-points", "40", "--recipes", "scratch", "contrastive"],
-        *["--mixup", "--fewshot", "2"],
+        *["--mixup", "--fewshot", "2", "--prototypes", "--protonet-epochs", "1"],
     ],
     "season_transfer.py": ["--seeds", "0", "--epochs", "1", "--time-shift", "10"],
     "prior_shift.py": ["--seeds", "0", "--epochs", "1"],
@@ -186,7 +186,9 @@ def test_benchmark_runs_and_writes_json(script, tmp_path, synthetic_root):
         assert table["scratch@0.1"]["train_series"] < table["contrastive@1"]["train_series"]
         assert set(table["contrastive+mixup@1"]["test_f1_per_class"]) >= {"other", "ble_dur"}
         scores = [v for k, v in _flatten(table) if k.endswith("f1_macro")]
-        assert len(scores) == 4 * 2 * 2 + 1 and all(0 <= s <= 1 for s in scores)
+        assert len(scores) == 4 * 2 * 2 + 1 + 2 * 2 and all(0 <= s <= 1 for s in scores)
+        for method in ("prototypes_contrastive", "protonet"):  # nearest class mean, no fit
+            assert len(table[f"{method}@0.1"]["test_f1_macro_per_seed"]) == 1
         assert "contrastive+mixup@5%_over_scratch@100%" in table
         return
     rates = [v for k, v in _flatten(numbers) if k.endswith("samples_per_s")]
