@@ -56,6 +56,7 @@ CANDIDATES = {  # tried on rondonia's test split when the default was chosen; an
     "layers1": [f"{ENCODER}n_layers", "1"],
     "ltae": ["--model", str(REPO / "configs" / "models" / "ltae.yaml")],  # another encoder
     "time_shift7": ["--data.init_args.time_shift", "7"],
+    "mixup": ["--model.init_args.mixup", "Mixup"],  # manifold mixup of pooled features
     "pretrained": [],  # + the dataset's pretrained encoder, see `options`
 }
 
