@@ -70,7 +70,7 @@ def main(args: list[str] | None = None) -> None:
 
 
 LIGHTNING = {
-    "fit": "train a model (Classifier, AutoEncoder, Contrastive, ProtoNet) from a YAML config",
+    "fit": "train a model (Classifier, AutoEncoder, Contrastive, ProtoNet) from YAML",
     "validate": "score a checkpoint on the validation split",
     "test": "score a checkpoint on the test split (metrics, confusion matrix)",
     "predict": "predict with a checkpoint: a crop map of a cube, or point predictions",

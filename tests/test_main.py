@@ -57,7 +57,8 @@ def test_help_names_every_command_with_what_it_does(capsys):
         main(["--help"])
     assert exit_.value.code == 0
     lines = capsys.readouterr().out.splitlines()
-    commands = ("fit", "validate", "test", "predict", "extract", "samples", "quicklook", "demo")
+    commands = ("fit", "validate", "test", "predict", "extract", "fewshot", "samples", "quicklook")
+    commands += ("demo", "sweep")
     for name in (*commands, "uncertainty", "smooth", "parcels", "assess", "reference", "priors"):
         described = [line for line in lines if line.split()[:1] == [name]]
         assert len(described) == 1 and len(described[0].split()) > 4, name

@@ -50,7 +50,7 @@ def fewshot(
     output: Path | None = None,
     overwrite: bool = False,
 ) -> None:
-    """Few-shot scores of an encoder's frozen features (nearest class mean, N-way K-shot).
+    """Few-shot scores of an encoder: nearest class mean on K-shot episodes.
 
     Every series of the split goes through the encoder once; its per-date features are
     max-pooled over valid dates, centred and put on the unit sphere (EASY, Bendou et al.

@@ -180,7 +180,7 @@ def sweep(
     processes: int = 1,
     heartbeat_s: int = 30,
 ) -> None:
-    """Search config values: one cmap fit per trial, the study kept in the sweep folder.
+    """Search config values (grid or Optuna), one cmap fit per trial; resumable.
 
     Args:
         run_config: the cmap config every trial starts from.
