@@ -12,8 +12,9 @@ test stay whole), trained with `configs/classifier.yaml` and either its own enco
 stopping on val macro-F1, test scores of the best-val checkpoint. `--max-epochs` caps training
 so that the largest size fits on a CPU; the cap is stored with the results.
 
-Prints a table and writes benchmarks/results/model_size.json: per size and model, test
-macro-F1 (mean, sd, per seed), training time, epochs run and series per second of training.
+Prints a table and writes benchmarks/results/model_size.json (after every run, so a stopped
+run keeps what it measured): per size and model, test macro-F1 (mean, sd, per seed), training
+time, epochs run and series per second of training.
 """
 
 from __future__ import annotations
@@ -61,6 +62,13 @@ def main(argv: list[str] | None = None) -> dict:
         view_drop=0.0,
     )
     table: dict[str, dict] = {}
+    result = {
+        "root": root.name,
+        "available_train_series": available,
+        "seeds": args.seeds,
+        "max_epochs": args.max_epochs,
+        "runs": table,
+    }
     for size in args.sizes:
         fraction = min(1.0, size / available)
         for model in args.models:
@@ -77,6 +85,7 @@ def main(argv: list[str] | None = None) -> dict:
             summary["series_per_s"] = round(sum(r["series_per_s"] for r in runs) / len(runs), 1)
             table[f"{model}@{size}"] = summary
             print(size, model, {k: summary[k] for k in ("f1_macro", "fit_s")}, flush=True)
+            write_results(result | {"machine": machine()}, args.out)  # a stopped run keeps these
     lines = ["| train series | model | macro-F1 (± sd) | fit s | epochs | series/s | params |"]
     lines.append("|---|---|---|---|---|---|---|")
     for key, row in table.items():
@@ -88,14 +97,6 @@ def main(argv: list[str] | None = None) -> dict:
             f"| {row['params']:,} |"
         )
     print("\n".join(lines), flush=True)
-    result = {
-        "root": root.name,
-        "available_train_series": available,
-        "seeds": args.seeds,
-        "max_epochs": args.max_epochs,
-        "runs": table,
-    }
-    write_results(result | {"machine": machine()}, args.out)
     return result
 
 
