@@ -81,10 +81,9 @@ def _study(settings: dict, worker: int):
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     folder, seed = Path(settings["folder"]), settings["seed"] + worker
-    if settings["sampler"] == "grid":
-        grid = {k: v["choices"] for k, v in settings["space"].items()}
-        sampler = optuna.samplers.GridSampler(grid, seed=seed)
-    elif settings["sampler"] == "random":
+    if settings["sampler"] in ("grid", "random"):
+        # a grid's trials are all queued (queue_grid), none is drawn; Optuna's GridSampler
+        # would stop a process while queued trials wait
         sampler = optuna.samplers.RandomSampler(seed=seed)
     else:
         sampler = optuna.samplers.TPESampler(seed=seed)
@@ -238,6 +237,9 @@ def sweep(
     else:
         _work(settings, 0)
     study = _study(settings, 0)
+    waiting = study.get_trials(states=(_optuna().trial.TrialState.WAITING,))
+    if sampler == "grid" and waiting:  # a process stopped before its share: run the rest here
+        _work(settings | {"shares": [len(waiting)]}, 0)
     rows = summary(study, folder, metric)
     finished = [r for r in rows if r["state"] == "COMPLETE"]
     log.info(
