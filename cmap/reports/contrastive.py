@@ -41,14 +41,27 @@ class ContrastiveReports:
         """ts [N, T, C] -> NDVI or the first band [N, T]."""
         return (ndvi_of(ts.float(), self.index) if self.index else ts[..., 0].float()).cpu().numpy()
 
-    def collect(self, module, batch: dict, views: list[dict], pooled: torch.Tensor) -> None:
-        """A validation batch, its views and its pooled features [N, D]."""
+    def wants_embeddings(self, module) -> bool:
+        """Whether this validation batch's pooled features are collected (the task computes
+        them only then)."""
+        trainer = module.trainer
+        room = self.max_embeddings - sum(len(e) for e in self._embeddings)
+        return (
+            not trainer.sanity_checking
+            and trainer.state.fn == "fit"
+            and trainer.is_global_zero
+            and scheduled(module.current_epoch, self.embeddings_every)
+            and room > 0
+        )
+
+    def collect(self, module, batch: dict, views: list[dict], pooled: torch.Tensor | None) -> None:
+        """A validation batch, its views and its pooled features [N, D] (None: not wanted)."""
         trainer = module.trainer
         if trainer.sanity_checking or trainer.state.fn != "fit" or not trainer.is_global_zero:
             return
         epoch = module.current_epoch
         room = self.max_embeddings - sum(len(e) for e in self._embeddings)
-        if scheduled(epoch, self.embeddings_every) and room > 0:
+        if pooled is not None and room > 0:
             self._embeddings.append(pooled[:room].detach().float().cpu())
             for target, season, index in zip(
                 batch["class"][:room].tolist(),

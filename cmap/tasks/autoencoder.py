@@ -120,7 +120,7 @@ class AutoEncoder(Task):
             generator = torch.Generator(batch["mask"].device).manual_seed(batch_idx)
         return hide_dates(batch["mask"], self.hparams.mask_ratio, self.hparams.mask_mode, generator)
 
-    def _step(self, batch: dict[str, torch.Tensor], stage: str, batch_idx: int) -> torch.Tensor:
+    def _step(self, batch: dict[str, torch.Tensor], stage: str, batch_idx: int = 0) -> torch.Tensor:
         hidden = self._hide(batch, stage, batch_idx)
         reconstructed = self(batch, hidden)
         if hidden.any():
@@ -143,15 +143,6 @@ class AutoEncoder(Task):
             sync_dist=True,
         )
         return loss
-
-    def training_step(self, batch, batch_idx):
-        return self._step(batch, "train", batch_idx)
-
-    def validation_step(self, batch, batch_idx):
-        self._step(batch, "val", batch_idx)
-
-    def test_step(self, batch, batch_idx):
-        self._step(batch, "test", batch_idx)
 
     def _epoch_end(self, stage: str):
         metric = getattr(self, f"{stage}_mse")

@@ -15,7 +15,8 @@ log = logging.getLogger(__name__)
 
 class Task(pl.LightningModule, abc.ABC):
     """An encoder-based task: optional compilation of `self.encoder` (hparam `compile`), one
-    `_epoch_end(stage)` for the train/val/test epoch ends, and the optimizer and schedule
+    `_step(batch, stage, batch_idx)` for the train/val/test steps, one `_epoch_end(stage)` for
+    the train/val/test epoch ends, and the optimizer and schedule
     made by the `optimizer` and `lr_scheduler` callables each task takes. Figures are drawn
     by a `FigureWorker` (another process), started on first use on rank 0 and finished
     (remaining figures drawn and written) when the stage ends."""
@@ -46,6 +47,19 @@ class Task(pl.LightningModule, abc.ABC):
         worker, self._figure_worker = self._figure_worker, None
         if worker is not None:
             worker.close()
+
+    @abc.abstractmethod
+    def _step(self, batch: dict, stage: str, batch_idx: int = 0):
+        """The loss of a train, val or test batch (logged by the task); None skips it."""
+
+    def training_step(self, batch, batch_idx):
+        return self._step(batch, "train", batch_idx)
+
+    def validation_step(self, batch, batch_idx):
+        self._step(batch, "val", batch_idx)
+
+    def test_step(self, batch, batch_idx):
+        self._step(batch, "test", batch_idx)
 
     @abc.abstractmethod
     def _epoch_end(self, stage: str) -> None:

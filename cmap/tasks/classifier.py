@@ -201,7 +201,7 @@ class Classifier(DataState, Task):
         mask = batch["mask"]
         return self.decoder(self.encoder(batch["ts"], batch["positions"], mask), mask)
 
-    def _step(self, batch: dict[str, torch.Tensor], stage: str) -> torch.Tensor:
+    def _step(self, batch: dict[str, torch.Tensor], stage: str, batch_idx: int = 0) -> torch.Tensor:
         target, mixed = batch["class"], None
         if stage == "train" and self.mixup is not None:
             mixed = self.mixup.draw(len(target), target.device)
@@ -237,15 +237,6 @@ class Classifier(DataState, Task):
             sync_dist=True,  # epoch mean over every process's batches
         )
         return loss
-
-    def training_step(self, batch, batch_idx):
-        return self._step(batch, "train")
-
-    def validation_step(self, batch, batch_idx):
-        self._step(batch, "val")
-
-    def test_step(self, batch, batch_idx):
-        self._step(batch, "test")
 
     def predict_step(self, batch, batch_idx):
         """Probabilities [N, K] and class [N], with the batch's identifying keys (sample

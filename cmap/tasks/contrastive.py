@@ -94,7 +94,7 @@ class Contrastive(Task):
         epoch = self.current_epoch if stage == "train" else 0
         return [make_view(self.augmentations, batch, epoch, v) for v in range(self.n_views)]
 
-    def _step(self, batch: dict[str, torch.Tensor], stage: str) -> torch.Tensor:
+    def _step(self, batch: dict[str, torch.Tensor], stage: str, batch_idx: int = 0) -> torch.Tensor:
         views = self.views(batch, stage)
         n = len(batch["mask"])
         together = {k: torch.cat([v[k] for v in views]) for k in ("ts", "positions", "mask")}
@@ -103,8 +103,10 @@ class Contrastive(Task):
         z = self.decoder(features, together["mask"]).reshape(self.n_views, n, -1)
         loss = self.criterion(z)
         if stage == "val":
-            with torch.no_grad():
-                pooled = self(batch)
+            pooled = None
+            if self.reports.wants_embeddings(self):  # one more pass, on the projector's epochs
+                with torch.no_grad():
+                    pooled = self(batch)
             groups = torch.where(batch["class"] >= 0, batch["class"], len(self.reports.groups) - 1)
             self.reports.collect(self, batch | {"class": groups}, views, pooled)
         self.log(
@@ -116,15 +118,6 @@ class Contrastive(Task):
             sync_dist=True,
         )
         return loss
-
-    def training_step(self, batch, batch_idx):
-        return self._step(batch, "train")
-
-    def validation_step(self, batch, batch_idx):
-        self._step(batch, "val")
-
-    def test_step(self, batch, batch_idx):
-        self._step(batch, "test")
 
     def _epoch_end(self, stage: str):
         if stage == "val":

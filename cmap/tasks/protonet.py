@@ -112,7 +112,7 @@ class ProtoNet(Task):
             return self.decoder(features, mask)
         return features if features.dim() == 2 else masked_max(features, mask)
 
-    def _step(self, batch: dict, stage: str, batch_idx: int):
+    def _step(self, batch: dict, stage: str, batch_idx: int = 0):
         generator = None if stage == "train" else torch.Generator().manual_seed(batch_idx)
         episode = episode_of(batch["class"].cpu(), self.hparams.k_shot, generator)
         if episode is None:  # fewer than two classes with enough series: nothing to learn
@@ -137,15 +137,6 @@ class ProtoNet(Task):
         )
         self.log(f"{stage}/ways", float(n), on_epoch=True, batch_size=1, sync_dist=True)
         return loss
-
-    def training_step(self, batch, batch_idx):
-        return self._step(batch, "train", batch_idx)
-
-    def validation_step(self, batch, batch_idx):
-        self._step(batch, "val", batch_idx)
-
-    def test_step(self, batch, batch_idx):
-        self._step(batch, "test", batch_idx)
 
     def _epoch_end(self, stage: str) -> None:
         """Scores are logged per step and averaged by Lightning: nothing to add."""

@@ -10,6 +10,7 @@ of workers, and each augmentation's seed can be fixed on its own.
 
 from __future__ import annotations
 
+import abc
 import zlib
 
 import numpy as np
@@ -67,7 +68,7 @@ def _keep(view: dict, keep: torch.Tensor) -> dict:
     }
 
 
-class SeriesAugmentation:
+class SeriesAugmentation(abc.ABC):
     """One seeded augmentation: `__call__(view, index, epoch, view_number) -> view`.
 
     `seed` None takes the run's seed (`seed_everything`) when the task starts.
@@ -85,8 +86,9 @@ class SeriesAugmentation:
         seed = self.seed if self.seed is not None else torch.initial_seed()
         return draw(seed, index, epoch, view_number, size, zlib.crc32(type(self).__name__.encode()))
 
+    @abc.abstractmethod
     def __call__(self, view: dict, index: torch.Tensor, epoch: int, view_number: int) -> dict:
-        raise NotImplementedError
+        """The view with this augmentation applied (same shapes)."""
 
 
 class DateSubset(SeriesAugmentation):
