@@ -1,7 +1,7 @@
 """Choosing the default without the test split: nested cross-validation over train + val.
 
     python benchmarks/selection.py [--root ../shared/data/rondonia_l8 --root ...] [--folds 4]
-        [--repeats 2] [--seeds 0 1 2] [--candidates default width64 ...]
+        [--repeats 2] [--seeds 0 1 2] [--candidates default no_mixup width64 ...]
 
 For a dataset whose val split is too small to choose between settings (rondonia_l8: 32
 series), the train and val series are pooled and cut `repeats` times into `folds`
@@ -14,9 +14,11 @@ chosen candidate and the default train on each original train / val split with `
 are scored on test, the default's result re-stated with an honest selection. Writes
 benchmarks/results/selection.json.
 
-The candidate `pretrained` starts from the default's encoder pretrained by masked
-reconstruction on all the dataset's series, labels not read (`accuracy.py --pretrain all`),
-once per dataset before the folds are cut: every fold fine-tunes the same encoder.
+`no_mixup` is the default without its manifold mixup; the other candidates, tried before mixup
+became the default, are variants of `no_mixup`. The candidate `pretrained` starts from the
+default's encoder pretrained by masked reconstruction on all the dataset's series, labels not
+read (`accuracy.py --pretrain all`), once per dataset before the folds are cut: every fold
+fine-tunes the same encoder.
 """
 
 from __future__ import annotations
@@ -38,8 +40,8 @@ from accuracy import DEFAULT, run_cmap
 
 REPO = Path(__file__).resolve().parents[1]
 ENCODER = "--model.init_args.encoder.init_args."
-CANDIDATES = {  # tried on rondonia's test split when the default was chosen; and L-TAE
-    "default": [],
+NO_MIXUP = ["--model.init_args.mixup", "null"]
+TRIED = {  # tried before mixup became the default (2026-12-02): variants of the config without it
     "width64": [
         *(f"{ENCODER}d_model", "64", f"{ENCODER}position_encoder.init_args.d_model", "64"),
         *(f"{ENCODER}bands_encoder.init_args.widths", "[32, 64]"),
@@ -56,8 +58,12 @@ CANDIDATES = {  # tried on rondonia's test split when the default was chosen; an
     "layers1": [f"{ENCODER}n_layers", "1"],
     "ltae": ["--model", str(REPO / "configs" / "models" / "ltae.yaml")],  # another encoder
     "time_shift7": ["--data.init_args.time_shift", "7"],
-    "mixup": ["--model.init_args.mixup", "Mixup"],  # manifold mixup of pooled features
     "pretrained": [],  # + the dataset's pretrained encoder, see `options`
+}
+CANDIDATES = {
+    "default": [],  # configs/classifier.yaml as it is (with manifold mixup)
+    "no_mixup": NO_MIXUP,
+    **{name: [*NO_MIXUP, *extra] for name, extra in TRIED.items()},
 }
 
 
