@@ -31,7 +31,8 @@ def per_class_scores(confusion: np.ndarray, classes: list[str]) -> list[dict]:
     ]
 
 
-def print_table(rows: list[dict], stream: TextIO = sys.stdout) -> None:
+def print_table(rows: list[dict], stream: TextIO | None = None) -> None:
+    stream = stream or sys.stdout  # at call time, so a redirect of stdout holds
     width = max(len("class"), *(len(row["class"]) for row in rows))
     print(file=stream)  # a progress bar may still hold the line
     print(f"{'class':<{width}}  precision  recall     f1  support", file=stream)

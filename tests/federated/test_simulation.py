@@ -1,0 +1,124 @@
+"""`cmap federate` in one process: two demo regions as clients, two rounds."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from cmap.commands import extract
+from cmap.data.demo import Region, generate
+from cmap.federated import federate
+from cmap.federated.client import CmapClient
+from cmap.main import main
+from tests.helpers import CONFIGS
+
+SMALL = [
+    *("--config", str(CONFIGS / "classifier.yaml")),
+    *("--model.init_args.encoder.init_args.n_layers", "1"),
+    *("--trainer.accelerator", "cpu"),
+]
+
+
+@pytest.fixture(scope="module")
+def regions(tmp_path_factory):
+    root = tmp_path_factory.mktemp("regions")
+    generate(
+        root / "north", points=40, seasons=[2019], cube_size=0, seed=1, region=Region(name="n")
+    )
+    south = Region(warmth=2.0, sowing_shift=-10, soil=1.2, name="s")
+    generate(root / "south", points=40, seasons=[2019], cube_size=0, seed=2, region=south)
+    return root
+
+
+def clients(regions, south_extra=(), north_extra=()):
+    return {
+        "north": [*SMALL, "--data.init_args.root", str(regions / "north"), *north_extra],
+        "south": [*SMALL, "--data.init_args.root", str(regions / "south"), *south_extra],
+    }
+
+
+def state(path):
+    return torch.load(path, map_location="cpu", weights_only=False)["state_dict"]
+
+
+def test_two_clients_two_rounds_end_to_end(regions, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    run = federate(clients(regions), out=tmp_path / "fed", rounds=2, local_epochs=1)
+    assert run == tmp_path / "fed" / "version_0"
+    rounds = json.loads((run / "rounds.json").read_text())
+    assert list(rounds) == ["1", "2"]
+    for record in rounds.values():
+        assert record["trained"] == ["north", "south"] and record["failed"] == 0
+        assert set(record["val_f1_macro_by_client"]) == {"north", "south"}
+        assert 0 <= record["val_f1_macro"] <= 1
+    events = EventAccumulator(str(run))
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    assert {"clients/north/val_f1_macro", "clients/south/train_train_loss"} <= tags
+    assert {"federation/val_f1_macro", "federation/clients_trained"} <= tags
+    assert [e.step for e in events.Scalars("clients/south/val_f1_macro")] == [1, 2]
+    north, south = (run / "clients" / n / "global.ckpt" for n in ("north", "south"))
+    a, b = state(north), state(south)
+    shared = [k for k in a if k.startswith(("encoder.", "decoder."))]
+    assert shared and all(torch.equal(a[k], b[k]) for k in shared)  # one global model
+    # a normal cmap checkpoint: test and extract take it
+    main(["test", *clients(regions)["north"], "--ckpt_path", str(north)])
+    extract(north, tmp_path / "encoder")
+    assert (tmp_path / "encoder" / "encoder.safetensors").is_file()
+    assert (run / "federation.yaml").read_text().startswith("clients:")
+
+
+def test_a_seeded_simulation_repeats_exactly(regions, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    runs = [
+        federate(clients(regions), out=tmp_path / "fed", rounds=2, strategy="fedprox", seed=3)
+        for _ in range(2)
+    ]
+    first, second = (state(r / "clients" / "south" / "global.ckpt") for r in runs)
+    assert all(torch.equal(first[k], second[k]) for k in first)
+    assert json.loads((runs[0] / "rounds.json").read_text())["2"]["train_proximal"] > 0
+
+
+def test_a_client_failing_mid_run_does_not_stop_it(regions, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    fit = CmapClient.fit
+
+    def flaky(self, parameters, config):
+        if self.name == "south" and int(config["round"]) == 2:
+            raise RuntimeError("south lost its connection")
+        return fit(self, parameters, config)
+
+    monkeypatch.setattr(CmapClient, "fit", flaky)
+    run = federate(clients(regions), out=tmp_path / "fed", rounds=3)
+    rounds = json.loads((run / "rounds.json").read_text())
+    assert rounds["2"]["trained"] == ["north"] and rounds["2"]["failed"] == 1
+    assert rounds["3"]["trained"] == ["north", "south"]
+    assert (run / "clients" / "north" / "global.ckpt").is_file()
+
+
+def test_own_heads_when_the_clients_classes_differ(regions, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    south = ["--data.init_args.classes", "[other, ble_tendre, mais]"]
+    run = federate(
+        clients(regions, south_extra=south), out=tmp_path / "fed", rounds=2, share=["encoder"]
+    )
+    a, b = (state(run / "clients" / n / "global.ckpt") for n in ("north", "south"))
+    encoder = [k for k in a if k.startswith("encoder.")]
+    assert all(torch.equal(a[k], b[k]) for k in encoder)
+    heads = [k for k in a if k.startswith("decoder.") and k.endswith("weight")]
+    assert a[heads[-1]].shape[0] == 7 and b[heads[-1]].shape[0] == 3
+
+
+def test_a_shared_head_takes_the_union_of_the_classes(regions, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    north = ["--data.init_args.classes", "[other, ble_tendre, mais]"]
+    south = ["--data.init_args.classes", "[other, colza, mais]"]
+    run = federate(clients(regions, south, north), out=tmp_path / "fed", rounds=1)
+    for name in ("north", "south"):
+        checkpoint = torch.load(
+            run / "clients" / name / "global.ckpt", map_location="cpu", weights_only=False
+        )
+        assert checkpoint["hyper_parameters"]["classes"] == ["other", "ble_tendre", "mais", "colza"]
