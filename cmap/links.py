@@ -91,8 +91,14 @@ def import_object(path: str):
 
 
 def construct(spec):
-    """Instantiate a `class_path` + `init_args` spec whose arguments are plain values."""
-    return import_object(spec.class_path)(**spec.get("init_args", Namespace()).as_dict())
+    """Instantiate a `class_path` + `init_args` spec; an argument that is such a spec itself
+    (e.g. the data module's `replay`) is instantiated first."""
+    args = {}
+    for key, value in vars(spec.get("init_args") or Namespace()).items():
+        if isinstance(value, Namespace):
+            value = construct(value) if value.get("class_path") else value.as_dict()
+        args[key] = value
+    return import_object(spec.class_path)(**args)
 
 
 WRITERS = ("cmap.callbacks.CubeMapWriter", "cmap.callbacks.PointPredictionWriter")

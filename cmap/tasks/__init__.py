@@ -2,6 +2,7 @@
 
 from cmap.tasks.autoencoder import AutoEncoder
 from cmap.tasks.classifier import Classifier
+from cmap.tasks.continual import Distillation
 from cmap.tasks.contrastive import Contrastive
 from cmap.tasks.mixup import Mixup
 from cmap.tasks.optim import AdamW, WarmupExponentialLR
@@ -16,6 +17,7 @@ __all__ = [
     "Contrastive",
     "DateJitter",
     "DateSubset",
+    "Distillation",
     "GaussianNoise",
     "Mixup",
     "ProtoNet",

@@ -29,6 +29,7 @@ from cmap.tasks.class_weights import (
     class_prior,
     weights_by_name,
 )
+from cmap.tasks.continual import Distillation, load_previous
 from cmap.tasks.data_state import DataState, MeanProbabilities
 from cmap.tasks.mixup import Mixup
 from cmap.tasks.optim import AdamW, WarmupExponentialLR
@@ -66,10 +67,8 @@ class Classifier(DataState, Task):
         classes_weights: per-class loss weights by class name (missing classes weigh 1). If
             no name is a class, the weights were meant for other data: a warning is logged and
             none is applied; if only some names are unknown, that is an error (a typo).
-            "balanced": when training starts, weigh class k by sqrt(n / (K n_k)) from the
-            n_k training series of each of the K classes (a softened inverse frequency:
-            full inverse frequency over-weighs classes of a few series). The weights are
-            saved in checkpoints.
+            "balanced": when training starts, weigh class k by sqrt(n / (K n_k)) from its n_k
+            training series (a softened inverse frequency), saved in checkpoints.
         encoder_weights_path: safetensors file of pretrained encoder weights to start from
             (`cmap extract` writes it from a checkpoint of either task).
         freeze_encoder: keep the encoder fixed (weights, and batch-norm statistics: it stays
@@ -82,9 +81,11 @@ class Classifier(DataState, Task):
             `WarmupExponentialLR` (linear warm-up to the optimizer's lr, then decay).
         mixup: mix each training batch with a shuffled copy of itself (inputs on a common
             grid of dates, or pooled features: manifold mixup), see `Mixup`.
-        compile: compile the encoder with `torch.compile` (dynamic shapes, as T changes from
-            batch to batch) when the run starts; worth it on GPUs for long runs. Weights and
-            checkpoints are unchanged.
+        init_from: a Classifier checkpoint (e.g. last season's) to start from: encoder and
+            head, the head's rows matched by class name (new classes start fresh).
+        distillation: keep what the `init_from` model knew (`Distillation`, LwF).
+        compile: compile the encoder with `torch.compile` (dynamic shapes) when the run
+            starts; worth it on GPUs for long runs. Weights and checkpoints are unchanged.
         attention_every_n_epochs, max_attention_samples: log attention maps per class (from
             up to that many validation samples) at epochs 1, 1 + n, ... (0: never).
         embeddings_every_n_epochs, max_embeddings: log the pooled features of up to that
@@ -107,6 +108,8 @@ class Classifier(DataState, Task):
         optimizer: OptimizerCallable = AdamW,
         lr_scheduler: LRSchedulerCallable = WarmupExponentialLR,
         mixup: Mixup | None = None,
+        init_from: str | None = None,
+        distillation: Distillation | None = None,
         compile: bool = False,
         attention_every_n_epochs: int = 10,
         max_attention_samples: int = 2048,
@@ -131,12 +134,14 @@ class Classifier(DataState, Task):
                 f"decoder has {head_classes} outputs but {num_classes} classes are given: {classes}"
             )
         check_weighable(criterion, classes_weights)
-        self.mixup = mixup
+        self.mixup, self.distillation = mixup, distillation
         if mixup is not None:
             mixup.check_head(decoder)
+        if distillation is not None and not init_from:
+            raise ConfigError("distillation keeps the init_from model's knowledge: set init_from")
         if isinstance(classes_weights, dict):
             self.criterion.weight = weights_by_name(classes_weights, self.classes)
-        self._started = False  # encoder weights of encoder_weights_path loaded
+        self._started = False  # encoder_weights_path / init_from loaded
         if encoder_lr_factor <= 0:
             raise ConfigError(f"encoder_lr_factor must be positive, got {encoder_lr_factor}")
         self.encoder.requires_grad_(not freeze_encoder)
@@ -174,9 +179,13 @@ class Classifier(DataState, Task):
         """Load `encoder_weights_path` into the encoder, once, when training starts (the
         `cmap` command does it before anything is written, so a bad file stops the run
         early); a model loaded from a checkpoint holds its weights and needs no such file."""
-        path = self.hparams.encoder_weights_path
+        path, previous = self.hparams.encoder_weights_path, self.hparams.init_from
         if path and not self._started:
             load_encoder_weights(self.encoder, path)
+        if previous and not self._started:
+            known = load_previous(self, previous)
+            if self.distillation is not None:
+                self.distillation.remember(self, known)
         self._started = True
 
     def _train_counts(self) -> list[int]:
@@ -222,6 +231,8 @@ class Classifier(DataState, Task):
         else:
             logits = self.decoder(features, mask)
             loss = self.criterion(logits, target)
+        if stage == "train" and self.distillation is not None:
+            loss = loss + self.distillation(self, inputs, mask, mixed, logits)
         preds = logits.argmax(dim=-1)
         self._metrics(stage).update(preds, target)
         if stage == "val":

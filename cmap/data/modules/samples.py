@@ -21,7 +21,8 @@ from cmap.data.formats.mapping import read_mapping
 from cmap.data.formats.samples import feature_bands, load_series
 from cmap.data.meta import Settings, read_meta
 from cmap.data.modules.base import CmapDataModule
-from cmap.data.sampling import AUTO_BATCH, auto_batch_size, stratified_subset
+from cmap.data.replay import Replay, seasons_to_read, training_rows
+from cmap.data.sampling import AUTO_BATCH, auto_batch_size
 from cmap.data.season import DEFAULT_LENGTH, Season
 from cmap.data.table import SeriesTable
 from cmap.errors import ConfigError, DataError, preview
@@ -53,8 +54,9 @@ class SITSDataModule(CmapDataModule):
             or `start`s in; defaults `meta.yaml` `season_start` / `season_year`, else 11-01,
             395 days, end.
         seasons: keep only these seasons (all splits).
-        fraction: keep this fraction of the training samples (seeded, stratified by class).
-        max_per_class: keep at most this many training samples per class (seeded).
+        replay: also train on a bounded buffer of earlier seasons' series (`Replay`).
+        fraction, max_per_class: keep this fraction of the training samples, at most this
+            many per class (seeded, stratified by class).
         max_dates: cap on dates per series (the latest are dropped beyond it).
         date_dropout, noise_std, date_sample, time_shift: training augmentation (see
             `SeriesDataset`): probability of hiding each valid date, std of Gaussian noise
@@ -62,13 +64,11 @@ class SITSDataModule(CmapDataModule):
             series: faster steps), largest random shift of a series' day positions (days).
         class_balance: b: training draws class c with probability ∝ n_c^-b (with replacement,
             seeded per epoch); 0 (default) shuffles, 0.5 square-root, 1 equal classes.
-        cache_dir: folder for prepared splits (see `cmap.data.cache`): the first run writes
-            them, later runs read them instead of the parquet files, and observation rows
-            stay on disk, so splits larger than RAM can be iterated. Default: none, in memory.
-        positions: what the encoder gets as date positions: "days" since the season start
-            (default), or "gdd", growing degree days since the season start,
-            sum over days of max(0, T - gdd_base) with T the daily mean temperature read
-            from `temperature`. Batches always carry `days` too (for plots).
+        cache_dir: folder for prepared splits (`cmap.data.cache`): written once, then read
+            instead of the parquet files, rows left on disk (splits larger than RAM).
+        positions: the encoder's date positions: "days" since the season start (default),
+            or "gdd", growing degree days since then, sum over days of max(0, T - gdd_base)
+            with T the daily mean temperature `temperature`. Batches carry `days` too.
         temperature: `table.column` of the daily mean temperature (degC) in each split
             folder, e.g. `temperatures.temperature` for `<split>/temperatures.pq`.
         gdd_base: base temperature of growing degree days (degC); 0 suits winter cereals
@@ -86,10 +86,9 @@ class SITSDataModule(CmapDataModule):
         batch_size: samples per batch and process, or "auto" (`sampling.auto_batch_size`:
             about 24 steps per epoch, 16 to 256; 256 when there is no training split).
         num_workers, pin_memory: DataLoader settings (pin_memory default: on GPU).
-        seed: seeds shuffling, sub-sampling and augmentation. The training order of epoch e
-            is a permutation drawn from (seed, e), sharded across processes under DDP, so runs
-            are reproducible whatever the number of workers, and a resumed run continues
-            with the order the interrupted one would have used.
+        seed: seeds shuffling, sub-sampling and augmentation. Epoch e's training order is
+            drawn from (seed, e), sharded across processes under DDP: runs repeat whatever
+            the workers, and a resumed run continues with the interrupted one's order.
     """
 
     def __init__(
@@ -105,6 +104,7 @@ class SITSDataModule(CmapDataModule):
         season_length: int = DEFAULT_LENGTH,
         season_year: Literal["end", "start"] | None = None,
         seasons: list[int] | None = None,
+        replay: Replay | None = None,
         fraction: float = 1.0,
         max_per_class: int | None = None,
         max_dates: int | None = None,
@@ -130,7 +130,7 @@ class SITSDataModule(CmapDataModule):
     ):
         super().__init__()
         # The task records the resolved classes and bands; logging both would clash.
-        self.save_hyperparameters(ignore=["classes", "bands"])
+        self.save_hyperparameters(ignore=["classes", "bands", "replay"])  # replay: an object
         self.root = Path(root)
         if not self.root.is_dir():
             raise DataError(self.root, "samples folder not found")
@@ -149,7 +149,7 @@ class SITSDataModule(CmapDataModule):
         check_arguments(value_range=self.value_range)
         self._season = settings.season
         self._bands = settings.bands
-        self._classes = classes
+        self._classes, self.replay = classes, replay
         self.datasets: dict[str, SeriesDataset] = {}
 
     @cached_property
@@ -220,7 +220,7 @@ class SITSDataModule(CmapDataModule):
             "scale": self.scale,
             "nodata": self.nodata,
             "mapping": self.mapping,
-            "seasons": hp.seasons,
+            "seasons": seasons_to_read(hp.seasons, self.replay, split),
             "value_range": self.value_range,
             "labelled": hp.labelled,
             "min_dates": hp.min_dates,
@@ -238,7 +238,7 @@ class SITSDataModule(CmapDataModule):
             raise DataError(folder, "no sample left after reading (check seasons and classes)")
         if split == "train":
             table = table.subset(
-                stratified_subset(table.labels, hp.fraction, hp.max_per_class, hp.seed)
+                training_rows(table, hp.fraction, hp.max_per_class, hp.seed, self.replay)
             )
         log.info("%s: %d samples, classes %s", folder, len(table), table.class_counts(self.classes))
         return table
