@@ -44,6 +44,10 @@ TINY = {
         *["--finetune-epochs", "1"],
     ],
     "model_size.py": ["--sizes", "20", "1000000", "--max-epochs", "1"],
+    "federated.py": ["--points", "40", "--seeds", "0", "--rounds", "1", "--local-epochs", "1"],
+    "continual.py": [
+        *["--seasons", "2020", "2021", "--seeds", "0", "--epochs", "1", "--replay-size", "10"],
+    ],
     "accuracy.py": [
         *["--seeds", "0", "--max-epochs", "1", "--max-series", "4", "--trees", "5"],
         *["--models", "transformer", "tempcnn", "rf"],
@@ -51,7 +55,7 @@ TINY = {
 }
 WITH_ROOT = {
     "reporting.py", "label_efficiency.py", "season_transfer.py", "accuracy.py", "prior_shift.py",
-    "selection.py", "model_size.py", "fewshot_regions.py",
+    "selection.py", "model_size.py", "fewshot_regions.py", "continual.py",
 }  # fmt: skip
 
 
@@ -77,6 +81,25 @@ def test_benchmark_runs_and_writes_json(script, tmp_path, synthetic_root):
     assert result.returncode == 0, result.stderr[-3000:]
     numbers = json.loads(out.read_text())
     assert numbers["machine"]["torch"]
+    if script == "federated.py":
+        summary, (run,) = numbers["summary"], numbers["per_seed"]
+        assert set(summary) == {"local", "centralized", "fedavg", "fedprox"}
+        assert set(numbers["train_series"]) == {"north", "south", "hills"}
+        gap = run["fedavg"]["hills"]["f1_macro"] - run["centralized"]["hills"]["f1_macro"]
+        assert summary["fedavg"]["hills"]["minus_centralized"] == pytest.approx(gap, abs=1e-4)
+        return
+    if script == "continual.py":
+        for positions in ("days", "gdd"):
+            (run,) = numbers["positions"][positions]["per_seed"]
+            for method in ("naive", "replay", "lwf"):
+                rows = run[method]["rows"]  # after tasks 2020 and 2021, on both seasons
+                assert len(rows) == 2 and all(len(row) == 2 for row in rows)
+                oa = run[method]["oa"]
+                assert oa["final"] == pytest.approx(
+                    (rows[1][0]["oa"] + rows[1][1]["oa"]) / 2, abs=1e-4
+                )
+                assert oa["bwt"] == pytest.approx(rows[1][0]["oa"] - rows[0][0]["oa"], abs=1e-4)
+        return
     if script == "reporting.py":
         assert len(numbers["reports_epoch_s"]) == 1 and len(numbers["reports_epoch_s"][0]) == 2
         assert isinstance(numbers["overhead_attention_embeddings_epochs"], float)
