@@ -122,3 +122,11 @@ def test_a_shared_head_takes_the_union_of_the_classes(regions, tmp_path, monkeyp
             run / "clients" / name / "global.ckpt", map_location="cpu", weights_only=False
         )
         assert checkpoint["hyper_parameters"]["classes"] == ["other", "ble_tendre", "mais", "colza"]
+
+
+def test_the_shipped_federation_config_parses(capsys):
+    with pytest.raises(SystemExit):
+        main(["federate", "--config", str(CONFIGS / "federated.yaml"), "--print_config"])
+    printed = capsys.readouterr().out
+    assert "strategy: fedavg" in printed and "demo_regions/south" in printed
+    assert "share:\n- encoder\n- decoder" in printed
