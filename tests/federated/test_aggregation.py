@@ -142,3 +142,19 @@ def test_proximal_term_adds_mu_times_the_distance_to_the_global_weights():
     assert torch.allclose(net.encoder[0].weight.grad, torch.full((3, 2), -0.2))
     assert torch.equal(net.decoder.weight.grad, torch.zeros(4, 3))  # only shared parameters
     assert term.penalty(net) == pytest.approx(0.5 * 0.2 * (6 + 3 + 3 + 3))
+
+
+def test_round_schedule_starts_the_schedule_at_the_rounds_epoch():
+    from types import SimpleNamespace
+
+    from cmap.federated.proximal import RoundSchedule
+    from cmap.tasks.optim import WarmupExponentialLR, warmup_exponential
+
+    optimizer = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.1)
+    scheduler = WarmupExponentialLR(optimizer, min_lr=1e-4, warmup_epochs=3, decay=0.9)
+    trainer = SimpleNamespace(lr_scheduler_configs=[SimpleNamespace(scheduler=scheduler)])
+    RoundSchedule(offset=5).on_train_start(trainer, None)  # round 3 of 2 local epochs + 1
+    assert scheduler.last_epoch == 5
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(
+        warmup_exponential(5, 1e-4, 0.1, 3, 0.9)
+    )
