@@ -133,7 +133,8 @@ def test_classifier_trains_with_mixup_from_the_cli_and_reloads(tmp_path, synthet
         return cli
 
     mixed = fit("--model.init_args.mixup", "Mixup", "--model.init_args.mixup.space", space)
-    plain = fit()
+    plain = fit("--model.init_args.mixup", "null")  # the default config mixes features
+    assert plain.model.mixup is None
     assert isinstance(mixed.model.mixup, Mixup) and mixed.model.mixup.space == space
     assert torch.isfinite(mixed.trainer.callback_metrics["train/loss_epoch"])
     weights = [m.model.decoder.linear.weight for m in (mixed, plain)]
