@@ -104,7 +104,7 @@ class CmapClient(NumPyClient):
             trainer.fit(self.model, self.data)
         metrics = {
             "client": self.name,
-            "train_loss": float(trainer.callback_metrics["train/loss_epoch"]),
+            "loss": float(trainer.callback_metrics["train/loss_epoch"]),
             "fit_s": round(time.perf_counter() - start, 2),
         }
         if proximal:

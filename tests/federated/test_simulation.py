@@ -57,7 +57,7 @@ def test_two_clients_two_rounds_end_to_end(regions, tmp_path, monkeypatch):
     events = EventAccumulator(str(run))
     events.Reload()
     tags = set(events.Tags()["scalars"])
-    assert {"clients/north/val_f1_macro", "clients/south/train_train_loss"} <= tags
+    assert {"clients/north/val_f1_macro", "clients/south/train_loss"} <= tags
     assert {"federation/val_f1_macro", "federation/clients_trained"} <= tags
     assert [e.step for e in events.Scalars("clients/south/val_f1_macro")] == [1, 2]
     north, south = (run / "clients" / n / "global.ckpt" for n in ("north", "south"))
