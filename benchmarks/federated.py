@@ -15,7 +15,8 @@ with few labels. Every model is `configs/classifier.yaml`; with the same budget 
 - `centralized`: one model on the three regions' splits pooled (not possible when data
   cannot be shared: the upper reference), scored on each region's test split.
 - `fedavg`, `fedprox` (mu `--mu`): `cmap federate` (encoder and head shared, classes by
-  name), each client's final global model on its own test split.
+  name), each client's final global model on its own test split; `*_localbn`: the same
+  with each client's batch-norm layers kept local (FedBN, `batch_norm: local`).
 
 Scores: each client's test macro-F1 (classes present) and OA, mean and sd over seeds, and
 per seed the federated minus centralized and minus local differences. Target (issue 24):
@@ -143,19 +144,24 @@ def run_seed(roots: dict[str, Path], seed: int, args, tmp: Path) -> dict:
     best = fit(client_args(pool, seed), epochs, tmp / "centralized")
     out["centralized"] = {n: test_scores(client_args(r, seed), best, r) for n, r in roots.items()}
     out["centralized"]["fit_s"] = round(time.perf_counter() - start, 1)
-    for strategy in args.strategies:
+    for strategy, batch_norm in federated_methods(args):
+        method = strategy + ("_localbn" if batch_norm == "local" else "")
         start = time.perf_counter()
         clients = {n: client_args(r, seed) for n, r in roots.items()}
         run = federate(
-            clients, out=tmp / strategy, strategy=strategy, rounds=args.rounds,
-            local_epochs=args.local_epochs, proximal_mu=args.mu, seed=seed,
+            clients, out=tmp / method, strategy=strategy, rounds=args.rounds,
+            local_epochs=args.local_epochs, proximal_mu=args.mu, seed=seed, batch_norm=batch_norm,
         )  # fmt: skip
-        out[strategy] = {
+        out[method] = {
             n: test_scores(clients[n], run / "clients" / n / "global.ckpt", r)
             for n, r in roots.items()
         }
-        out[strategy]["fit_s"] = round(time.perf_counter() - start, 1)
+        out[method]["fit_s"] = round(time.perf_counter() - start, 1)
     return out
+
+
+def federated_methods(args) -> list[tuple[str, str]]:
+    return [(s, b) for b in args.batch_norm for s in args.strategies]
 
 
 def summary(per_seed: list[dict], methods: list[str], clients: list[str]) -> dict:
@@ -195,6 +201,13 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--local-epochs", type=int, default=2)
     parser.add_argument("--mu", type=float, default=0.01, help="FedProx's mu")
     parser.add_argument("--strategies", nargs="+", default=["fedavg", "fedprox"])
+    parser.add_argument(
+        "--batch-norm",
+        nargs="+",
+        default=["shared", "local"],
+        choices=["shared", "local"],
+        help="batch-norm layers averaged, or kept by each client (FedBN: methods *_localbn)",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS / "federated.json")
     args = parser.parse_args(argv)
     roots = regions(args.points, Path(tempfile.gettempdir()) / "cmap_federated_regions")
@@ -203,12 +216,13 @@ def main(argv: list[str] | None = None) -> dict:
         with tempfile.TemporaryDirectory() as tmp:
             per_seed.append(run_seed(roots, seed, args, Path(tmp)) | {"seed": seed})
         print(seed, {m: per_seed[-1][m] for m in ("local", "centralized")}, flush=True)
-    methods = ["local", "centralized", *args.strategies]
+    methods = ["local", "centralized"]
+    methods += [s + ("_localbn" if b == "local" else "") for s, b in federated_methods(args)]
     clients = list(roots)
     table = summary(per_seed, methods, clients)
     result = {
         "points": args.points, "rounds": args.rounds, "local_epochs": args.local_epochs,
-        "mu": args.mu, "seeds": args.seeds,
+        "mu": args.mu, "seeds": args.seeds, "batch_norm": args.batch_norm,
         "train_series": {n: pq.read_metadata(r / "train" / "labels.pq").num_rows
                          for n, r in roots.items()},
         "summary": table, "per_seed": per_seed,

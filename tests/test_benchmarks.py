@@ -83,7 +83,9 @@ def test_benchmark_runs_and_writes_json(script, tmp_path, synthetic_root):
     assert numbers["machine"]["torch"]
     if script == "federated.py":
         summary, (run,) = numbers["summary"], numbers["per_seed"]
-        assert set(summary) == {"local", "centralized", "fedavg", "fedprox"}
+        assert set(summary) == {
+            "local", "centralized", "fedavg", "fedprox", "fedavg_localbn", "fedprox_localbn"
+        }  # fmt: skip
         assert set(numbers["train_series"]) == {"north", "south", "hills"}
         gap = run["fedavg"]["hills"]["f1_macro"] - run["centralized"]["hills"]["f1_macro"]
         assert summary["fedavg"]["hills"]["minus_centralized"] == pytest.approx(gap, abs=1e-4)

@@ -53,16 +53,19 @@ class CmapClient(NumPyClient):
         folder: where it writes `global.ckpt` (the final global model with its own
             unshared parts: a normal cmap checkpoint for `cmap test`, `predict`, `extract`).
         share: module names whose tensors the federation averages.
+        local_batch_norm: keep batch-norm layers local (FedBN), see `SharedParameters`.
     """
 
-    def __init__(self, name: str, args: list[str], folder: Path, share: list[str]):
+    def __init__(
+        self, name: str, args: list[str], folder: Path, share: list[str], local_batch_norm=False
+    ):
         self.name, self.folder = name, Path(folder)
         self.cli = build([*args, *QUIET])
         self.model, self.data = self.cli.model, self.cli.datamodule
         if not hasattr(self.model, "classes"):
             raise ConfigError(f"client {name}: federated training takes a Classifier config")
         self.data.setup("fit")
-        self.shared = SharedParameters(self.model, share, f"client {name}")
+        self.shared = SharedParameters(self.model, share, f"client {name}", local_batch_norm)
         self.accelerator = self.cli.trainer.accelerator.__class__.__name__.replace(
             "Accelerator", ""
         ).lower()

@@ -43,7 +43,11 @@ def with_classes(args: list[str], classes: list[str] | None) -> list[str]:
 
 
 def build_clients(
-    clients: dict[str, list[str]], share: list[str], run: Path, classes: list[str] | None
+    clients: dict[str, list[str]],
+    share: list[str],
+    run: Path,
+    classes: list[str] | None,
+    local_bn: bool,
 ) -> dict:
     """Every client; when the head is shared, all of them over the same classes (`classes`,
     or the union of the clients' own, matched by name), so each logit means one class."""
@@ -51,7 +55,7 @@ def build_clients(
 
     fixed = classes if "decoder" in share else None
     built = {
-        n: CmapClient(n, with_classes(a, fixed), run / "clients" / n, share)
+        n: CmapClient(n, with_classes(a, fixed), run / "clients" / n, share, local_bn)
         for n, a in clients.items()
     }
     if "decoder" in share and not classes:
@@ -60,7 +64,7 @@ def build_clients(
             if client.classes != union:
                 log.info("client %s: classes %s -> %s (the union)", name, client.classes, union)
                 args = with_classes(clients[name], union)
-                built[name] = CmapClient(name, args, run / "clients" / name, share)
+                built[name] = CmapClient(name, args, run / "clients" / name, share, local_bn)
     return built
 
 
@@ -77,6 +81,7 @@ def federate(
     fraction_fit: float = 1.0,
     seed: int = 0,
     classes: list[str] | None = None,
+    batch_norm: Literal["shared", "local"] = "shared",
     serve: str | None = None,
     round_timeout_s: float | None = None,
 ) -> Path:
@@ -104,6 +109,8 @@ def federate(
         seed: seed of the rounds (client sampling, each client's local epochs).
         classes: the classes of a shared head, in logit order (default in a simulation: the
             union of the clients' classes; needed with `serve`).
+        batch_norm: "local" keeps each client's batch-norm layers (FedBN, Li et al. 2021: for
+            clients whose inputs differ); "shared" averages them with the rest.
         serve: address to serve on; none: simulate.
         round_timeout_s: with `serve`, a round waits at most this for its clients.
     """
@@ -134,7 +141,7 @@ def federate(
             )
         else:
             logging.getLogger("flwr").setLevel(logging.WARNING)  # cmap logs each round itself
-            built = build_clients(clients, list(share), run, classes)
+            built = build_clients(clients, list(share), run, classes, batch_norm == "local")
             run_local(built, recorded, rounds, seed)
     finally:
         recorded.close()
@@ -167,7 +174,8 @@ def federate_client(
     folder = next_version(Path(settings.get("out", "lightning_logs/federated")) / "clients" / name)
     share = settings.get("share", SHARE)
     args = with_classes(clients[name], settings.get("classes") if "decoder" in share else None)
-    client = CmapClient(name, args, folder, share)
+    local_bn = settings.get("batch_norm", "shared") == "local"
+    client = CmapClient(name, args, folder, share, local_bn)
     start_client(
         server_address=server, client=client.to_client(), insecure=True, max_wait_time=connect_s
     )

@@ -11,18 +11,35 @@ from cmap.errors import ConfigError
 
 class SharedParameters:
     """The entries of a model's state dict under `prefixes` (e.g. `encoder`, `decoder`),
-    in the state dict's order: weights and buffers (batch-norm statistics) alike. What is not
-    shared stays with each client, e.g. its own head when clients have different classes.
+    in the state dict's order. What is not shared stays with each client, e.g. its own head
+    when clients have different classes.
 
     Args:
         model: the client's model (a cmap task).
         prefixes: module names whose tensors are shared (`encoder` shares `encoder.*`).
         client: the client's name, for error messages.
+        local_batch_norm: keep batch-norm layers (scale, shift and statistics) with each
+            client, as FedBN (Li et al. 2021) does for clients whose inputs differ (soils,
+            sensors, calendars); False shares them like any other tensor.
     """
 
-    def __init__(self, model: nn.Module, prefixes: list[str], client: str = "client"):
+    def __init__(
+        self,
+        model: nn.Module,
+        prefixes: list[str],
+        client: str = "client",
+        local_batch_norm: bool = False,
+    ):
         state = model.state_dict()
-        self.names = [k for k in state if any(k.split(".")[0] == p for p in prefixes)]
+        norms = [
+            n for n, m in model.named_modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
+        ]
+        local = tuple(f"{n}." for n in norms) if local_batch_norm else ()
+        self.names = [
+            k
+            for k in state
+            if any(k.split(".")[0] == p for p in prefixes) and not k.startswith(local)
+        ]
         missing = [p for p in prefixes if not any(k.split(".")[0] == p for k in state)]
         if missing or not self.names:
             modules = sorted({k.split(".")[0] for k in state})

@@ -120,6 +120,11 @@ def test_shared_parameters_pick_modules_and_round_integer_buffers():
     }
 
 
+def test_batch_norm_layers_can_stay_with_each_client():
+    shared = SharedParameters(Net(), ["encoder", "decoder"], local_batch_norm=True)
+    assert shared.names == ["encoder.0.weight", "encoder.0.bias", "decoder.weight", "decoder.bias"]
+
+
 def test_shared_parameters_refuse_other_shapes_and_unknown_modules():
     net = Net()
     shared = SharedParameters(net, ["encoder", "decoder"], "client x")
