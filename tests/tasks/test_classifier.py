@@ -199,7 +199,7 @@ def test_weight_averaging_keeps_the_class_weights_computed_at_fit(tmp_path, synt
 
 
 def test_output_prior_is_the_mean_validation_probability_and_kept(tmp_path, synthetic_root):
-    cli = fit_briefly(tmp_path, synthetic_root)
+    cli = fit_briefly(tmp_path, synthetic_root, "--trainer.limit_val_batches", "1.0")  # every batch
     model = cli.model.eval()
     with torch.no_grad():
         batches = cli.datamodule.val_dataloader()
