@@ -17,7 +17,7 @@ from cmap.data.label_sources import random_pixels, read_label_raster, read_point
 from cmap.data.modules.cube import CubeDataModule
 from cmap.data.vector_labels import read_vector
 from cmap.errors import ConfigError, DataError
-from cmap.federated import federate, federate_client
+from cmap.federated import federate
 from cmap.fewshot.command import fewshot
 from cmap.io.atomic import atomic_path
 from cmap.io.checkpoints import encoder_from_checkpoint, find_checkpoint
@@ -231,5 +231,4 @@ COMMANDS = {
     "demo": demo,
     "sweep": sweep,
     "federate": federate,
-    "federate-client": federate_client,
 } | PRODUCTS

@@ -1,5 +1,5 @@
-"""`cmap federate` and `cmap federate-client`: federated training of cmap clients with
-Flower, in one process (a simulation) or as a server and clients on separate machines."""
+"""`cmap federate`: federated training of cmap clients with Flower, in one process (a
+simulation) or as a server and clients on separate machines."""
 
 from __future__ import annotations
 
@@ -84,15 +84,19 @@ def federate(
     batch_norm: Literal["shared", "local"] = "shared",
     serve: str | None = None,
     round_timeout_s: float | None = None,
+    client: str | None = None,
+    server: str = "127.0.0.1:8080",
+    connect_s: float = 120,
 ) -> Path:
-    """Federated training: FedAvg, FedProx or FedAvgM over cmap clients (Flower).
+    """Federated training (Flower): FedAvg, FedProx or FedAvgM over cmap clients.
 
-    Without `serve`, every client runs in this process, one after the other (a seeded
-    simulation). With `serve` (e.g. `0.0.0.0:8080`) this is the server only: each client
-    runs `cmap federate-client` with this file and its name, on its own machine.
+    By default every client runs in this process, one after the other (a seeded simulation).
+    Over a network, the same file serves both sides: `--serve 0.0.0.0:8080` runs the server
+    only, and `--client NAME --server HOST:8080` runs client NAME, on its own machine.
     Writes `out/version_N/`: TensorBoard logs (per round and client), `federation.yaml`,
     `rounds.json` and, for each client, `clients/<name>/global.ckpt` (the final global model
-    with the client's unshared parts: a normal cmap checkpoint).
+    with the client's unshared parts: a normal cmap checkpoint; a networked client writes
+    `out/clients/<name>/version_N/global.ckpt`).
 
     Args:
         clients: name -> that client's cmap arguments (`[--config, its.yaml, ...]`).
@@ -113,6 +117,9 @@ def federate(
             clients whose inputs differ); "shared" averages them with the rest.
         serve: address to serve on; none: simulate.
         round_timeout_s: with `serve`, a round waits at most this for its clients.
+        client: run as this client of `clients` (its own arguments), connecting to `server`.
+        server: the server's address, for `client`.
+        connect_s: a client keeps trying to reach the server for this long.
     """
     settings = json.loads(json.dumps(dict(locals()), default=str))  # the arguments only
     _flower()
@@ -121,6 +128,9 @@ def federate(
 
     if not clients:
         raise ConfigError("federate: no clients (clients: {name: [cmap arguments]})")
+    if client:
+        local_bn = batch_norm == "local"
+        return run_client(client, clients, share, classes, local_bn, out, server, connect_s)
     if serve and "decoder" in share and not classes:
         raise ConfigError("federate --serve with a shared head needs `classes` (the same for all)")
     run = next_version(Path(out))
@@ -150,32 +160,27 @@ def federate(
     return run
 
 
-def federate_client(
-    federation: Path, name: str, server: str = "127.0.0.1:8080", connect_s: float = 120
-) -> None:
-    """One client of a federation served elsewhere (`cmap federate --serve`).
-
-    Args:
-        federation: the federation's YAML (the one the server runs); its `clients` entry
-            `name` holds this client's cmap arguments, its `share` what is averaged.
-        name: this client's name in that file.
-        server: the server's address.
-        connect_s: keep trying to reach the server for this long.
-    """
-    _flower()
+def run_client(
+    name: str,
+    clients: dict,
+    share: list[str],
+    classes,
+    local_bn: bool,
+    out: Path,
+    server: str,
+    connect_s: float,
+) -> Path:
+    """This process as client `name` of a federation served at `server`."""
     from flwr.client import start_client
 
     from cmap.federated.client import CmapClient
 
-    settings = yaml.safe_load(Path(federation).read_text()) or {}
-    clients = settings.get("clients") or {}
     if name not in clients:
-        raise ConfigError(f"{federation}: no client {name!r} in clients ({sorted(clients)})")
-    folder = next_version(Path(settings.get("out", "lightning_logs/federated")) / "clients" / name)
-    share = settings.get("share", SHARE)
-    args = with_classes(clients[name], settings.get("classes") if "decoder" in share else None)
-    local_bn = settings.get("batch_norm", "shared") == "local"
+        raise ConfigError(f"federate: no client {name!r} in clients ({sorted(clients)})")
+    folder = next_version(Path(out) / "clients" / name)
+    args = with_classes(clients[name], classes if "decoder" in share else None)
     client = CmapClient(name, args, folder, share, local_bn)
     start_client(
         server_address=server, client=client.to_client(), insecure=True, max_wait_time=connect_s
     )
+    return folder

@@ -61,7 +61,10 @@ def test_server_and_clients_survive_a_killed_client(tmp_path):
         ["federate", "--config", tmp_path / "fed.yaml", "--serve", address], logs["server"]
     )
     clients = {
-        n: start(["federate-client", tmp_path / "fed.yaml", n, "--server", address], logs[n])
+        n: start(
+            ["federate", "--config", tmp_path / "fed.yaml", "--client", n, "--server", address],
+            logs[n],
+        )
         for n in ("north", "south")
     }
     try:
