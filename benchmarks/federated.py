@@ -151,6 +151,7 @@ def run_seed(roots: dict[str, Path], seed: int, args, tmp: Path) -> dict:
         run = federate(
             clients, out=tmp / method, strategy=strategy, rounds=args.rounds,
             local_epochs=args.local_epochs, proximal_mu=args.mu, seed=seed, batch_norm=batch_norm,
+            server_learning_rate=args.server_lr, server_momentum=args.server_momentum,
         )  # fmt: skip
         out[method] = {
             n: test_scores(clients[n], run / "clients" / n / "global.ckpt", r)
@@ -200,6 +201,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--local-epochs", type=int, default=2)
     parser.add_argument("--mu", type=float, default=0.01, help="FedProx's mu")
+    parser.add_argument("--server-lr", type=float, default=1.0, help="FedAvgM's server step")
+    parser.add_argument("--server-momentum", type=float, default=0.9, help="FedAvgM's momentum")
     parser.add_argument("--strategies", nargs="+", default=["fedavg", "fedprox"])
     parser.add_argument(
         "--batch-norm",
