@@ -75,7 +75,9 @@ class CmapClient(NumPyClient):
         return list(self.model.classes)
 
     def _trainer(self, callbacks: list, epochs: int = 1) -> pl.Trainer:
+        self.folder.mkdir(parents=True, exist_ok=True)  # per_class_val.csv of the last round
         return pl.Trainer(
+            default_root_dir=self.folder,
             max_epochs=epochs,
             accelerator=self.accelerator,
             devices=1,

@@ -69,6 +69,8 @@ def test_two_clients_two_rounds_end_to_end(regions, tmp_path, monkeypatch):
     extract(north, tmp_path / "encoder")
     assert (tmp_path / "encoder" / "encoder.safetensors").is_file()
     assert (run / "federation.yaml").read_text().startswith("clients:")
+    assert (run / "clients" / "north" / "per_class_val.csv").is_file()
+    assert not (tmp_path / "per_class_val.csv").exists()  # nothing in the working folder
 
 
 def test_a_seeded_simulation_repeats_exactly(regions, tmp_path, monkeypatch):
