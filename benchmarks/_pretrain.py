@@ -18,6 +18,12 @@ from cmap.io.checkpoints import find_checkpoint
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 PRETRAIN_SERIES = 300_000  # series seen in pretraining with epochs 0 (auto)
 QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
+NO_REPORTS = [  # no figures, attention maps or projector embeddings: benchmarks time the fit
+    *QUIET,
+    *("--model.init_args.log_figures", "false"),
+    *("--model.init_args.attention_every_n_epochs", "0"),
+    *("--model.init_args.embeddings_every_n_epochs", "0"),
+]
 
 
 def pretrain_config(classifier: Path, out: Path) -> Path:

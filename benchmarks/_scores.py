@@ -32,6 +32,17 @@ def scores(preds: np.ndarray, target: np.ndarray, classes: list[str]) -> dict:
     }
 
 
+def test_outputs(model, data) -> tuple[np.ndarray, np.ndarray]:
+    """Probabilities [N, K] and labels [N] of a model on a data module's test split."""
+    data.setup("test")
+    p, target = [], []
+    with torch.inference_mode():
+        for batch in data.test_dataloader():
+            p.append(model(batch).softmax(dim=-1))
+            target.append(batch["class"])
+    return torch.cat(p).double().numpy(), torch.cat(target).numpy()
+
+
 def shown(value: float | None) -> str:
     return "—" if value is None else f"{value:.3f}"
 

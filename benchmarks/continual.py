@@ -36,20 +36,14 @@ from pathlib import Path
 import numpy as np
 import torch
 from _common import RESULTS, machine, write_results
-from _pretrain import QUIET
-from _scores import scores
+from _pretrain import NO_REPORTS
+from _scores import scores, test_outputs
 
 from cmap.cli import build
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = {"days": REPO / "configs" / "demo.yaml", "gdd": REPO / "configs" / "thermal.yaml"}
 METHODS = ["naive", "replay", "lwf"]
-ARGS = [
-    *QUIET,
-    *("--model.init_args.log_figures", "false"),
-    *("--model.init_args.attention_every_n_epochs", "0"),
-    *("--model.init_args.embeddings_every_n_epochs", "0"),
-]
 
 
 def evaluate(cli, seasons: list[int]) -> list[dict]:
@@ -59,13 +53,8 @@ def evaluate(cli, seasons: list[int]) -> list[dict]:
     out = []
     for season in seasons:
         other = type(data)(**(dict(data.hparams) | {"seasons": [season]}))
-        other.setup("test")
-        predicted, truth = [], []
-        with torch.no_grad():
-            for batch in other.test_dataloader():
-                predicted.append(model(batch).argmax(dim=-1))
-                truth.append(batch["class"])
-        s = scores(torch.cat(predicted).numpy(), torch.cat(truth).numpy(), other.classes)
+        probabilities, truth = test_outputs(model, other)
+        s = scores(probabilities.argmax(axis=1), truth, other.classes)
         out.append({"oa": s["oa"], "f1_macro": s["f1_macro"]})
     model.train()
     return out
@@ -87,7 +76,7 @@ def task(args, positions: str, season: int, seed: int, folder: Path, extra=()):
         *("--config", str(CONFIGS[positions]), "--data.init_args.root", str(args.root)),
         *("--data.init_args.seasons", f"[{season}]", "--data.init_args.seed", str(seed)),
         *("--seed_everything", str(seed), "--trainer.max_epochs", str(args.epochs)),
-        *("--trainer.logger.init_args.save_dir", str(folder), *ARGS, *extra),
+        *("--trainer.logger.init_args.save_dir", str(folder), *NO_REPORTS, *extra),
     ])  # fmt: skip
     cli.trainer.fit(cli.model, cli.datamodule)
     best = cli.trainer.checkpoint_callback.best_model_path
@@ -115,9 +104,9 @@ def run_seed(args, positions: str, seasons: list[int], seed: int, tmp: Path) -> 
     first, best = task(args, positions, seasons[0], seed, tmp / "task1")
     untrained = build([
         *("--config", str(CONFIGS[positions]), "--data.init_args.root", str(args.root)),
-        *("--data.init_args.seasons", f"[{seasons[0]}]", "--seed_everything", str(seed), *ARGS),
+        *("--data.init_args.seasons", f"[{seasons[0]}]", "--seed_everything", str(seed)),
+        *NO_REPORTS,
     ])  # fmt: skip
-    untrained.datamodule.setup("test")
     base = evaluate(untrained, seasons)
     row1 = evaluate(first, seasons)
     out = {"untrained": base}

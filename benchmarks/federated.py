@@ -34,10 +34,9 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-import torch
 from _common import RESULTS, machine, write_results
-from _pretrain import QUIET
-from _scores import scores
+from _pretrain import NO_REPORTS
+from _scores import scores, test_outputs
 
 from cmap.cli import build
 from cmap.data.demo import Region, generate
@@ -61,12 +60,6 @@ REGIONS = {  # name: (region, share of --points, generator seed)
         1 / 6, 13,
     ),
 }  # fmt: skip
-ARGS = [
-    *QUIET,
-    *("--model.init_args.log_figures", "false"),
-    *("--model.init_args.attention_every_n_epochs", "0"),
-    *("--model.init_args.embeddings_every_n_epochs", "0"),
-]
 
 
 def regions(points: int, folder: Path) -> dict[str, Path]:
@@ -98,7 +91,7 @@ def pooled(roots: dict[str, Path], out: Path) -> Path:
 def client_args(root: Path, seed: int) -> list[str]:
     return [
         *("--config", str(CONFIG), "--data.init_args.root", str(root)),
-        *("--data.init_args.seed", str(seed), "--seed_everything", str(seed), *ARGS),
+        *("--data.init_args.seed", str(seed), "--seed_everything", str(seed), *NO_REPORTS),
     ]
 
 
@@ -106,14 +99,8 @@ def test_scores(args: list[str], checkpoint: Path, root: Path) -> dict:
     """Scores of `checkpoint` (built from `args`) on `root`'s test split."""
     data = build([*args, "--data.init_args.root", str(root)]).datamodule
     model = Classifier.load_from_checkpoint(checkpoint, map_location="cpu")
-    model.eval()
-    data.setup("test")
-    predicted, truth = [], []
-    with torch.no_grad():
-        for batch in data.test_dataloader():
-            predicted.append(model(batch).argmax(dim=-1))
-            truth.append(batch["class"])
-    return scores(torch.cat(predicted).numpy(), torch.cat(truth).numpy(), data.classes)
+    probabilities, truth = test_outputs(model.eval(), data)
+    return scores(probabilities.argmax(axis=1), truth, data.classes)
 
 
 def fit(args: list[str], epochs: int, folder: Path) -> Path:

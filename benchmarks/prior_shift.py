@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from _common import RESULTS, machine, write_results
-from _scores import scores
+from _scores import scores, test_outputs
 from accuracy import QUIET
 
 from cmap.cli import build
@@ -38,17 +38,6 @@ REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "configs" / "classifier.yaml"
 METHODS = ("model", "em", "given")
 SETTINGS = ("in_season", "in_season_skewed", "new_season", "new_season_skewed")
-
-
-def probabilities(model, data) -> tuple[np.ndarray, np.ndarray]:
-    """Probabilities [N, K] and labels [N] of a data module's test split."""
-    data.setup("test")
-    p, target = [], []
-    with torch.inference_mode():
-        for batch in data.test_dataloader():
-            p.append(model(batch).softmax(dim=-1))
-            target.append(batch["class"])
-    return torch.cat(p).double().numpy(), torch.cat(target).numpy()
 
 
 def skewed(target: np.ndarray, share: float, seed: int) -> np.ndarray:
@@ -102,13 +91,13 @@ def run(root: Path, train: list[int], warm: int, seed: int, args, folder: Path) 
     reference = reference / reference.sum()
     data, classes = cli.datamodule, cli.datamodule.classes
     result = {"output_prior": reference.round(4).tolist()}
-    p, target = probabilities(model, data)
+    p, target = test_outputs(model, data)
     result["in_season"] = evaluate(p, target, reference, classes)
     rows = skewed(target, args.share, seed)
     result["in_season_skewed"] = evaluate(p[rows], target[rows], reference, classes)
     result["in_season_skewed"]["series"] = len(rows)
     new = type(data)(**(dict(data.hparams) | {"seasons": [warm]}))
-    p, target = probabilities(model, new)
+    p, target = test_outputs(model, new)
     result["new_season"] = evaluate(p, target, reference, classes)
     rows = skewed(target, args.share, seed)
     result["new_season_skewed"] = evaluate(p[rows], target[rows], reference, classes)
