@@ -2,7 +2,7 @@
 FedProx and centralized training on the pooled data, per client.
 
     python benchmarks/federated.py [--points 400] [--seeds 0 1 2] [--rounds 10]
-        [--local-epochs 2] [--strategies fedavg fedprox]
+        [--local-epochs 2] [--personal-epochs 5] [--runs fedavg fedprox ...]
 
 Clients are regions of the demo generator (season 2019, each with its own calendar, soils
 and crop mix, made once with fixed seeds): `north` (the demo's own region), `south` (2 °C
@@ -13,10 +13,16 @@ with few labels. Every model is `configs/classifier.yaml`; with the same budget 
 
 - `local`: each client alone (early stopping and best-val checkpoint, as the config says).
 - `centralized`: one model on the three regions' splits pooled (not possible when data
-  cannot be shared: the upper reference), scored on each region's test split.
-- `fedavg`, `fedprox` (mu `--mu`): `cmap federate` (encoder and head shared, classes by
-  name), each client's final global model on its own test split; `*_localbn`: the same
-  with each client's batch-norm layers kept local (FedBN, `batch_norm: local`).
+  cannot be shared: the upper reference), scored on each region's test split;
+  `centralized_tuned`: that model fine-tuned on each region for `--personal-epochs` epochs
+  (`init_from`, best val epoch), the reference of the federated `*_tuned` methods.
+- federated (`cmap federate`, scored on each client's own test split):
+  - `fedavg`, `fedprox` (mu `--mu`), `fedavgm` (`--server-lr`, `--server-momentum`):
+    encoder and head shared (classes by name), each client's final global model;
+  - `fedavg_localbn`: batch-norm layers kept by each client (FedBN);
+  - `fedavg_own_heads`: the encoder shared, each client with its own head (FedPer);
+  - `*_tuned`: that run's final model fine-tuned by each client on its own data for
+    `--personal-epochs` epochs, at its best val epoch (`personal.ckpt`).
 
 Scores: each client's test macro-F1 (classes present) and OA, mean and sd over seeds, and
 per seed the federated minus centralized and minus local differences. Target (issue 24):
@@ -27,6 +33,7 @@ for the client with few labels. Writes benchmarks/results/federated.json.
 from __future__ import annotations
 
 import argparse
+import shlex
 import statistics
 import tempfile
 import time
@@ -60,6 +67,19 @@ REGIONS = {  # name: (region, share of --points, generator seed)
         1 / 6, 13,
     ),
 }  # fmt: skip
+
+
+REFERENCES = ("centralized", "centralized_tuned", "local")  # what federated methods face
+RUNS = {  # name: federate() settings, {method: the checkpoint it scores}
+    "fedavg": ({"strategy": "fedavg"}, {"fedavg": "global", "fedavg_tuned": "personal"}),
+    "fedprox": ({"strategy": "fedprox"}, {"fedprox": "global", "fedprox_tuned": "personal"}),
+    "fedavgm": ({"strategy": "fedavgm"}, {"fedavgm": "global"}),
+    "fedavg_localbn": ({"strategy": "fedavg", "batch_norm": "local"}, {"fedavg_localbn": "global"}),
+    "fedavg_own_heads": (
+        {"strategy": "fedavg", "share": ["encoder"]},
+        {"fedavg_own_heads": "global", "fedavg_own_heads_tuned": "personal"},
+    ),
+}
 
 
 def regions(points: int, folder: Path) -> dict[str, Path]:
@@ -131,25 +151,30 @@ def run_seed(roots: dict[str, Path], seed: int, args, tmp: Path) -> dict:
     best = fit(client_args(pool, seed), epochs, tmp / "centralized")
     out["centralized"] = {n: test_scores(client_args(r, seed), best, r) for n, r in roots.items()}
     out["centralized"]["fit_s"] = round(time.perf_counter() - start, 1)
-    for strategy, batch_norm in federated_methods(args):
-        method = strategy + ("_localbn" if batch_norm == "local" else "")
+    if args.personal_epochs:  # the pooled model fine-tuned on each region: a fair reference
+        start, out["centralized_tuned"] = time.perf_counter(), {}
+        for name, root in roots.items():
+            tuned_args = [*client_args(root, seed), "--model.init_args.init_from", str(best)]
+            tuned = fit(tuned_args, args.personal_epochs, tmp / f"tuned_{name}")
+            out["centralized_tuned"][name] = test_scores(client_args(root, seed), tuned, root)
+        out["centralized_tuned"]["fit_s"] = round(time.perf_counter() - start, 1)
+    for run_name in args.runs:
+        settings, scored = RUNS[run_name]
         start = time.perf_counter()
-        clients = {n: client_args(r, seed) for n, r in roots.items()}
+        clients = {n: client_args(r, seed) + args.client_args for n, r in roots.items()}
         run = federate(
-            clients, out=tmp / method, strategy=strategy, rounds=args.rounds,
-            local_epochs=args.local_epochs, proximal_mu=args.mu, seed=seed, batch_norm=batch_norm,
-            server_learning_rate=args.server_lr, server_momentum=args.server_momentum,
+            clients, out=tmp / run_name, rounds=args.rounds, local_epochs=args.local_epochs,
+            proximal_mu=args.mu, seed=seed, server_learning_rate=args.server_lr,
+            server_momentum=args.server_momentum, keep_optimizer=args.keep_optimizer,
+            personal_epochs=args.personal_epochs, **settings,
         )  # fmt: skip
-        out[method] = {
-            n: test_scores(clients[n], run / "clients" / n / "global.ckpt", r)
-            for n, r in roots.items()
-        }
-        out[method]["fit_s"] = round(time.perf_counter() - start, 1)
+        seconds = round(time.perf_counter() - start, 1)
+        for method, checkpoint in scored.items():
+            out[method] = {
+                n: test_scores(clients[n], run / "clients" / n / f"{checkpoint}.ckpt", r)
+                for n, r in roots.items()
+            } | {"fit_s": seconds}
     return out
-
-
-def federated_methods(args) -> list[tuple[str, str]]:
-    return [(s, b) for b in args.batch_norm for s in args.strategies]
 
 
 def summary(per_seed: list[dict], methods: list[str], clients: list[str]) -> dict:
@@ -165,8 +190,8 @@ def summary(per_seed: list[dict], methods: list[str], clients: list[str]) -> dic
         }
         table[method]["mean"] = {"f1_macro": round(statistics.mean(means), 4), "sd": sd(means)}
         table[method]["fit_s"] = round(statistics.mean(s[method]["fit_s"] for s in per_seed), 1)
-        for other in ("centralized", "local"):
-            if method in ("centralized", "local") or other not in methods:
+        for other in REFERENCES:
+            if method in REFERENCES or other not in methods:
                 continue
             for c in [*clients, "mean"]:
                 keys = clients if c == "mean" else [c]
@@ -190,13 +215,18 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--mu", type=float, default=0.01, help="FedProx's mu")
     parser.add_argument("--server-lr", type=float, default=1.0, help="FedAvgM's server step")
     parser.add_argument("--server-momentum", type=float, default=0.9, help="FedAvgM's momentum")
-    parser.add_argument("--strategies", nargs="+", default=["fedavg", "fedprox"])
+    parser.add_argument("--runs", nargs="+", default=list(RUNS), choices=list(RUNS))
     parser.add_argument(
-        "--batch-norm",
-        nargs="+",
-        default=["shared", "local"],
-        choices=["shared", "local"],
-        help="batch-norm layers averaged, or kept by each client (FedBN: methods *_localbn)",
+        "--keep-optimizer", action="store_true", help="clients keep their optimizer's state"
+    )
+    parser.add_argument(
+        "--personal-epochs", type=int, default=5, help="local fine-tuning (methods *_tuned)"
+    )
+    parser.add_argument(
+        "--client-args",
+        type=shlex.split,
+        default=[],
+        help='more cmap arguments of the federated clients, one string: --client-args="--a 1"',
     )
     parser.add_argument("--out", type=Path, default=RESULTS / "federated.json")
     args = parser.parse_args(argv)
@@ -206,13 +236,16 @@ def main(argv: list[str] | None = None) -> dict:
         with tempfile.TemporaryDirectory() as tmp:
             per_seed.append(run_seed(roots, seed, args, Path(tmp)) | {"seed": seed})
         print(seed, {m: per_seed[-1][m] for m in ("local", "centralized")}, flush=True)
-    methods = ["local", "centralized"]
-    methods += [s + ("_localbn" if b == "local" else "") for s, b in federated_methods(args)]
+    methods = ["local", "centralized", *["centralized_tuned"] * bool(args.personal_epochs)]
+    methods += [m for run in args.runs for m in RUNS[run][1]]
     clients = list(roots)
     table = summary(per_seed, methods, clients)
     result = {
         "points": args.points, "rounds": args.rounds, "local_epochs": args.local_epochs,
-        "mu": args.mu, "seeds": args.seeds, "batch_norm": args.batch_norm,
+        "mu": args.mu, "seeds": args.seeds, "runs": {r: RUNS[r][0] for r in args.runs},
+        "server_lr": args.server_lr, "server_momentum": args.server_momentum,
+        "keep_optimizer": args.keep_optimizer, "client_args": args.client_args,
+        "personal_epochs": args.personal_epochs,
         "train_series": {n: pq.read_metadata(r / "train" / "labels.pq").num_rows
                          for n, r in roots.items()},
         "summary": table, "per_seed": per_seed,

@@ -44,7 +44,10 @@ TINY = {
         *["--finetune-epochs", "1"],
     ],
     "model_size.py": ["--sizes", "20", "1000000", "--max-epochs", "1"],
-    "federated.py": ["--points", "40", "--seeds", "0", "--rounds", "1", "--local-epochs", "1"],
+    "federated.py": [
+        *["--points", "40", "--seeds", "0", "--rounds", "1", "--local-epochs", "1"],
+        *["--runs", "fedavg", "fedavg_own_heads", "--personal-epochs", "1"],
+    ],
     "continual.py": [
         *["--seasons", "2020", "2021", "--seeds", "0", "--epochs", "1", "--replay-size", "10"],
     ],
@@ -84,11 +87,13 @@ def test_benchmark_runs_and_writes_json(script, tmp_path, synthetic_root):
     if script == "federated.py":
         summary, (run,) = numbers["summary"], numbers["per_seed"]
         assert set(summary) == {
-            "local", "centralized", "fedavg", "fedprox", "fedavg_localbn", "fedprox_localbn"
+            "local", "centralized", "centralized_tuned", "fedavg", "fedavg_tuned",
+            "fedavg_own_heads", "fedavg_own_heads_tuned",
         }  # fmt: skip
         assert set(numbers["train_series"]) == {"north", "south", "hills"}
         gap = run["fedavg"]["hills"]["f1_macro"] - run["centralized"]["hills"]["f1_macro"]
         assert summary["fedavg"]["hills"]["minus_centralized"] == pytest.approx(gap, abs=1e-4)
+        assert "minus_centralized_tuned" in summary["fedavg_tuned"]["mean"]
         return
     if script == "continual.py":
         for positions in ("days", "gdd"):

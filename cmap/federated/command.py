@@ -82,6 +82,8 @@ def federate(
     seed: int = 0,
     classes: list[str] | None = None,
     batch_norm: Literal["shared", "local"] = "shared",
+    keep_optimizer: bool = False,
+    personal_epochs: int = 0,
     serve: str | None = None,
     round_timeout_s: float | None = None,
     client: str | None = None,
@@ -115,6 +117,12 @@ def federate(
             union of the clients' classes; needed with `serve`).
         batch_norm: "local" keeps each client's batch-norm layers (FedBN, Li et al. 2021: for
             clients whose inputs differ); "shared" averages them with the rest.
+        keep_optimizer: each client carries its optimizer's state (Adam's moments) from
+            round to round; by default it starts afresh every round (which scored better in
+            benchmarks/federated.py).
+        personal_epochs: after the last round, each client fine-tunes the global model on
+            its own data for this many epochs and keeps its best val epoch as
+            `personal.ckpt` (local adaptation; 0: none).
         serve: address to serve on; none: simulate.
         round_timeout_s: with `serve`, a round waits at most this for its clients.
         client: run as this client of `clients` (its own arguments), connecting to `server`.
@@ -137,7 +145,8 @@ def federate(
     (run / "federation.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
     inner = make_strategy(
         strategy, rounds, local_epochs, seed, len(clients), fraction_fit, proximal_mu,
-        server_learning_rate, server_momentum,
+        server_learning_rate, server_momentum, keep_optimizer=keep_optimizer,
+        personal_epochs=personal_epochs,
     )  # fmt: skip
     recorded = Recorded(inner, str(run))
     try:

@@ -78,6 +78,12 @@ class SharedParameters:
             update[name] = value.to(dtype=own.dtype, device=own.device)
         self.model.load_state_dict(update, strict=False)
 
+    def buffers(self) -> str:
+        """Positions of the shared tensors that are buffers, not trained (batch-norm
+        statistics and counters), space-separated: the `buffers` metric of a client's fit."""
+        trained = {n for n, _ in self.model.named_parameters()}
+        return " ".join(str(i) for i, n in enumerate(self.names) if n not in trained)
+
     def tensors(self) -> dict[str, torch.Tensor]:
         """The shared parameters (trainable ones only) by name, as the model holds them."""
         wanted = set(self.names)

@@ -6,7 +6,9 @@ from __future__ import annotations
 import logging
 from typing import Literal
 
+from flwr.common import ndarrays_to_parameters, parameters_to_ndarrays
 from flwr.server.strategy import FedAvg, FedAvgM, FedProx, Strategy
+from flwr.server.strategy.aggregate import aggregate
 from torch.utils.tensorboard import SummaryWriter
 
 log = logging.getLogger(__name__)
@@ -25,15 +27,25 @@ def make_strategy(
     server_learning_rate: float = 1.0,
     server_momentum: float = 0.9,
     initial_parameters=None,
+    keep_optimizer: bool = False,
+    personal_epochs: int = 0,
 ) -> Strategy:
     """Flower's strategy `name`; each round tells the clients its number, the local epochs,
-    the seed and (FedProx) mu; the last round's evaluation asks them to save the model."""
+    the seed, whether to keep their optimizer's state and (FedProx) mu; the last round's
+    evaluation asks them to save the model (and fine-tune it for `personal_epochs`)."""
 
     def fit_config(server_round: int) -> dict:
-        return {"round": server_round, "local_epochs": local_epochs, "seed": seed}
+        keep = int(keep_optimizer)
+        return {"round": server_round, "local_epochs": local_epochs, "seed": seed} | {
+            "keep_optimizer": keep
+        }
 
     def evaluate_config(server_round: int) -> dict:
-        return {"round": server_round, "final": int(server_round == rounds)}
+        config = {"round": server_round, "final": int(server_round == rounds)}
+        if server_round == rounds and personal_epochs:
+            done = rounds * local_epochs
+            config |= {"personal_epochs": personal_epochs, "epochs_done": done, "seed": seed}
+        return config
 
     common = dict(
         fraction_fit=fraction_fit,
@@ -53,10 +65,29 @@ def make_strategy(
     if name == "fedprox":
         return FedProx(**common, proximal_mu=proximal_mu)
     if name == "fedavgm":
-        return FedAvgM(
+        return ServerMomentum(
             **common, server_learning_rate=server_learning_rate, server_momentum=server_momentum
         )
     raise ValueError(f"strategy must be one of {STRATEGIES}, got {name!r}")
+
+
+class ServerMomentum(FedAvgM):
+    """Flower's FedAvgM whose server step moves the trained parameters only: the buffers
+    (batch-norm statistics and counters, which the clients name in their `buffers` metric)
+    take the clients' plain weighted mean, as momentum could carry a variance below zero."""
+
+    def aggregate_fit(self, server_round, results, failures):
+        parameters, metrics = super().aggregate_fit(server_round, results, failures)
+        buffers = {int(i) for _, r in results for i in str(r.metrics.get("buffers", "")).split()}
+        if parameters is None or not buffers:
+            return parameters, metrics
+        mean = aggregate(
+            [(parameters_to_ndarrays(r.parameters), r.num_examples) for _, r in results]
+        )
+        stepped = parameters_to_ndarrays(parameters)
+        arrays = [mean[i] if i in buffers else a for i, a in enumerate(stepped)]
+        self.initial_parameters = ndarrays_to_parameters(arrays)  # the global model now
+        return self.initial_parameters, metrics
 
 
 class Recorded(Strategy):

@@ -59,7 +59,9 @@ def test_fedprox_sends_mu_and_round_settings(tmp_path):
     manager.register(Proxy("a"))
     recorded = Recorded(strategy, str(tmp_path))
     ((_, ins),) = recorded.configure_fit(2, ndarrays_to_parameters(A), manager)
-    assert ins.config == {"round": 2, "local_epochs": 2, "seed": 7, "proximal_mu": 0.5}
+    assert ins.config == {
+        "round": 2, "local_epochs": 2, "seed": 7, "keep_optimizer": 0, "proximal_mu": 0.5
+    }  # fmt: skip
     ((_, ins),) = recorded.configure_evaluate(3, ndarrays_to_parameters(A), manager)
     assert ins.config == {"round": 3, "final": 1}  # the last round: clients save the model
     assert recorded.min_available_clients == 1  # after round 1 nobody is waited for
@@ -80,6 +82,31 @@ def test_fedavgm_server_momentum_by_hand(tmp_path):
     # round 2: mean 7 -> gradient 1, momentum 0.9 * 4 + 1 = 4.6 -> w2 = 8 - 0.5 * 4.6 = 5.7
     p2, _ = recorded.aggregate_fit(2, [reply("a", [np.array([7.0])], 1)], [])
     assert parameters_to_ndarrays(p2)[0] == pytest.approx([5.7])
+    recorded.close()
+
+
+def test_fedavgm_momentum_leaves_buffers_at_the_plain_mean(tmp_path):
+    w0 = [np.array([10.0]), np.array([1.0])]  # a weight, a running variance
+    strategy = make_strategy(
+        "fedavgm", rounds=2, local_epochs=1, seed=0, clients=2,
+        server_learning_rate=0.5, server_momentum=0.9,
+        initial_parameters=ndarrays_to_parameters(w0),
+    )  # fmt: skip
+    recorded = Recorded(strategy, str(tmp_path))
+
+    def replies(a: float, b: float, var_a: float, var_b: float) -> list:
+        out = [reply("a", [np.array([a]), np.array([var_a])], 1)]
+        out += [reply("b", [np.array([b]), np.array([var_b])], 1)]
+        for _, res in out:
+            res.metrics["buffers"] = "1"  # position 1 is a buffer
+        return out
+
+    # the weight moves as in the hand-made FedAvgM case (mean 6 -> 8, then mean 7 -> 5.7)
+    p1, _ = recorded.aggregate_fit(1, replies(5.0, 7.0, 0.5, 0.1), [])
+    np.testing.assert_allclose(np.concatenate(parameters_to_ndarrays(p1)), [8.0, 0.3])
+    p2, _ = recorded.aggregate_fit(2, replies(6.0, 8.0, 0.02, 0.02), [])
+    # momentum on the variance would give 0.3 - 0.5 * (0.9 * 0.7 + 0.28) < 0
+    np.testing.assert_allclose(np.concatenate(parameters_to_ndarrays(p2)), [5.7, 0.02])
     recorded.close()
 
 
@@ -118,6 +145,7 @@ def test_shared_parameters_pick_modules_and_round_integer_buffers():
     assert set(shared.tensors()) == {
         n for n in shared.names if "running" not in n and "num" not in n
     }
+    assert shared.buffers() == "4 5 6"  # what the server's momentum leaves alone
 
 
 def test_batch_norm_layers_can_stay_with_each_client():

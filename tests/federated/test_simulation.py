@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import pytest
+import pytorch_lightning as pl
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from cmap.cli import build
 from cmap.commands import extract
 from cmap.data.demo import Region, generate
 from cmap.federated import federate
-from cmap.federated.client import CmapClient
+from cmap.federated.client import CmapClient, KeptOptimizer
 from cmap.main import main
+from cmap.tasks import Classifier
 from tests.helpers import CONFIGS
 
 SMALL = [
@@ -132,3 +136,41 @@ def test_the_shipped_federation_config_parses(capsys):
     printed = capsys.readouterr().out
     assert "strategy: fedavg" in printed and "demo_regions/south" in printed
     assert "share:\n- encoder\n- decoder" in printed
+
+
+def val_f1(args: list[str], checkpoint) -> float:
+    cli = build(args)
+    model = Classifier.load_from_checkpoint(checkpoint, map_location="cpu")
+    trainer = pl.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False)
+    (scores,) = trainer.validate(model, datamodule=cli.datamodule, verbose=False)
+    return scores["val/f1_macro"]
+
+
+def test_best_round_and_personal_fine_tuning(regions, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = clients(regions)
+    run = federate(args, out=tmp_path / "fed", rounds=3, personal_epochs=2, keep_optimizer=True)
+    rounds = json.loads((run / "rounds.json").read_text())
+    folder = run / "clients" / "south"
+    best = max(r["val_f1_macro_by_client"]["south"] for r in rounds.values())
+    assert val_f1(args["south"], folder / "best.ckpt") == pytest.approx(best, abs=1e-6)
+    # fine-tuned on south alone from the last global model: its own encoder, kept at its
+    # best val epoch, a normal checkpoint over the same classes
+    tuned, final = state(folder / "personal.ckpt"), state(folder / "global.ckpt")
+    assert not all(torch.equal(tuned[k], final[k]) for k in final if k.startswith("encoder."))
+    assert val_f1(args["south"], folder / "personal.ckpt") >= 0
+    main(["test", *args["south"], "--ckpt_path", str(folder / "personal.ckpt")])
+
+
+def test_kept_optimizer_state_carries_to_the_next_round():
+    net = torch.nn.Linear(2, 1)
+    first = torch.optim.AdamW(net.parameters(), lr=0.1)
+    net(torch.ones(1, 2)).sum().backward()
+    first.step()
+    kept = KeptOptimizer(None)
+    kept.on_train_end(SimpleNamespace(optimizers=[first]), None)
+    second = torch.optim.AdamW(net.parameters(), lr=0.1)  # a new round's optimizer
+    kept.on_train_start(SimpleNamespace(optimizers=[second]), None)
+    moments = [second.state[p]["exp_avg"] for p in net.parameters()]
+    assert all(torch.equal(m, first.state[p]["exp_avg"]) for m, p in zip(moments, net.parameters()))
+    assert float(second.state[net.weight]["step"]) == 1
