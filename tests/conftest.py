@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from cmap.cli import build
 from cmap.data.demo import generate
 from tests.helpers import REPO, day, run_cmap, write_split
+
+if os.environ.get("PYTEST_XDIST_WORKER"):  # test processes side by side: one thread each
+    torch.set_num_threads(1)
+    os.environ["OMP_NUM_THREADS"] = "1"  # and in the `cmap` subprocesses they start
 
 
 @pytest.fixture(scope="session", name="run_cmap")

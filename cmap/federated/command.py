@@ -122,7 +122,8 @@ def federate(
             benchmarks/federated.py).
         personal_epochs: after the last round, each client fine-tunes the global model on
             its own data for this many epochs and keeps its best val epoch as
-            `personal.ckpt` (local adaptation; 0: none).
+            `personal.ckpt` (local adaptation; 0: none). It runs within the last round's
+            evaluation: a `round_timeout_s` must leave time for it.
         serve: address to serve on; none: simulate.
         round_timeout_s: with `serve`, a round waits at most this for its clients.
         client: run as this client of `clients` (its own arguments), connecting to `server`.
