@@ -163,19 +163,20 @@ class CmapClient(NumPyClient):
                 trainer.save_checkpoint(self.folder / name)
         if config.get("final"):
             log.info("client %s: global model saved to %s", self.name, self.folder / CHECKPOINT)
-            if int(config.get("personal_epochs", 0)):
-                self.personalise(config)
         metrics = {
             "client": self.name,
             "f1_macro": f1,
             "accuracy": float(scores["val/accuracy"]),
         }
+        if config.get("final") and int(config.get("personal_epochs", 0)):
+            metrics["personal_f1_macro"] = self.personalise(config)
         return float(scores["val/loss"]), len(self.data.datasets["val"]), metrics
 
-    def personalise(self, config) -> None:
+    def personalise(self, config) -> float:
         """The final global model fine-tuned on this client's data alone for `personal_epochs`
         (the learning-rate schedule goes on from the federation's last epoch), kept at its
-        best val epoch as `personal.ckpt`: local adaptation after federated training."""
+        best val epoch as `personal.ckpt`: local adaptation after federated training.
+        Returns that epoch's val macro-F1."""
         epochs, done = int(config["personal_epochs"]), int(config["epochs_done"])
         seed = int(config.get("seed", 0)) + zlib.crc32(self.name.encode()) % 997
         pl.seed_everything(seed, workers=True, verbose=False)
@@ -191,3 +192,4 @@ class CmapClient(NumPyClient):
             trainer = self._trainer([RoundSchedule(done), best], epochs, validate=True)
             trainer.fit(self.model, self.data)
         log.info("client %s: fine-tuned model saved to %s", self.name, best.best_model_path)
+        return float(best.best_model_score)

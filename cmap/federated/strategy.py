@@ -146,9 +146,14 @@ class Recorded(Strategy):
             total = sum(r.num_examples for _, r in results)
             loss = sum(r.loss * r.num_examples for _, r in results) / total
             self.writer.add_scalar("federation/val_loss", loss, server_round)
-            per_client = {str(r.metrics["client"]): r.metrics["f1_macro"] for _, r in results}
+            by_client = {  # the global model's score; the fine-tuned one's on the last round
+                f"val_{key}_by_client": {
+                    str(r.metrics["client"]): r.metrics[key] for _, r in results if key in r.metrics
+                }
+                for key in ("f1_macro", "personal_f1_macro")
+            }
             self.rounds.setdefault(server_round, {}).update(
-                {"val_loss": loss, "val_f1_macro_by_client": per_client} | record
+                {"val_loss": loss} | {k: v for k, v in by_client.items() if v} | record
             )
             shown = " ".join(
                 f"{r.metrics['client']} {r.metrics['f1_macro']:.3f}" for _, r in results

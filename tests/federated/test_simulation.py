@@ -158,7 +158,8 @@ def test_best_round_and_personal_fine_tuning(regions, tmp_path, monkeypatch):
     # best val epoch, a normal checkpoint over the same classes
     tuned, final = state(folder / "personal.ckpt"), state(folder / "global.ckpt")
     assert not all(torch.equal(tuned[k], final[k]) for k in final if k.startswith("encoder."))
-    assert val_f1(args["south"], folder / "personal.ckpt") >= 0
+    personal = rounds["3"]["val_personal_f1_macro_by_client"]["south"]
+    assert val_f1(args["south"], folder / "personal.ckpt") == pytest.approx(personal, abs=1e-6)
     main(["test", *args["south"], "--ckpt_path", str(folder / "personal.ckpt")])
 
 
