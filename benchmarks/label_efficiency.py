@@ -294,7 +294,7 @@ def main() -> None:
                     4,
                 )
         result["datasets"][root.name] = table
-    write_results(result | {"machine": machine()}, args.out)
+        write_results(result | {"machine": machine()}, args.out)  # each dataset as it ends
 
 
 if __name__ == "__main__":
