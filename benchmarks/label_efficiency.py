@@ -268,17 +268,22 @@ def main() -> None:
                     start = weights[pretrained[-1]] if pretrained else None
                     methods.append(("protonet", start, args.protonet_epochs))
                 for name, init, epochs in methods:
-                    runs = [
-                        adapted(
-                            root,
-                            fraction,
-                            seed,
-                            init,
-                            epochs,
-                            Path(tmp) / f"{name}-{fraction:g}-{seed}",
-                        )
-                        for seed in args.seeds
-                    ]
+                    try:
+                        runs = [
+                            adapted(
+                                root,
+                                fraction,
+                                seed,
+                                init,
+                                epochs,
+                                Path(tmp) / f"{name}-{fraction:g}-{seed}",
+                            )
+                            for seed in args.seeds
+                        ]
+                    except ConfigError as error:  # e.g. ProtoNet with one series per class
+                        table[f"{name}@{fraction:g}"] = {"not_possible": str(error)}
+                        print(root.name, name, fraction, error, flush=True)
+                        continue
                     table[f"{name}@{fraction:g}"] = {
                         "test_f1_macro": round(statistics.mean(r["f1_macro"] for r in runs), 4),
                         "test_f1_macro_per_seed": [r["f1_macro"] for r in runs],

@@ -91,6 +91,7 @@ class ProtoNet(Task):
         self.encoder, self.decoder = encoder, decoder
         self.classes, self.bands = list(classes or []), list(bands) if bands else None
         self._started = False
+        self._episodes = 0  # training episodes this epoch
 
     def setup(self, stage: str) -> None:
         stage = getattr(stage, "value", stage)
@@ -117,6 +118,7 @@ class ProtoNet(Task):
         episode = episode_of(batch["class"].cpu(), self.hparams.k_shot, generator)
         if episode is None:  # fewer than two classes with enough series: nothing to learn
             return None
+        self._episodes += stage == "train"
         support, support_way, query, query_way = (p.to(self.device) for p in episode)
         features = self(batch)
         n = int(support_way.max()) + 1
@@ -138,8 +140,19 @@ class ProtoNet(Task):
         self.log(f"{stage}/ways", float(n), on_epoch=True, batch_size=1, sync_dist=True)
         return loss
 
+    def on_train_epoch_start(self) -> None:
+        self._episodes = 0
+
     def _epoch_end(self, stage: str) -> None:
-        """Scores are logged per step and averaged by Lightning: nothing to add."""
+        """Scores are logged per step and averaged by Lightning; an epoch without one training
+        episode would learn nothing, silently: an error says why."""
+        if stage == "train" and not self._episodes:
+            k = self.hparams.k_shot
+            raise ConfigError(
+                f"ProtoNet: no training batch of epoch {self.current_epoch} held two classes "
+                f"with more than k_shot ({k}) series each, so there is nothing to learn; give "
+                "it more labelled series per class, a smaller k_shot or larger batches"
+            )
 
     def configure_optimizers(self):
         return self._optimizers([{"params": [p for p in self.parameters() if p.requires_grad]}])

@@ -70,3 +70,16 @@ def test_protonet_refuses_unlabelled_series_and_bad_shots(tmp_path, synthetic_ro
     ])  # fmt: skip
     with pytest.raises(ConfigError, match="configs/contrastive.yaml"):
         cli.trainer.fit(cli.model, cli.datamodule)
+
+
+def test_protonet_says_when_no_batch_makes_an_episode(tmp_path, synthetic_root):
+    cli = build([
+        *("--config", str(REPO / "configs" / "protonet.yaml")),
+        *("--data.init_args.root", str(synthetic_root), "--trainer.max_epochs", "1"),
+        *("--model.init_args.k_shot", "50"),  # no class has 51 series in a batch
+        *("--trainer.logger.init_args.save_dir", str(tmp_path)),
+        *("--trainer.enable_progress_bar", "false"),
+    ])  # fmt: skip
+    why = r"no training batch of epoch 0 held two classes with more than k_shot \(50\)"
+    with pytest.raises(ConfigError, match=why):
+        cli.trainer.fit(cli.model, cli.datamodule)
