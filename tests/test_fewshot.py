@@ -41,6 +41,8 @@ def test_episodes_are_seeded_disjoint_and_draw_eligible_classes_only():
     assert all(e.classes.tolist() == [0, 1, 2, 3] for e in every)
     with pytest.raises(ConfigError, match=r"4-way 5-shot episodes need 4 classes with more than 5"):
         sample_episodes(LABELS, k_shot=5, n_way=4)
+    with pytest.raises(ConfigError, match=r"all-class 10-shot episodes need 2 classes with more"):
+        sample_episodes(LABELS, k_shot=10)
 
 
 def test_prototype_classifier_on_a_hand_made_case():

@@ -44,10 +44,11 @@ def sample_episodes(
         )
     ids, counts = np.unique(labels[labels >= 0], return_counts=True)
     eligible = ids[counts > k_shot]
-    n_way = len(eligible) if n_way is None else n_way
+    asked, n_way = n_way, len(eligible) if n_way is None else n_way
     if n_way < 2 or len(eligible) < n_way:
+        kind = f"{asked}-way" if asked is not None else "all-class"
         raise ConfigError(
-            f"{n_way}-way {k_shot}-shot episodes need {max(n_way, 2)} classes with more than "
+            f"{kind} {k_shot}-shot episodes need {max(n_way, 2)} classes with more than "
             f"{k_shot} series; the split has {dict(zip(ids.tolist(), counts.tolist()))}"
         )
     members = {c: np.flatnonzero(labels == c) for c in eligible.tolist()}
