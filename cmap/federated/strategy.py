@@ -36,8 +36,11 @@ def make_strategy(
 
     def fit_config(server_round: int) -> dict:
         keep = int(keep_optimizer)
-        return {"round": server_round, "local_epochs": local_epochs, "seed": seed} | {
-            "keep_optimizer": keep
+        return {
+            "round": server_round,
+            "local_epochs": local_epochs,
+            "seed": seed,
+            "keep_optimizer": keep,
         }
 
     def evaluate_config(server_round: int) -> dict:

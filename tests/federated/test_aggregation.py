@@ -68,14 +68,19 @@ def test_fedprox_sends_mu_and_round_settings(tmp_path):
     recorded.close()
 
 
-def test_fedavgm_server_momentum_by_hand(tmp_path):
-    w0 = [np.array([10.0])]
+def momentum(w0: list[np.ndarray], clients: int, tmp_path) -> Recorded:
+    """FedAvgM from `w0`, server step 0.5, momentum 0.9, recorded."""
     strategy = make_strategy(
-        "fedavgm", rounds=2, local_epochs=1, seed=0, clients=1,
+        "fedavgm", rounds=2, local_epochs=1, seed=0, clients=clients,
         server_learning_rate=0.5, server_momentum=0.9,
         initial_parameters=ndarrays_to_parameters(w0),
     )  # fmt: skip
-    recorded = Recorded(strategy, str(tmp_path))
+    return Recorded(strategy, str(tmp_path))
+
+
+def test_fedavgm_server_momentum_by_hand(tmp_path):
+    w0 = [np.array([10.0])]
+    recorded = momentum(w0, 1, tmp_path)
     # round 1: the clients' mean is 6 -> pseudo-gradient 4, momentum 4 -> w1 = 10 - 0.5 * 4 = 8
     p1, _ = recorded.aggregate_fit(1, [reply("a", [np.array([6.0])], 1)], [])
     assert parameters_to_ndarrays(p1)[0] == pytest.approx([8.0])
@@ -87,12 +92,7 @@ def test_fedavgm_server_momentum_by_hand(tmp_path):
 
 def test_fedavgm_momentum_leaves_buffers_at_the_plain_mean(tmp_path):
     w0 = [np.array([10.0]), np.array([1.0])]  # a weight, a running variance
-    strategy = make_strategy(
-        "fedavgm", rounds=2, local_epochs=1, seed=0, clients=2,
-        server_learning_rate=0.5, server_momentum=0.9,
-        initial_parameters=ndarrays_to_parameters(w0),
-    )  # fmt: skip
-    recorded = Recorded(strategy, str(tmp_path))
+    recorded = momentum(w0, 2, tmp_path)
 
     def replies(a: float, b: float, var_a: float, var_b: float) -> list:
         out = [reply("a", [np.array([a]), np.array([var_a])], 1)]
