@@ -6,6 +6,11 @@ of each class, and the accuracies, unbiased estimates with standard errors.
 
 Notation: counts n[i, j] (row i: map class, column j: reference class), n_i = its row total,
 W_i = mapped area share of class i, p[i, j] = W_i n[i, j] / n_i the estimated area share.
+
+The paper leaves out the finite population correction, as its strata are far larger than
+their samples; here each stratum's variance terms are multiplied by 1 - n_i / N_i (N_i: its
+mapped pixels, sampled without replacement), which changes nothing at such sizes but makes a
+census (every pixel a sample) exact, with a zero standard error.
 """
 
 from __future__ import annotations
@@ -41,24 +46,29 @@ def sample_metrics(counts: np.ndarray) -> dict:
 def stratified_estimates(counts: np.ndarray, mapped: np.ndarray) -> dict:
     """Olofsson et al. (2014) estimates from sample counts [K, K] and the mapped pixels per
     class [K] (the strata). Area shares and accuracies with their standard errors (eq. 4-7
-    and 10 of the paper); strata without a sample are left out (their weight too), and a
-    stratum of one sample point has no standard error (NaN)."""
+    and 10 of the paper, with the finite population correction); strata without a sample are
+    left out (their weight too), and a stratum of one sample point has no standard error
+    (NaN) unless it is the stratum's only pixel."""
     n = counts.astype(np.float64)
     n_i = n.sum(axis=1)
     sampled = n_i > 0
     weight = np.where(sampled, mapped, 0).astype(np.float64)
     weight /= weight.sum()  # W_i
+    census = sampled & (
+        n_i >= mapped
+    )  # every mapped pixel of the stratum sampled: no sampling error
+    fpc = 1 - n_i / np.maximum(mapped, 1)  # 1 - n_i / N_i
     with np.errstate(divide="ignore", invalid="ignore"):
         share = np.where(sampled[:, None], n / n_i[:, None], 0.0)  # n_ij / n_i
         p = weight[:, None] * share  # p_ij
-        spread = share * (1 - share) / (n_i[:, None] - 1)  # per-stratum variance terms
-        spread = np.where(sampled[:, None], spread, 0.0)
+        spread = fpc[:, None] * share * (1 - share) / (n_i[:, None] - 1)  # variance terms
+        spread = np.where(sampled[:, None] & ~census[:, None], spread, 0.0)
         area = p.sum(axis=0)  # p_.j
         area_se = np.sqrt((weight[:, None] ** 2 * spread).sum(axis=0))
         users = np.diag(p) / p.sum(axis=1)  # = n_ii / n_i
-        users_var = users * (1 - users) / (n_i - 1)
+        users_var = np.where(census, 0.0, fpc * users * (1 - users) / (n_i - 1))
         overall = np.trace(p)
-        overall_se = np.sqrt((weight**2 * users * (1 - users) / (n_i - 1))[sampled].sum())
+        overall_se = np.sqrt((weight**2 * users_var)[sampled].sum())
         producers = np.diag(p) / area
         # eq. 7 with estimated pixel totals: N_j. = mapped pixels, N^_.j = sum_i N_i. n_ij/n_i
         big = mapped.astype(np.float64)

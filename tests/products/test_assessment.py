@@ -40,6 +40,24 @@ def test_the_estimator_reproduces_the_published_example_of_olofsson_2014():
     assert np.isclose(e["proportions"].sum(), 1.0)
 
 
+def test_the_finite_population_correction_by_hand():
+    """Stratum 0: 10 samples of 20 pixels (half sampled), stratum 1: 4 of 4 (a census)."""
+    counts = np.array([[8, 2], [0, 4]])  # rows: map, columns: reference
+    e = stratified_estimates(counts, np.array([20, 4]))
+    w0 = 20 / 24
+    fpc = 1 - 10 / 20
+    # stratum 0 alone carries sampling error: p(1-p)/(n-1) with p = 0.8, halved
+    assert np.isclose(e["users_accuracy_se"][0], np.sqrt(fpc * 0.8 * 0.2 / 9))
+    assert e["users_accuracy_se"][1] == 0
+    assert np.allclose(e["area_share_se"], w0 * np.sqrt(fpc * 0.8 * 0.2 / 9))
+    assert np.isclose(e["overall_accuracy_se"], w0 * np.sqrt(fpc * 0.8 * 0.2 / 9))
+    # a full census of both strata: exact, no standard error left
+    census = stratified_estimates(counts, np.array([10, 4]))
+    for name in ("area_share_se", "users_accuracy_se", "producers_accuracy_se"):
+        assert np.all(census[name] == 0), name
+    assert census["overall_accuracy_se"] == 0
+
+
 def test_plain_metrics_of_a_small_confusion_matrix():
     counts = np.array([[8, 2], [1, 9]])  # rows: map, columns: reference
     m = sample_metrics(counts)
@@ -79,6 +97,10 @@ def test_assessing_a_map_against_the_demo_truth_census(tmp_path, capsys):
     for k, name in enumerate(["other", "ble_tendre", "ble_dur", "orge", "colza"]):
         assert np.isclose(rows[name]["estimated_area"], (truth == k).sum() * 0.01)
         assert np.isclose(rows[name]["mapped_area"], (wrong == k).sum() * 0.01)
+        assert rows[name]["estimated_area_se"] == 0
+        if rows[name]["mapped_pixels"]:  # else no user's accuracy at all (null)
+            assert rows[name]["users_accuracy_se"] == 0
+    assert result["overall_accuracy_se"] == 0  # a census has no sampling error
     assert rows["ble_tendre"]["producers_accuracy"] < 1 and rows["orge"]["users_accuracy"] < 1
     assert (tmp_path / "a.csv").read_text().startswith("class,mapped_pixels,mapped_area,")
     with pytest.raises(SystemExit):
