@@ -110,6 +110,8 @@ def classify(
     ]
     if weights:
         args += ["--model.init_args.encoder_weights_path", str(weights)]
+    if root.resolve() != (REPO / "data" / "demo").resolve():  # the configs weigh demo classes
+        args += ["--model.init_args.classes_weights", "null"]
     cli = build([*args, *extra])
     best = BestScore("val/f1_macro")
     cli.trainer.callbacks.append(best)
