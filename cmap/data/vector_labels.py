@@ -19,9 +19,13 @@ from cmap.errors import ConfigError, DataError, preview
 WINDOW = 1024  # pixels a side rasterised at once: memory stays bounded on whole tiles
 
 
-def read_frame(path: Path, label_column: str | None, id_column: str | None):
+def read_frame(path: Path, label_column: str | None, id_column: str | None, within=None):
     """A vector file as a GeoDataFrame (geopandas / pyogrio; GeoParquet via pyarrow), refused
-    in one line when unreadable, without a CRS, or missing a named column."""
+    in one line when unreadable, without a CRS, or missing a named column; and how many of its
+    geometries were left unread ({"outside": n, "empty": m}). `within` (bounds, crs): only the
+    geometries whose bounding box meets those bounds are read, through the file's spatial
+    index where it has one, so a national parcel file read for one tile stays small. The
+    frame's index is each geometry's feature id in the file (its row for GeoParquet)."""
     try:
         import geopandas
     except ImportError as err:  # the optional extra
@@ -30,11 +34,30 @@ def read_frame(path: Path, label_column: str | None, id_column: str | None):
         ) from err
     if not path.exists():
         raise DataError(path, "vector file not found")
+    unread = {"outside": 0, "empty": 0}
     try:
         if path.suffix.lower() in (".parquet", ".geoparquet"):  # GeoParquet: via pyarrow
             frame = geopandas.read_parquet(path)
+            if within is not None and frame.crs is not None:
+                xmin, ymin, xmax, ymax = _bounds_in(within, frame.crs)
+                meets = frame.index.isin(frame.cx[xmin:xmax, ymin:ymax].index)
+                broken = (frame.geometry.isna() | frame.geometry.is_empty).to_numpy()
+                unread["outside"] = int((~meets & ~broken).sum())
+                frame = frame[meets | broken]  # the empty ones are read, and named so
         else:
-            frame = geopandas.read_file(path, engine="pyogrio")
+            import pyogrio
+
+            crs = pyogrio.read_info(path)["crs"]
+            box = _bounds_in(within, crs) if within is not None and crs else None
+            frame = pyogrio.read_dataframe(path, bbox=box, fid_as_index=True)
+            if box is not None:  # no geometry (NaN bounds) or an empty one (0, 0, 0, 0)
+                fids, bounds = pyogrio.read_bounds(path)  # [N], [4, N]: envelopes only
+                empty = ~np.isfinite(bounds).all(axis=0) | (bounds == 0).all(axis=0)
+                missed = ~np.isin(fids, frame.index.to_numpy())
+                unread = {
+                    "outside": int((missed & ~empty).sum()),
+                    "empty": int((missed & empty).sum()),
+                }
     except Exception as err:  # pyogrio and pyarrow raise their own error families
         raise DataError(path, f"cannot be read as a vector file ({err})") from err
     missing = [c for c in (label_column, id_column) if c is not None and c not in frame.columns]
@@ -46,7 +69,22 @@ def read_frame(path: Path, label_column: str | None, id_column: str | None):
             path, "has no CRS: cmap cannot place its geometries on the cube (set one, e.g. "
             "with ogr2ogr -a_srs)",
         )  # fmt: skip
-    return frame
+    return frame, unread
+
+
+def _bounds_in(within, crs) -> tuple[float, float, float, float]:
+    """`within`'s bounds in `crs`, the edges densified so that a reprojected box still holds
+    them all."""
+    from pyproj import Transformer
+
+    bounds, source = within
+    move = Transformer.from_crs(_wkt(source), _wkt(crs), always_xy=True)
+    return move.transform_bounds(*bounds, densify_pts=21)
+
+
+def _wkt(crs) -> str:
+    """A CRS from rasterio, pyproj or text as text pyproj reads."""
+    return crs.to_wkt() if hasattr(crs, "to_wkt") else str(crs)
 
 
 def read_vector(
@@ -60,20 +98,22 @@ def read_vector(
     """Pixels of the parcels (polygons) and points of a vector file -> row, col, label,
     poi_id, group (the parcel). `buffer` (metres, or the cube CRS's unit) shrinks each
     polygon first; a parcel left with fewer than `min_pixels` pixels is skipped."""
-    frame = read_frame(path, label_column, id_column)
-    counts: dict[str, int] = {}
+    extent = array_bounds(cube.height, cube.width, cube.transform)
+    frame, unread = read_frame(path, label_column, id_column, within=(extent, cube.crs))
+    total = len(frame) + sum(unread.values())
     frame = frame.to_crs(cube.crs)
     ids = (
         frame[id_column].astype(str).to_numpy()
         if id_column
-        else np.array([f"f{i}" for i in range(len(frame))])
+        else np.array([f"f{i}" for i in frame.index])  # the feature id in the file
     )
     labels = frame[label_column]
     no_label = labels.isna().to_numpy() | (labels.astype(str).str.strip() == "").to_numpy()
     geometry = frame.geometry
     broken = (geometry.isna() | geometry.is_empty | ~geometry.is_valid).to_numpy()
+    counts: dict[str, int] = {}
     counts["without a label"] = int((no_label & ~broken).sum())
-    counts["empty or invalid"] = int(broken.sum())
+    counts["empty or invalid"] = int(broken.sum()) + unread["empty"]
     keep = ~no_label & ~broken
     if buffer:
         shrunk = geometry.buffer(-abs(buffer))
@@ -84,9 +124,8 @@ def read_vector(
         keep &= ~gone
     from shapely.geometry import box  # the geo extra, as geopandas
 
-    extent = box(*array_bounds(cube.height, cube.width, cube.transform))
-    outside = keep & ~geometry.intersects(extent).to_numpy()
-    counts[f"outside the {getattr(cube, 'kind', 'cube')}"] = int(outside.sum())
+    outside = keep & ~geometry.intersects(box(*extent)).to_numpy()
+    counts[f"outside the {getattr(cube, 'kind', 'cube')}"] = unread["outside"] + int(outside.sum())
     keep &= ~outside
     text = labels.astype(str).str.strip().to_numpy()
     pixel_row, pixel_col, owner = _pixels(geometry, np.flatnonzero(keep), cube)
@@ -98,7 +137,7 @@ def read_vector(
     skipped = {k: v for k, v in counts.items() if v}
     if skipped:
         print(
-            f"{path}: {len(frame)} geometries, skipped "
+            f"{path}: {total} geometries, skipped "
             + ", ".join(f"{v} {k}" for k, v in skipped.items())
         )
     if not len(owner):

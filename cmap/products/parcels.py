@@ -1,5 +1,9 @@
 """Parcel maps: a map's class probabilities gathered inside each parcel of a vector file.
 
+Only the parcels that overlap the map are read (through the file's spatial index where it
+has one) and written; those outside are counted, so one tile of a national parcel register
+costs the tile's parcels.
+
 Parcels are placed on the map's grid window by window (a pixel belongs to the parcel holding
 its centre; where parcels overlap, the later one in the file), so a parcel crossing windows
 gets exactly its pixels. Per parcel, the sums of the valid pixels' probabilities and their
@@ -34,20 +38,21 @@ TOTALS = ("sums", "votes", "valid", "pixels")
 
 
 def place(frame, crs, grid_bounds, buffer: float):
-    """The parcels in the map's CRS, shrunk by `buffer`, and why a parcel cannot have a
-    class before any pixel is read ("" when it may)."""
+    """The parcels that meet the map (the others are dropped: `frame[inside]`) in the map's
+    CRS, shrunk by `buffer`, and why a parcel cannot have a class before any pixel is read
+    ("" when it may)."""
     from shapely.geometry import box  # the geo extra, as geopandas
 
     geometry = frame.geometry.to_crs(crs)
-    reason = np.full(len(frame), "", dtype=object)
     broken = (geometry.isna() | geometry.is_empty | ~geometry.is_valid).to_numpy()
+    inside = broken | geometry.intersects(box(*grid_bounds)).to_numpy()
+    geometry, broken = geometry[inside], broken[inside]
+    reason = np.full(len(geometry), "", dtype=object)
     reason[broken] = "empty or invalid geometry"
     if buffer:
         geometry = geometry.buffer(-abs(buffer))
         reason[(reason == "") & geometry.is_empty.to_numpy()] = "emptied by the inward buffer"
-    outside = (reason == "") & ~geometry.intersects(box(*grid_bounds)).to_numpy()
-    reason[outside] = "outside the map"
-    return geometry, reason
+    return geometry, reason, inside
 
 
 def accumulate(src, geometry, usable, totals, progress, settings, save_every: float) -> None:
@@ -155,29 +160,32 @@ def parcel_map(
     overwrite: bool = False,
     save_every: float = 10.0,
 ) -> dict[str, int]:
-    """Write the parcel map; returns how many parcels got a class and how many did not."""
+    """Write the parcel map; returns how many parcels got a class, how many did not, and how
+    many lie outside the map (not written)."""
     if min_pixels < 1:
         raise ConfigError(f"min_pixels must be at least 1, got {min_pixels}")
     check_vector_output(output)
     progress = output.with_name(output.name + ".progress.npz")
     if not progress.exists():
         refuse_existing(output, overwrite=overwrite)
-    frame = read_frame(parcels, None, id_column)
-    if id_column is not None and frame[id_column].duplicated().any():
-        raise DataError(parcels, f"{id_column} repeats: each parcel needs its own identifier")
     lock = OutputLock(output.with_name(output.name + ".lock"))
     lock.acquire()
     try:
         with open_probabilities(probabilities) as src:
             classes = classes_of(src)
+            bounds = array_bounds(src.height, src.width, src.transform)
+            frame, unread = read_frame(parcels, None, id_column, within=(bounds, src.crs))
+            if id_column is not None and frame[id_column].duplicated().any():
+                raise DataError(parcels, f"{id_column} repeats: each parcel needs its own "
+                                "identifier")  # fmt: skip
             ours = ["class", "probability", "margin", "valid_pixels", "pixels", "reason"]
             clash = [c for c in ours + [f"p_{c}" for c in classes] if c in frame.columns]
             if clash:
                 raise DataError(parcels, f"has a column {clash[0]!r}, which cmap parcels "
                                 "writes: rename it first")  # fmt: skip
-            bounds = array_bounds(src.height, src.width, src.transform)
-            geometry, reason = place(frame, src.crs, bounds, buffer)
-            if (reason == "outside the map").sum() == (reason != "empty or invalid geometry").sum():
+            geometry, reason, inside = place(frame, src.crs, bounds, buffer)
+            frame = frame[inside].reset_index(drop=True)  # the file's own columns only
+            if (reason != "empty or invalid geometry").sum() == 0:
                 raise DataError(
                     parcels, f"no parcel overlaps the map {probabilities} (map bounds "
                     f"{tuple(round(b) for b in bounds)} in {src.crs}): wrong file or CRS?",
@@ -198,6 +206,11 @@ def parcel_map(
     labelled = int(table["class"].notna().sum())
     under = r"^\d+ valid pixel\(s\), under min_pixels (\d+)$"
     reasons = table["reason"].dropna().str.replace(under, r"under \1 valid pixels", regex=True)
-    return {"with a class": labelled} | {
-        f"without ({why})": int(n) for why, n in reasons.value_counts().items()
-    }
+    outside = unread["outside"] + int((~inside).sum())
+    empty = {"without geometry (not written)": unread["empty"]} if unread["empty"] else {}
+    return (
+        {"with a class": labelled}
+        | {f"without ({why})": int(n) for why, n in reasons.value_counts().items()}
+        | empty
+        | ({"outside the map (not written)": outside} if outside else {})
+    )

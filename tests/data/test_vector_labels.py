@@ -9,9 +9,10 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from rasterio.features import shapes
-from shapely.geometry import Point, Polygon, shape
+from shapely.geometry import Point, Polygon, box, shape
 
 from cmap.data.label_sources import parcel_ids
+from cmap.data.vector_labels import read_frame
 from cmap.main import main
 from tests.data.test_label_sources import GRID, fields, stack_and_labels  # noqa: F401
 
@@ -174,3 +175,34 @@ def test_vector_files_that_cannot_be_used_are_named(stack_and_labels, capsys):  
     err = capsys.readouterr()
     assert "8 outside the cube" in err.out and "away.gpkg: gives no labelled pixel" in err.err
     assert not (root / "o").exists()
+
+
+@pytest.mark.parametrize("suffix", [".gpkg", ".geojson", ".parquet"])
+def test_a_large_file_read_for_one_tile_reads_only_what_meets_it(tmp_path, suffix):
+    """A 'national' file of 400 parcels over 20 km, read for a 1 km tile: only the parcels
+    whose box meets the tile are read (with their feature ids), the others counted."""
+    step = 1_000  # one 500 m parcel every km, 20 x 20
+    cells = [(x, y) for y in range(20) for x in range(20)]
+    frame = gpd.GeoDataFrame(
+        {"crop": [f"c{x}_{y}" for x, y in cells] + ["none"]},
+        geometry=[
+            box(500_000 + x * step, 4_800_000 + y * step, 500_500 + x * step, 4_800_500 + y * step)
+            for x, y in cells
+        ]
+        + [Polygon()],
+        crs="EPSG:32631",
+    )
+    path = tmp_path / f"national{suffix}"
+    if suffix == ".parquet":
+        frame.to_parquet(path)
+    else:
+        frame.to_crs("EPSG:4326").to_file(path)
+    tile = ((503_100, 4_805_100, 504_900, 4_806_900), "EPSG:32631")  # meets cells x 3-4, y 5-6
+    read, unread = read_frame(path, "crop", None, within=tile)
+    named = sorted(read["crop"][~read.geometry.is_empty])
+    assert named == ["c3_5", "c3_6", "c4_5", "c4_6"]
+    assert unread["outside"] == 396 and unread["empty"] + read.geometry.is_empty.sum() == 1
+    first = {".gpkg": 1, ".geojson": 0, ".parquet": 0}[suffix]  # GeoPackage ids count from 1
+    assert read.index[read["crop"] == "c3_5"].tolist() == [first + 5 * 20 + 3]
+    whole, nothing = read_frame(path, "crop", None)
+    assert len(whole) == 401 and nothing == {"outside": 0, "empty": 0}
