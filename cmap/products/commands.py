@@ -178,8 +178,10 @@ def parcels(
     highest mean probability over its valid pixels (or of most pixels' votes), that class's
     probability, the margin to the second class, its pixel counts and the mean probability
     of every class (`p_<class>`); a parcel without enough valid pixels gets no class and a
-    `reason`. The parcels keep their own columns and geometry. Works window by window on
-    maps larger than memory; a stopped run continues where it was.
+    `reason`. The parcels keep their own columns and geometry. Only the parcels that overlap
+    the map are read and written (the others are counted), so a national register serves
+    one tile. Works window by window on maps larger than memory; a stopped run continues
+    where it was.
 
     Args:
         probabilities: the map's probabilities GeoTIFF (`<map>_probabilities.tif`, from
