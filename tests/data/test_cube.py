@@ -136,6 +136,36 @@ def test_cube_pixels_batches_hold_the_cube_values_of_unlabelled_pixels():
             np.testing.assert_array_equal(batch["ts"][k][mask].numpy(), values[dates, :, row, col])
 
 
+def test_prediction_batches_are_padded_to_their_own_longest_series():
+    """A window's pixels come longest first, each batch as wide as its longest series, every
+    valid pixel once, with its own values at its valid dates."""
+    data = CubeDataModule(str(DEMO_CUBE), window_size=16, batch_size=32)
+    data.setup("predict")
+    values, valid = data.cube.read(Window(0, 0, 40, 40))  # [T, C, 40, 40], [T, 40, 40]
+    days = (data.cube.dates - data.first_day).astype(np.int64)
+    seen, widths = {}, []
+    for batch in data.predict_dataloader():
+        number = int(batch["window"])
+        counts = batch["mask"].sum(dim=1)
+        assert batch["mask"].shape[1] == counts.max()  # no wider padding than needed
+        assert torch.equal(batch["mask"], torch.arange(len(batch["mask"][0])) < counts[:, None])
+        previous = seen.setdefault(number, [])
+        assert all(c <= min(previous, default=99) for c in counts.tolist())  # longest first
+        assert counts.tolist() == sorted(counts.tolist(), reverse=True)
+        previous.extend(counts.tolist())
+        widths.append(batch["mask"].shape[1])
+        window = data.map_windows()[number]
+        for k in (0, len(counts) - 1):
+            row, col = divmod(int(batch["pixel"][k]), int(window.width))
+            row, col = row + window.row_off, col + window.col_off
+            dates = np.flatnonzero(valid[:, row, col])
+            assert np.array_equal(batch["days"][k][batch["mask"][k]].numpy(), days[dates])
+            ts = batch["ts"][k][batch["mask"][k]].numpy()
+            np.testing.assert_array_equal(ts, values[dates, :, row, col])
+    assert sum(len(v) for v in seen.values()) == valid.any(axis=0).sum()
+    assert min(widths) < max(widths)  # the demo's clouds: batches of different widths
+
+
 def test_cube_pixels_hold_out_windows_and_repeat_with_seed_and_epoch():
     data = pixel_module()
     train, val = data.train_dataloader(), data.val_dataloader()

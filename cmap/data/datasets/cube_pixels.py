@@ -120,11 +120,9 @@ class CubePixels(IterableDataset):
             yield self._tensors(_padded(parts))
 
     def _tensors(self, series: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
-        width = int(series["mask"].sum(axis=1).max())  # the padding this batch needs
-        ts, mask, date = (series[key][:, :width] for key in ("ts", "mask", "date"))
-        gdd = series["gdd"][:, :width] if "gdd" in series else None
-        n = len(mask)
-        return model_inputs(ts, mask, date, self.days, gdd) | {
+        n = len(series["mask"])
+        inputs = [series[key] for key in ("ts", "mask", "date")]
+        return model_inputs(*inputs, self.days, series.get("gdd")) | {
             "class": torch.full((n,), -1, dtype=torch.int64),
             "season": torch.full((n,), self.season, dtype=torch.int64),
             "index": torch.from_numpy(series["pixel"].astype(np.int64)),

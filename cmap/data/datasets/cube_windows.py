@@ -15,11 +15,13 @@ class CubeWindows(IterableDataset):
     """Batches of at most `batch_size` pixels, window after window.
 
     Windows are shared between processes (rank r of R takes windows r, r + R, ...) and then
-    between DataLoader workers; windows in `skip` (already written) are not read. A batch
-    holds ts [N, T, C], positions and days [N, T] (days since the season start; `thermal`
-    makes the positions growing degree days), mask [N, T],
-    pixel [N] (flat index in the window), window (the window number) and window_done (True
-    in the window's last batch). A window without any valid pixel yields one empty batch.
+    between DataLoader workers; windows in `skip` (already written) are not read. A window's
+    pixels are batched longest series first, so that similar lengths share a batch, padded
+    only to its own longest (the writer places pixels by `pixel`). A batch holds ts
+    [N, T, C], positions and days [N, T] (days since the season start; `thermal` makes the
+    positions growing degree days), mask [N, T], pixel [N] (flat index in the window),
+    window (the window number) and window_done (True in the window's last batch). A window
+    without any valid pixel yields one empty batch.
     """
 
     def __init__(
@@ -54,6 +56,8 @@ class CubeWindows(IterableDataset):
                 series["gdd"] = self.thermal(
                     window, series["pixel"], series["date"], series["mask"]
                 )
+            longest = np.argsort(-series["mask"].sum(axis=1), kind="stable")
+            series = {key: value[longest] for key, value in series.items()}
             total = len(series["pixel"])
             starts = range(0, total, self.batch_size) if total else [0]
             for start in starts:

@@ -32,9 +32,13 @@ def model_inputs(
     days: np.ndarray,
     positions: np.ndarray | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Pixel series (ts [N, T, C], mask [N, T], date [N, T] into the cube's dates) and the
-    cube dates' days since the season start [D] -> ts, positions, days and mask tensors;
+    """Pixel series (ts [N, T, C], mask [N, T], date [N, T] into the cube's dates; valid
+    dates first) and the cube dates' days since the season start [D] -> ts, positions, days
+    and mask tensors, cut to the batch's longest series [N, T'] (no wider padding);
     `positions` [N, T] (thermal time) replaces the days as positions when given."""
+    width = int(mask.sum(axis=1).max(initial=0))
+    ts, mask, date = ts[:, :width], mask[:, :width], date[:, :width]
+    positions = None if positions is None else positions[:, :width]
     at = np.where(mask, days[date], 0)
     return {
         "ts": torch.from_numpy(np.ascontiguousarray(ts)),
