@@ -4,9 +4,9 @@ Each finished window is written into the map (and the optional probabilities) an
 a part under `<map>.parts/`, the record of progress; `<map>.lock` keeps other runs out. A
 rerun skips the windows that have a part, if the parts were made with the same settings and
 weights (`map_parts`), and rebuilds the map from them if it was left unreadable. The parts
-folder goes once every window is written; a finished map is replaced only with `overwrite`.
-
-With several processes (DDP), each saves its own windows' parts; rank 0 writes the map.
+folder goes once every window is written (and the files made Cloud Optimized GeoTIFFs); a
+finished map is replaced only with `overwrite`. With several processes (DDP), each saves its
+own windows' parts; rank 0 writes the map.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from cmap.callbacks.map_parts import (
     write_record,
 )
 from cmap.errors import CmapError, ConfigError, DataError
+from cmap.io import maps
 from cmap.io.atomic import atomic_path, remove
 from cmap.io.lock import OutputLock
 from cmap.io.maps import NODATA, class_tags, colour_table, map_profile, prior_tags
@@ -56,6 +57,8 @@ class CubeMapWriter(BasePredictionWriter):
         quicklook: also render `<output stem>.png` (colours and legend) when the map is done.
         colours: YAML file of class colours (`class: "#RRGGBB"`) replacing the default
             land-cover palette (`cmap.io.palette`) for the classes it names.
+        cloud_optimized: once every window is in, rewrite the files as Cloud Optimized
+            GeoTIFFs with overviews (mode for classes, average for probabilities).
 
     Besides the class tags, both files record the season (`SEASON`, `SEASON_DATES`), cube
     (`SOURCE`), checkpoint (`MODEL`) and its output prior (`OUTPUT_PRIOR`, for `cmap priors`).
@@ -71,6 +74,7 @@ class CubeMapWriter(BasePredictionWriter):
         overwrite: bool = False,
         quicklook: bool = True,
         colours: str | None = None,
+        cloud_optimized: bool = True,
     ):
         super().__init__(write_interval="batch")
         if not Path(output).name:
@@ -78,6 +82,7 @@ class CubeMapWriter(BasePredictionWriter):
         self.output = Path(output)
         self.probabilities, self.probability_dtype = probabilities, probability_dtype
         self.overwrite, self.quicklook, self.colours = overwrite, quicklook, colours
+        self.cloud_optimized = cloud_optimized
         self.parts = self.output.with_name(self.output.name + ".parts")
         self.probability_path = self.output.with_name(f"{self.output.stem}_probabilities.tif")
         if not self.parts.is_dir():  # refused here, before the run creates its log folder
@@ -209,22 +214,14 @@ class CubeMapWriter(BasePredictionWriter):
                 probabilities[:, chunk["pixel"]] = chunk["probabilities"].T
         classes = classes.reshape(h, w)
         if probabilities is not None:
-            probabilities = self._encode(probabilities, classes == NODATA).reshape(-1, h, w)
+            probabilities = probabilities.reshape(-1, h, w)
+            probabilities = maps.encode(probabilities, classes == NODATA, self.probability_dtype)
         if not self.shared:  # with several processes, rank 0 writes the map at the end
             self._write_window(number, classes, probabilities)
-        arrays = {"classes": classes}
-        if probabilities is not None:
-            arrays["probabilities"] = probabilities
+        arrays = {"classes": classes, "probabilities": probabilities}
         # The window counts as done only once its part is complete.
         with atomic_path(self.parts / f"w{number}.npz") as partial, open(partial, "wb") as f:
-            np.savez(f, **arrays)
-
-    def _encode(self, probabilities: np.ndarray, empty: np.ndarray) -> np.ndarray:
-        if self.probability_dtype == "uint8":
-            return np.round(probabilities * 255).astype(np.uint8)
-        out = probabilities.astype(self.probability_dtype)
-        out[:, empty.ravel()] = np.nan
-        return out
+            np.savez(f, **{name: a for name, a in arrays.items() if a is not None})
 
     def _replay(self) -> None:
         """Write every saved part into the map."""
@@ -292,6 +289,9 @@ class CubeMapWriter(BasePredictionWriter):
             )
             return
         said = empty_windows(self.parts, self.output, len(self.windows))
+        if self.cloud_optimized:  # the parts stay until then: a kill here is finished again
+            for path, resampling in zip(self.files, ("mode", "average")):
+                maps.cloud_optimize(path, resampling)
         shutil.rmtree(self.parts)
         print(f"cmap: wrote {self.output}", file=sys.stderr)
         if said:

@@ -1,4 +1,5 @@
-"""Crop maps as GeoTIFF (docs/data_formats.md): layout, colours, class tags, reading back."""
+"""Crop maps as GeoTIFF (docs/data_formats.md): layout, colours, class tags, probability
+values, Cloud Optimized GeoTIFF, reading back."""
 
 from __future__ import annotations
 
@@ -41,6 +42,29 @@ def map_profile(grid_profile: dict, count: int, dtype: str, nodata) -> dict:
         "blockysize": 256,
         "compress": "deflate",
     }
+
+
+def encode(p: np.ndarray, missing: np.ndarray, dtype: str) -> np.ndarray:
+    """Probabilities [K, h, w] -> the file's values: uint8 x 255, else floats with NaN."""
+    if dtype == "uint8":  # the mask band marks missing pixels: their values do not matter
+        return np.round(np.where(missing, 0.0, p) * 255).astype(np.uint8)
+    out = p.astype(dtype)
+    out[:, missing] = np.nan
+    return out
+
+
+def cloud_optimize(path: Path, resampling: str) -> None:
+    """Rewrite the finished GeoTIFF `path` in place as a Cloud Optimized GeoTIFF: 256 x 256
+    deflate tiles and overviews (`resampling`: "mode" for classes, "average" for
+    probabilities), so that a GIS or a web map shows a whole country at once. Tags, colour
+    table, band names and masks are kept; the file is replaced only once the copy is whole."""
+    from rasterio.shutil import copy
+
+    from cmap.io.atomic import atomic_path
+
+    with atomic_path(path) as partial:
+        copy(path, partial, driver="COG", compress="DEFLATE", blocksize=256,
+             overview_resampling=resampling.upper(), num_threads="ALL_CPUS")  # fmt: skip
 
 
 def class_tags(classes: list[str]) -> dict[str, str]:

@@ -14,7 +14,7 @@ from rasterio.windows import Window
 
 from cmap.errors import DataError
 from cmap.io.atomic import atomic_path
-from cmap.io.maps import NODATA, class_tags, colour_table, map_profile
+from cmap.io.maps import NODATA, class_tags, cloud_optimize, colour_table, encode, map_profile
 
 BLOCK = 256  # pixels a side read and written at once
 
@@ -69,37 +69,29 @@ def read_block(src, window: Window) -> tuple[np.ndarray, np.ndarray]:
     return p / np.where(total > 0, total, 1.0), missing
 
 
-def encode(p: np.ndarray, missing: np.ndarray, dtype: str) -> np.ndarray:
-    """Probabilities [K, h, w] -> the file's values: uint8 x 255, else floats with NaN."""
-    if dtype == "uint8":  # the mask band marks missing pixels: their values do not matter
-        return np.round(np.where(missing, 0.0, p) * 255).astype(np.uint8)
-    out = p.astype(dtype)
-    out[:, missing] = np.nan
-    return out
-
-
 @contextmanager
 def map_output(src, output: Path, probabilities: Path | None, tags: dict[str, str]):
     """Create a class map (uint8, colour table, class tags) and, optionally, probabilities in
     the layout of `cmap predict` on the grid of the probabilities file `src`; yields
-    `write(p [K, h, w], missing [h, w], window)`. The files appear when the block ends well."""
+    `write(p [K, h, w], missing [h, w], window)`. The files appear when the block ends well,
+    as Cloud Optimized GeoTIFFs."""
     classes, dtype = classes_of(src), src.dtypes[0]
     tags = src.tags() | class_tags(classes) | tags
     grid = {"width": src.width, "height": src.height, "crs": src.crs, "transform": src.transform}
     with ExitStack() as stack:
-        partial = stack.enter_context(atomic_path(Path(output)))
+        partials = [stack.enter_context(atomic_path(Path(output)))]
         classes_file = stack.enter_context(
-            rasterio.open(partial, "w", **map_profile(grid, 1, "uint8", NODATA))
+            rasterio.open(partials[0], "w", **map_profile(grid, 1, "uint8", NODATA))
         )
         classes_file.write_colormap(1, colour_table(classes))
         classes_file.update_tags(**tags)
         classes_file.set_band_description(1, "class")
         probabilities_file = None
         if probabilities is not None:
-            partial = stack.enter_context(atomic_path(Path(probabilities)))
+            partials.append(stack.enter_context(atomic_path(Path(probabilities))))
             nodata = None if dtype == "uint8" else float("nan")
             spec = map_profile(grid, len(classes), dtype, nodata)
-            probabilities_file = stack.enter_context(rasterio.open(partial, "w", **spec))
+            probabilities_file = stack.enter_context(rasterio.open(partials[1], "w", **spec))
             probabilities_file.update_tags(**tags)
             probabilities_file.descriptions = tuple(classes)
 
@@ -113,3 +105,7 @@ def map_output(src, output: Path, probabilities: Path | None, tags: dict[str, st
                     probabilities_file.write_mask(mask, window=window)
 
         yield write
+        for file, partial, resampling in zip((classes_file, probabilities_file), partials,
+                                             ("mode", "average")):  # fmt: skip
+            file.close()  # whole, then rewritten with overviews before it takes its name
+            cloud_optimize(partial, resampling)

@@ -10,6 +10,7 @@ import numpy as np
 import rasterio
 
 from cmap.io.atomic import atomic_path
+from cmap.io.maps import cloud_optimize
 from cmap.io.outputs import derived, refuse_existing
 from cmap.products.probabilities import blocks, open_probabilities, read_block
 
@@ -41,12 +42,14 @@ def write_uncertainty(probabilities: Path, output: Path | None, overwrite: bool)
             "UNCERTAINTY": ", ".join(MEASURES),
             "PROBABILITIES": str(probabilities),
         }
-        with atomic_path(output) as partial, rasterio.open(partial, "w", **profile) as dst:
-            dst.descriptions = MEASURES
-            dst.update_tags(**tags)
-            for window in blocks(src.height, src.width):
-                p, missing = read_block(src, window)
-                out = measures(p)
-                out[:, missing] = np.nan
-                dst.write(out, window=window)
+        with atomic_path(output) as partial:
+            with rasterio.open(partial, "w", **profile) as dst:
+                dst.descriptions = MEASURES
+                dst.update_tags(**tags)
+                for window in blocks(src.height, src.width):
+                    p, missing = read_block(src, window)
+                    out = measures(p)
+                    out[:, missing] = np.nan
+                    dst.write(out, window=window)
+            cloud_optimize(partial, "average")
     return output

@@ -86,6 +86,9 @@ def test_predicted_map_matches_the_model_pixel_by_pixel(checkpoint, tmp_path, mo
     assert (tmp_path / "map_probabilities.png").read_bytes()[:4] == b"\x89PNG"
     assert (tmp_path / "map.png").stat().st_size > 0
     assert not (tmp_path / "map.tif.parts").exists()
+    for name in ("map", "map_probabilities", "map_adjusted", "map_uncertainty"):
+        with rasterio.open(tmp_path / f"{name}.tif") as src:  # overviews: tests/io/test_maps.py
+            assert src.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG", name
 
     # a finished map is never overwritten silently; with overwrite it is replaced
     before = output.read_bytes()
