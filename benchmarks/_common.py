@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import resource
 from pathlib import Path
 
 import torch
@@ -31,6 +32,18 @@ def machine() -> dict:
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name()
     return info
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory (MB). Linux's VmHWM belongs to the address space
+    made at exec; ru_maxrss would also count the parent's pages shared at fork (a parent that
+    built a large input would inflate the child's figure)."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def write_results(result: dict, out: Path) -> None:

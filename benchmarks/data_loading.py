@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -28,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _common import RESULTS, machine, write_results
+from _common import RESULTS, machine, peak_rss_mb, write_results
 from torch.utils.data import DataLoader
 
 from cmap.data.cache import COMPLETE, load
@@ -139,16 +138,6 @@ def write_cache(folder: Path, n: int, dates: int, bands: int) -> None:
     (folder / COMPLETE).touch()
 
 
-def peak_rss_mb() -> int:
-    """Peak resident memory of this process (VmHWM: unlike ru_maxrss, not inherited)."""
-    status = Path("/proc/self/status")
-    if status.exists():
-        for line in status.read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return round(int(line.split()[1]) / 1024)
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-
-
 def iterate_cache(folder: Path, batch_size: int) -> dict:
     table = load(folder)
     start = time.perf_counter()
@@ -160,7 +149,7 @@ def iterate_cache(folder: Path, batch_size: int) -> dict:
         "cache_gb": round(sum(f.stat().st_size for f in folder.iterdir()) / 1e9, 2),
         "samples_per_s": round(samples / seconds),
         "epoch_s": round(seconds, 1),
-        "peak_rss_mb": peak_rss_mb(),
+        "peak_rss_mb": round(peak_rss_mb()),
     }
 
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -31,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
-from _common import RESULTS, machine, write_results
+from _common import RESULTS, machine, peak_rss_mb, write_results
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO_CUBE = REPO / "data" / "demo" / "cube"
@@ -77,18 +76,6 @@ def as_netcdf(cube: Path, out: Path) -> Path:
     ds.to_netcdf(out, engine="h5netcdf", encoding=encoding)
     (out.parent / "meta.yaml").write_text((cube / "meta.yaml").read_text())
     return out
-
-
-def peak_rss_mb() -> float:
-    """This process's peak resident memory. Linux's VmHWM belongs to the address space made
-    at exec; ru_maxrss would also count the parent's pages shared at fork (a parent that
-    built a large cube would inflate the child's figure)."""
-    status = Path("/proc/self/status")
-    if status.exists():
-        for line in status.read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def predict(cube: Path, output: Path, batch: int, window: int, device: str) -> dict:

@@ -51,6 +51,7 @@ TINY = {
     "continual.py": [
         *["--seasons", "2020", "2021", "--seeds", "0", "--epochs", "1", "--replay-size", "10"],
     ],
+    "vector_read.py": ["--side", "20", "--tile-km", "2", "--formats", "gpkg", "geojson"],
     "accuracy.py": [
         *["--seeds", "0", "--max-epochs", "1", "--max-series", "4", "--trees", "5"],
         *["--models", "transformer", "tempcnn", "rf"],
@@ -94,6 +95,11 @@ def test_benchmark_runs_and_writes_json(script, tmp_path, synthetic_root):
         gap = run["fedavg"]["hills"]["f1_macro"] - run["centralized"]["hills"]["f1_macro"]
         assert summary["fedavg"]["hills"]["minus_centralized"] == pytest.approx(gap, abs=1e-4)
         assert "minus_centralized_tuned" in summary["fedavg_tuned"]["mean"]
+        return
+    if script == "vector_read.py":
+        for row in numbers["formats"].values():  # a 2 km tile in the middle of 10 km
+            assert row["whole"]["parcels"] == 400 and row["tile"]["parcels"] == 25
+            assert row["parcels"]["parcels"] == 16  # those with a pixel centre inside
         return
     if script == "continual.py":
         for positions in ("days", "gdd"):
