@@ -77,7 +77,7 @@ def child(path: Path, mode: str, side: int, km: float) -> dict:
         counts = parcel_map(probs, path, output, overwrite=True)
         read = counts["with a class"]
     else:
-        within = (tile_bounds(side, km), CRS) if mode == "tile" else None
+        within = [(tile_bounds(side, km), CRS)] if mode == "tile" else None
         frame, _ = read_frame(path, None, None, within=within)
         read = len(frame)
     return {"seconds": round(time.perf_counter() - start, 2), "parcels": read,

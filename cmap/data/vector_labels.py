@@ -22,9 +22,10 @@ WINDOW = 1024  # pixels a side rasterised at once: memory stays bounded on whole
 def read_frame(path: Path, label_column: str | None, id_column: str | None, within=None):
     """A vector file as a GeoDataFrame (geopandas / pyogrio; GeoParquet via pyarrow), refused
     in one line when unreadable, without a CRS, or missing a named column; and how many of its
-    geometries were left unread ({"outside": n, "empty": m}). `within` (bounds, crs): only the
-    geometries whose bounding box meets those bounds are read, through the file's spatial
-    index where it has one, so a national parcel file read for one tile stays small. The
+    geometries were left unread ({"outside": n, "empty": m}). `within` [(bounds, crs), ...]:
+    only the geometries whose bounding box meets the box around them all are read, through
+    the file's spatial index where it has one, so a national parcel file read for one tile
+    stays small. The
     frame's index is each geometry's feature id in the file (its row for GeoParquet)."""
     try:
         import geopandas
@@ -73,13 +74,18 @@ def read_frame(path: Path, label_column: str | None, id_column: str | None, with
 
 
 def _bounds_in(within, crs) -> tuple[float, float, float, float]:
-    """`within`'s bounds in `crs`, the edges densified so that a reprojected box still holds
-    them all."""
+    """The box around all of `within`'s bounds in `crs`, their edges densified so that a
+    reprojected box still holds them."""
     from pyproj import Transformer
 
-    bounds, source = within
-    move = Transformer.from_crs(_wkt(source), _wkt(crs), always_xy=True)
-    return move.transform_bounds(*bounds, densify_pts=21)
+    boxes = [
+        Transformer.from_crs(_wkt(source), _wkt(crs), always_xy=True).transform_bounds(
+            *bounds, densify_pts=21
+        )
+        for bounds, source in within
+    ]
+    low, high = np.min(boxes, axis=0), np.max(boxes, axis=0)
+    return float(low[0]), float(low[1]), float(high[2]), float(high[3])
 
 
 def _wkt(crs) -> str:
@@ -99,7 +105,7 @@ def read_vector(
     poi_id, group (the parcel). `buffer` (metres, or the cube CRS's unit) shrinks each
     polygon first; a parcel left with fewer than `min_pixels` pixels is skipped."""
     extent = array_bounds(cube.height, cube.width, cube.transform)
-    frame, unread = read_frame(path, label_column, id_column, within=(extent, cube.crs))
+    frame, unread = read_frame(path, label_column, id_column, within=[(extent, cube.crs)])
     total = len(frame) + sum(unread.values())
     frame = frame.to_crs(cube.crs)
     ids = (

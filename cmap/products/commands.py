@@ -163,7 +163,7 @@ def reference(
 
 
 def parcels(
-    probabilities: Path,
+    probabilities: Path | list[Path],
     parcels: Path,
     output: Path | None = None,
     id_column: str | None = None,
@@ -180,12 +180,14 @@ def parcels(
     of every class (`p_<class>`); a parcel without enough valid pixels gets no class and a
     `reason`. The parcels keep their own columns and geometry. Only the parcels that overlap
     the map are read and written (the others are counted), so a national register serves
-    one tile. Works window by window on maps larger than memory; a stopped run continues
-    where it was.
+    one tile; given several tiles' maps, a parcel gets its pixels from each. Works window by
+    window on maps larger than memory; a stopped run continues where it was.
 
     Args:
         probabilities: the map's probabilities GeoTIFF (`<map>_probabilities.tif`, from
-            `cmap predict` with `probabilities: true`, or `cmap smooth`).
+            `cmap predict` with `probabilities: true`, or `cmap smooth`), or several maps of
+            one model as a list (tiles, any CRS each): `"[a_probabilities.tif,
+            b_probabilities.tif]"`; pixels where tiles overlap count once per map.
         parcels: the parcels: GeoPackage, GeoParquet, Shapefile, FlatGeobuf, GeoJSON (needs
             the geo extra); any CRS.
         output: the parcel map: .gpkg, .geojson, .fgb or .parquet (default:
@@ -197,10 +199,11 @@ def parcels(
         min_pixels: parcels with fewer valid pixels get no class.
         overwrite: replace an existing parcel map.
     """
-    source = Path(probabilities)
-    output = Path(output) if output else derived(source, "parcels", ".gpkg")
+    sources = [Path(probabilities)] if isinstance(probabilities, (str, Path)) else probabilities
+    first = Path(sources[0]) if sources else Path("map")
+    output = Path(output) if output else derived(first, "parcels", ".gpkg")
     counts = parcel_map(
-        source, Path(parcels), output, id_column, method, buffer, min_pixels, overwrite
+        sources, Path(parcels), output, id_column, method, buffer, min_pixels, overwrite
     )
     print("parcels: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
     print(f"wrote {output}")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Literal
 
@@ -38,33 +39,31 @@ TOTALS = ("sums", "votes", "valid", "pixels")
 
 
 def place(frame, crs, grid_bounds, buffer: float):
-    """The parcels that meet the map (the others are dropped: `frame[inside]`) in the map's
-    CRS, shrunk by `buffer`, and why a parcel cannot have a class before any pixel is read
-    ("" when it may)."""
+    """The parcels in a map's CRS, shrunk by `buffer`; why a parcel cannot have a class
+    before any pixel is read ("" when it may); and whether it meets the map (a broken one
+    does, to be written with its reason)."""
     from shapely.geometry import box  # the geo extra, as geopandas
 
     geometry = frame.geometry.to_crs(crs)
     broken = (geometry.isna() | geometry.is_empty | ~geometry.is_valid).to_numpy()
-    inside = broken | geometry.intersects(box(*grid_bounds)).to_numpy()
-    geometry, broken = geometry[inside], broken[inside]
-    reason = np.full(len(geometry), "", dtype=object)
-    reason[broken] = "empty or invalid geometry"
+    meets = broken | geometry.intersects(box(*grid_bounds)).to_numpy()
+    reason = np.where(broken, "empty or invalid geometry", "").astype(object)
     if buffer:
         geometry = geometry.buffer(-abs(buffer))
         reason[(reason == "") & geometry.is_empty.to_numpy()] = "emptied by the inward buffer"
-    return geometry, reason, inside
+    return geometry, reason, meets
 
 
-def accumulate(src, geometry, usable, totals, progress, settings, save_every: float) -> None:
-    """Add every window's pixels to the parcels' totals, from `totals["done"]` on, saving
-    progress every `save_every` seconds."""
+def accumulate(src, geometry, usable, totals, offset: int, save) -> None:
+    """Add the pixels of `src`'s windows to the parcels' totals; the windows are numbered
+    from `offset` (those of the maps before), and those under `totals["done"]` are done.
+    `save(last)` saves progress (every few seconds, and at the map's last window)."""
     from shapely.geometry import box
 
     k = src.count
     index = geometry.sindex
     windows = list(blocks(src.height, src.width, WINDOW))
-    saved = time.monotonic()
-    for number in range(int(totals["done"]), len(windows)):
+    for number in range(max(int(totals["done"]) - offset, 0), len(windows)):
         window = windows[number]
         hits = np.sort(index.query(box(*window_bounds(window, src.transform)), "intersects"))
         hits = hits[usable[hits]]
@@ -89,15 +88,21 @@ def accumulate(src, geometry, usable, totals, progress, settings, save_every: fl
                     totals["sums"][owners, c] += np.bincount(local, values[c], minlength=n)
                 votes = np.bincount(local * k + values.argmax(axis=0), minlength=n * k)
                 totals["votes"][owners] += votes.reshape(n, k)
-        totals["done"] = number + 1
-        if time.monotonic() - saved >= save_every or number + 1 == len(windows):
-            save(progress, totals, settings)
-            saved = time.monotonic()
+        totals["done"] = offset + number + 1
+        save(number + 1 == len(windows))
 
 
-def save(path: Path, totals: dict, settings: dict) -> None:
-    with atomic_path(path) as partial, open(partial, "wb") as handle:
-        np.savez(handle, settings=json.dumps(settings), **totals)
+def saver(path: Path, totals: dict, settings: dict, every: float):
+    """`save(last)`: write the totals to `path` when `every` seconds have passed, or `last`."""
+    saved = [time.monotonic()]
+
+    def save(last: bool) -> None:
+        if last or time.monotonic() - saved[0] >= every:
+            with atomic_path(path) as partial, open(partial, "wb") as handle:
+                np.savez(handle, settings=json.dumps(settings), **totals)
+            saved[0] = time.monotonic()
+
+    return save
 
 
 def load(path: Path, settings: dict, parcels: int, k: int) -> dict:
@@ -150,7 +155,7 @@ def parcel_table(frame, totals: dict, reason, classes, method: str, min_pixels: 
 
 
 def parcel_map(
-    probabilities: Path,
+    probabilities: Path | list[Path],
     parcels: Path,
     output: Path,
     id_column: str | None = None,
@@ -160,10 +165,18 @@ def parcel_map(
     overwrite: bool = False,
     save_every: float = 10.0,
 ) -> dict[str, int]:
-    """Write the parcel map; returns how many parcels got a class, how many did not, and how
-    many lie outside the map (not written)."""
+    """Write the parcel map of one probabilities map or several (tiles: their pixels add up,
+    so a parcel across two tiles gets both parts); returns how many parcels got a class, how
+    many did not, and how many lie outside the maps (not written)."""
+    maps = (
+        [Path(probabilities)]
+        if isinstance(probabilities, (str, Path))
+        else list(map(Path, probabilities))
+    )
     if min_pixels < 1:
         raise ConfigError(f"min_pixels must be at least 1, got {min_pixels}")
+    if not maps:
+        raise ConfigError("give at least one probabilities map")
     check_vector_output(output)
     progress = output.with_name(output.name + ".progress.npz")
     if not progress.exists():
@@ -171,10 +184,15 @@ def parcel_map(
     lock = OutputLock(output.with_name(output.name + ".lock"))
     lock.acquire()
     try:
-        with open_probabilities(probabilities) as src:
-            classes = classes_of(src)
-            bounds = array_bounds(src.height, src.width, src.transform)
-            frame, unread = read_frame(parcels, None, id_column, within=(bounds, src.crs))
+        with ExitStack() as stack:
+            sources = [stack.enter_context(open_probabilities(m)) for m in maps]
+            classes = classes_of(sources[0])
+            for path, src in zip(maps[1:], sources[1:]):
+                if classes_of(src) != classes:
+                    raise DataError(path, f"has the classes {classes_of(src)}, {maps[0].name} "
+                                    f"{classes}: maps of one model are needed")  # fmt: skip
+            grids = [(array_bounds(s.height, s.width, s.transform), s.crs) for s in sources]
+            frame, unread = read_frame(parcels, None, id_column, within=grids)
             if id_column is not None and frame[id_column].duplicated().any():
                 raise DataError(parcels, f"{id_column} repeats: each parcel needs its own "
                                 "identifier")  # fmt: skip
@@ -183,21 +201,29 @@ def parcel_map(
             if clash:
                 raise DataError(parcels, f"has a column {clash[0]!r}, which cmap parcels "
                                 "writes: rename it first")  # fmt: skip
-            geometry, reason, inside = place(frame, src.crs, bounds, buffer)
+            placed = [place(frame, crs, bounds, buffer) for bounds, crs in grids]
+            inside = np.logical_or.reduce([meets for _, _, meets in placed])  # any map
             frame = frame[inside].reset_index(drop=True)  # the file's own columns only
+            reason = placed[0][1][inside]
             if (reason != "empty or invalid geometry").sum() == 0:
-                raise DataError(
-                    parcels, f"no parcel overlaps the map {probabilities} (map bounds "
-                    f"{tuple(round(b) for b in bounds)} in {src.crs}): wrong file or CRS?",
-                )  # fmt: skip
+                where = "; ".join(
+                    f"{tuple(round(b) for b in bounds)} in {crs}" for bounds, crs in grids
+                )
+                names = ", ".join(map(str, maps))
+                raise DataError(parcels, f"no parcel overlaps the map(s) {names} (bounds "
+                                f"{where}): wrong file or CRS?")  # fmt: skip
             files = [(Path(f).name, Path(f).stat().st_size, Path(f).stat().st_mtime_ns)
-                     for f in (probabilities, parcels)]  # fmt: skip
+                     for f in (*maps, parcels)]  # fmt: skip
             settings = {"files": files, "buffer": buffer, "window": WINDOW}
             settings = json.loads(json.dumps(settings))  # as saved: lists, not tuples
             if overwrite:
                 remove(progress)
             totals = load(progress, settings, len(frame), len(classes))
-            accumulate(src, geometry, reason == "", totals, progress, settings, save_every)
+            save = saver(progress, totals, settings, save_every)
+            offset = 0
+            for src, (geometry, _, _) in zip(sources, placed):
+                accumulate(src, geometry[inside], reason == "", totals, offset, save)
+                offset += len(list(blocks(src.height, src.width, WINDOW)))
         table = parcel_table(frame, totals, reason, classes, method, min_pixels)
         write_frame(table, output)
         remove(progress)

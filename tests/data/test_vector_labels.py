@@ -197,7 +197,7 @@ def test_a_large_file_read_for_one_tile_reads_only_what_meets_it(tmp_path, suffi
         frame.to_parquet(path)
     else:
         frame.to_crs("EPSG:4326").to_file(path)
-    tile = ((503_100, 4_805_100, 504_900, 4_806_900), "EPSG:32631")  # meets cells x 3-4, y 5-6
+    tile = [((503_100, 4_805_100, 504_900, 4_806_900), "EPSG:32631")]  # cells x 3-4, y 5-6
     read, unread = read_frame(path, "crop", None, within=tile)
     named = sorted(read["crop"][~read.geometry.is_empty])
     assert named == ["c3_5", "c3_6", "c4_5", "c4_6"]

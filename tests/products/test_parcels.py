@@ -107,3 +107,65 @@ def test_parcels_without_a_class_say_why(demo_probabilities, tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["parcels", str(DEMO / "cube_truth.tif"), str(parcels)])
     assert "cube_truth.tif: is not a probabilities file" in capsys.readouterr().err
+
+
+def tile(path, out, cols: slice):
+    """The columns `cols` of a probabilities map as a map of its own (a tile)."""
+    with rasterio.open(path) as src:
+        window = rasterio.windows.Window(cols.start, 0, cols.stop - cols.start, src.height)
+        profile = src.profile | {
+            "width": window.width, "transform": src.window_transform(window)
+        }  # fmt: skip
+        with rasterio.open(out, "w", **profile) as dst:
+            dst.write(src.read(window=window))
+            dst.update_tags(**src.tags())
+            dst.descriptions = src.descriptions
+    return out
+
+
+def test_tiles_of_a_map_give_the_parcels_of_the_whole_map(
+    demo_probabilities, tmp_path, monkeypatch, capsys
+):
+    """A map cut in two tiles: every parcel, those across the cut included, gets the pixels
+    and mean probabilities it gets from the whole map, also after a kill in the second tile;
+    overlapping tiles count their shared pixels once per tile."""
+    path, *_ = demo_probabilities
+    parcels = str(DEMO / "cube_parcels.geojson")
+    main(["parcels", str(path), parcels, "--output", str(tmp_path / "whole.gpkg")])
+    whole = geopandas.read_file(tmp_path / "whole.gpkg")
+    left = tile(path, tmp_path / "l.tif", slice(0, 17))
+    right = tile(path, tmp_path / "r.tif", slice(17, 40))
+    monkeypatch.setattr(parcel_module, "WINDOW", 7)  # 18 windows in the left tile
+    real, calls = parcel_module.read_block, []
+
+    def dies(src, window):
+        calls.append(src.name)
+        if calls.count(str(right)) == 3:
+            raise KeyboardInterrupt  # a kill in the right tile
+        return real(src, window)
+
+    monkeypatch.setattr(parcel_module, "read_block", dies)
+    out = tmp_path / "tiles.gpkg"
+    with pytest.raises(KeyboardInterrupt):
+        parcel_module.parcel_map([left, right], DEMO / "cube_parcels.geojson", out, save_every=0)
+    with np.load(out.with_name("tiles.gpkg.progress.npz")) as saved:
+        assert 18 < int(saved["done"]) < 18 + 24  # stopped inside the right tile (6 x 4)
+    main(["parcels", f"[{left}, {right}]", parcels, "--output", str(out)])
+    assert "continuing tiles.gpkg.progress.npz" in capsys.readouterr().out
+    tiles = geopandas.read_file(out)
+    assert tiles["valid_pixels"].tolist() == whole["valid_pixels"].tolist()
+    assert tiles["class"].tolist() == whole["class"].tolist()
+    mean = [f"p_{c}" for c in CLASSES]
+    assert np.allclose(tiles[mean].to_numpy(), whole[mean].to_numpy(), atol=1e-9)
+    main(["parcels", str(left), parcels, "--output", str(tmp_path / "left.gpkg")])
+    part = geopandas.read_file(tmp_path / "left.gpkg").set_index("parcel_id")
+    named = whole.set_index("parcel_id")["valid_pixels"]
+    assert 0 < len(part) < len(whole)  # the parcels off the left tile are not written
+    across = part["valid_pixels"] < named[part.index]  # the left tile holds part of them
+    assert across.sum() >= 1 and (part["valid_pixels"][across] > 0).all()
+    shifted = tile(path, tmp_path / "r2.tif", slice(12, 40))  # 5 columns shared with `left`
+    main(["parcels", f"[{left}, {shifted}]", parcels, "--output", str(tmp_path / "o.gpkg")])
+    overlap = geopandas.read_file(tmp_path / "o.gpkg")
+    assert (overlap["pixels"] >= whole["pixels"]).all()
+    assert overlap["pixels"].sum() > whole["pixels"].sum()
+    assert np.allclose(overlap[mean].to_numpy(), whole[mean].to_numpy(), atol=0.05)
