@@ -71,7 +71,11 @@ def child(path: Path, mode: str, side: int, km: float) -> dict:
     from cmap.products.parcels import parcel_map
 
     start = time.perf_counter()
-    if mode == "parcels":
+    if mode == "imports":  # what importing geopandas and cmap costs
+        import geopandas  # noqa: F401
+
+        read = 0
+    elif mode == "parcels":
         probs = path.with_name("tile_probabilities.tif")
         output = path.with_name(f"{path.stem}_parcels.gpkg")
         counts = parcel_map(probs, path, output, overwrite=True)
@@ -99,26 +103,24 @@ def main() -> None:
     result: dict = {"parcels": args.side**2, "tile_km": args.tile_km, "formats": {}}
     with tempfile.TemporaryDirectory() as tmp:
         probabilities(Path(tmp) / "tile_probabilities.tif", args.side, args.tile_km)
-        baseline = subprocess.run(  # what importing cmap and geopandas costs
-            [sys.executable, "-c", "import geopandas, cmap.data.vector_labels, sys; "
-             "sys.path.insert(0, 'benchmarks'); from _common import peak_rss_mb; "
-             "print(round(peak_rss_mb()))"],
-            capture_output=True, text=True, check=True, cwd=Path(__file__).parents[1],
-        )  # fmt: skip
-        result["imports_peak_rss_mb"] = int(baseline.stdout.strip())
+        sizes = ["--side", str(args.side), "--tile-km", str(args.tile_km)]
+
+        def measure(path: Path, mode: str) -> dict:
+            run = subprocess.run(
+                [sys.executable, __file__, "--child", str(path), mode, *sizes],
+                capture_output=True, text=True,
+            )  # fmt: skip
+            if run.returncode:
+                sys.exit(f"{path.name} {mode}: {run.stderr[-2000:]}")
+            return json.loads(run.stdout.strip().splitlines()[-1])
+
+        result["imports_peak_rss_mb"] = measure(Path(tmp), "imports")["peak_rss_mb"]
         for fmt in args.formats:
             path = Path(tmp) / f"register.{fmt}"
             register(path, args.side)
             row = {"file_mb": round(path.stat().st_size / 1e6, 1)}
             for mode in ("whole", "tile", "parcels"):
-                sizes = ["--side", str(args.side), "--tile-km", str(args.tile_km)]
-                run = subprocess.run(
-                    [sys.executable, __file__, "--child", str(path), mode, *sizes],
-                    capture_output=True, text=True,
-                )  # fmt: skip
-                if run.returncode:
-                    sys.exit(f"{fmt} {mode}: {run.stderr[-2000:]}")
-                row[mode] = json.loads(run.stdout.strip().splitlines()[-1])
+                row[mode] = measure(path, mode)
             result["formats"][fmt] = row
             print(fmt, row, flush=True)
     write_results(result | {"machine": machine()}, args.out)

@@ -25,8 +25,8 @@ def read_frame(path: Path, label_column: str | None, id_column: str | None, with
     geometries were left unread ({"outside": n, "empty": m}). `within` [(bounds, crs), ...]:
     only the geometries whose bounding box meets the box around them all are read, through
     the file's spatial index where it has one, so a national parcel file read for one tile
-    stays small. The
-    frame's index is each geometry's feature id in the file (its row for GeoParquet)."""
+    stays small. The frame's index is each geometry's feature id in the file (its row for
+    GeoParquet)."""
     try:
         import geopandas
     except ImportError as err:  # the optional extra

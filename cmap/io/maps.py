@@ -10,8 +10,10 @@ import numpy as np
 import rasterio
 from rasterio.crs import CRS
 from rasterio.errors import RasterioIOError
+from rasterio.shutil import copy
 
 from cmap.errors import DataError
+from cmap.io.atomic import atomic_path
 from cmap.io.palette import class_colours
 
 NODATA = 255
@@ -58,10 +60,6 @@ def cloud_optimize(path: Path, resampling: str) -> None:
     deflate tiles and overviews (`resampling`: "mode" for classes, "average" for
     probabilities), so that a GIS or a web map shows a whole country at once. Tags, colour
     table, band names and masks are kept; the file is replaced only once the copy is whole."""
-    from rasterio.shutil import copy
-
-    from cmap.io.atomic import atomic_path
-
     with atomic_path(path) as partial:
         copy(path, partial, driver="COG", compress="DEFLATE", blocksize=256,
              overview_resampling=resampling.upper(), num_threads="ALL_CPUS")  # fmt: skip

@@ -10,7 +10,7 @@ from cmap.io.outputs import derived, refuse_existing
 from cmap.products.assessment import assess as assess_map
 from cmap.products.assessment import summary
 from cmap.products.ensemble import average as average_predictions
-from cmap.products.parcels import parcel_map
+from cmap.products.parcels import as_paths, parcel_map
 from cmap.products.priors import adjust_priors
 from cmap.products.sampling import reference_sample
 from cmap.products.smoothing import smooth_probabilities
@@ -199,11 +199,10 @@ def parcels(
         min_pixels: parcels with fewer valid pixels get no class.
         overwrite: replace an existing parcel map.
     """
-    sources = [Path(probabilities)] if isinstance(probabilities, (str, Path)) else probabilities
-    first = Path(sources[0]) if sources else Path("map")
+    first = (as_paths(probabilities) or [Path("map")])[0]
     output = Path(output) if output else derived(first, "parcels", ".gpkg")
     counts = parcel_map(
-        sources, Path(parcels), output, id_column, method, buffer, min_pixels, overwrite
+        probabilities, Path(parcels), output, id_column, method, buffer, min_pixels, overwrite
     )
     print("parcels: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
     print(f"wrote {output}")

@@ -54,10 +54,11 @@ def place(frame, crs, grid_bounds, buffer: float):
     return geometry, reason, meets
 
 
-def accumulate(src, geometry, usable, totals, offset: int, save) -> None:
+def accumulate(src, geometry, usable, totals, offset: int, save) -> int:
     """Add the pixels of `src`'s windows to the parcels' totals; the windows are numbered
     from `offset` (those of the maps before), and those under `totals["done"]` are done.
-    `save(last)` saves progress (every few seconds, and at the map's last window)."""
+    `save(last)` saves progress (every few seconds, and at the map's last window). Returns
+    the number of the next map's first window."""
     from shapely.geometry import box
 
     k = src.count
@@ -90,6 +91,7 @@ def accumulate(src, geometry, usable, totals, offset: int, save) -> None:
                 totals["votes"][owners] += votes.reshape(n, k)
         totals["done"] = offset + number + 1
         save(number + 1 == len(windows))
+    return offset + len(windows)
 
 
 def saver(path: Path, totals: dict, settings: dict, every: float):
@@ -154,6 +156,13 @@ def parcel_table(frame, totals: dict, reason, classes, method: str, min_pixels: 
     return out
 
 
+def as_paths(probabilities: Path | list[Path]) -> list[Path]:
+    """One probabilities map or several, as a list of paths."""
+    if isinstance(probabilities, (str, Path)):
+        return [Path(probabilities)]
+    return [Path(p) for p in probabilities]
+
+
 def parcel_map(
     probabilities: Path | list[Path],
     parcels: Path,
@@ -168,11 +177,7 @@ def parcel_map(
     """Write the parcel map of one probabilities map or several (tiles: their pixels add up,
     so a parcel across two tiles gets both parts); returns how many parcels got a class, how
     many did not, and how many lie outside the maps (not written)."""
-    maps = (
-        [Path(probabilities)]
-        if isinstance(probabilities, (str, Path))
-        else list(map(Path, probabilities))
-    )
+    maps = as_paths(probabilities)
     if min_pixels < 1:
         raise ConfigError(f"min_pixels must be at least 1, got {min_pixels}")
     if not maps:
@@ -222,8 +227,7 @@ def parcel_map(
             save = saver(progress, totals, settings, save_every)
             offset = 0
             for src, (geometry, _, _) in zip(sources, placed):
-                accumulate(src, geometry[inside], reason == "", totals, offset, save)
-                offset += len(list(blocks(src.height, src.width, WINDOW)))
+                offset = accumulate(src, geometry[inside], reason == "", totals, offset, save)
         table = parcel_table(frame, totals, reason, classes, method, min_pixels)
         write_frame(table, output)
         remove(progress)
