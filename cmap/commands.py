@@ -85,7 +85,7 @@ def samples(
 ) -> None:
     """Cut a samples folder (training points) out of a raster cube.
 
-    The samples folder is the layout of docs/data_formats.md §1.
+    The samples folder is the layout of docs/reference/data_formats.md §1.
 
     Labelled pixels come from a points table, a label raster or a vector file of parcels;
     `unlabelled` draws random pixels instead, for pretraining. Samples are split into

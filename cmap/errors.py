@@ -19,7 +19,7 @@ class CmapError(Exception):
 
 
 class DataError(CmapError, ValueError):
-    """Input that does not follow the documented formats (docs/data_formats.md): one short
+    """Input that does not follow the documented formats (docs/reference/data_formats.md): one short
     paragraph naming the file (when there is one) and the problem."""
 
     def __init__(self, path: str | Path | None, problem: str):

@@ -1,6 +1,7 @@
-"""The README is a contract: the paths it names exist, the parameter counts of its configs
-table are the configs', and every measured number it quotes comes from the results file a
-benchmark script writes.
+"""The README and docs/ are a contract: the paths and links they name exist, every page of
+docs/ is one click from the README, the parameter counts of the configs table are the
+configs', and every measured number they quote comes from the results file a benchmark script
+writes.
 
 A block of measured numbers (a table or a paragraph, up to the next blank line) is preceded
 by `<!-- numbers: benchmarks/results/NAME.json ... -->`; each decimal, percentage and
@@ -18,6 +19,10 @@ import pytest
 from tests.helpers import REPO
 
 README = (REPO / "README.md").read_text()
+# Every page a user reads: the README, CONTRIBUTING.md and docs/ (benchmarks/ has its own test).
+PAGES = [REPO / "README.md", REPO / "CONTRIBUTING.md", *sorted((REPO / "docs").rglob("*.md"))]
+TEXTS = {page.relative_to(REPO).as_posix(): page.read_text() for page in PAGES}
+LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
 MARKER = re.compile(r"<!-- numbers: ([^>]+?) -->\n(.*?)(?:\n\n|\Z)", re.S)
 NUMBER = re.compile(r"(\d{1,3}(?: \d{3})+|\d+\.\d+|\d+)( ?%)?")
 
@@ -64,27 +69,28 @@ def matches(token: str, percent: bool, values: list[float]) -> bool:
     return any(abs(c - float(token)) <= half for c in candidates)
 
 
-BLOCKS = MARKER.findall(README)
+BLOCKS = [(name, files, block) for name, text in TEXTS.items() for files, block in MARKER.findall(text)]
 
 
 def test_measured_numbers_are_marked_with_their_results_files():
     assert len(BLOCKS) >= 6
-    for files, _ in BLOCKS:
+    for _, files, _ in BLOCKS:
         for name in files.split():
             assert (REPO / name).is_file(), name
 
 
 @pytest.mark.parametrize(
-    ("files", "block"), BLOCKS, ids=[f"{f.split()[0]}:{i}" for i, (f, _) in enumerate(BLOCKS)]
+    ("page", "files", "block"), BLOCKS, ids=[f"{p}:{f.split()[0]}:{i}" for i, (p, f, _) in enumerate(BLOCKS)]
 )
-def test_every_quoted_measurement_is_in_its_results_file(files, block):
+def test_every_quoted_measurement_is_in_its_results_file(page, files, block):
     values = [v for name in files.split() for v in leaves(json.loads((REPO / name).read_text()))]
     missing = [t + ("%" if p else "") for t, p in quoted(block) if not matches(t, p, values)]
     assert not missing, f"not in {files}: {missing}"
 
 
-def test_paths_named_in_the_benchmarks_readme_exist():
-    text = (REPO / "benchmarks" / "README.md").read_text()
+@pytest.mark.parametrize("page", ["README.md", "HISTORY.md"])
+def test_paths_named_in_the_benchmarks_pages_exist(page):
+    text = (REPO / "benchmarks" / page).read_text()
     named = set(
         re.findall(r"(?<![/\w])((?:configs|docs|benchmarks|data|results)/[\w./-]*\w)", text)
     )
@@ -93,20 +99,41 @@ def test_paths_named_in_the_benchmarks_readme_exist():
     assert not absent, absent
 
 
-def test_paths_named_in_the_readme_exist():
+@pytest.mark.parametrize("page", TEXTS)
+def test_paths_named_in_every_page_exist(page):
     named = set(
-        re.findall(r"(?<![/\w])((?:configs|docs|benchmarks|data|tests)/[\w./-]*\w)", README)
+        re.findall(r"(?<![/\w])((?:configs|docs|benchmarks|data|tests)/[\w./-]*\w)", TEXTS[page])
     )
     examples = ("data/mine/",)  # a user's folder in an example error message
     absent = sorted(p for p in named if not (REPO / p).exists() and not p.startswith(examples))
     assert not absent, absent
 
 
+@pytest.mark.parametrize("page", TEXTS)
+def test_links_of_every_page_lead_to_files(page):
+    here = (REPO / page).parent
+    links = [link for link in LINK.findall(TEXTS[page]) if not re.match(r"\w+:", link)]
+    absent = sorted(link for link in links if not (here / link).exists())
+    assert not absent, absent
+
+
+def test_every_page_of_docs_is_one_click_from_the_readme():
+    linked = {(REPO / link).resolve() for link in LINK.findall(README)}
+    pages = {page.resolve() for page in PAGES if page.name != "README.md"}
+    assert not sorted(str(p) for p in pages - linked)
+
+
+def test_the_readme_is_a_front_door():
+    assert len(README.splitlines()) <= 250
+
+
 def test_the_configs_table_gives_each_model_size_on_the_demo_data():
     from cmap.cli import build
 
     rows = re.findall(
-        r"^\| `(?:--model )?(?:models/)?([\w]+)\.yaml`[^|]*\| ([\d.]+) M \|$", README, re.M
+        r"^\| `(?:--model )?(?:models/)?([\w]+)\.yaml`[^|]*\| ([\d.]+) M \|$",
+        TEXTS["docs/reference/configs.md"],
+        re.M,
     )
     assert len(rows) == 6
     for name, millions in rows:

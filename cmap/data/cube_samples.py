@@ -1,4 +1,4 @@
-"""A samples folder (docs/data_formats.md §1) cut out of a raster cube (`cmap samples`).
+"""A samples folder (docs/reference/data_formats.md §1) cut out of a raster cube (`cmap samples`).
 
 The labelled pixels (`cmap.data.label_sources`) are split into train/val/test by a seed,
 whole groups at a time (a field, a parcel, a block of pixels), so neighbouring pixels of one

@@ -1,4 +1,4 @@
-"""Crop maps as GeoTIFF (docs/data_formats.md): layout, colours, class tags, probability
+"""Crop maps as GeoTIFF (docs/reference/data_formats.md): layout, colours, class tags, probability
 values, Cloud Optimized GeoTIFF, reading back."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Raster cubes (docs/data_formats.md §2): a folder of per-date GeoTIFFs, read window by window.
+"""Raster cubes (docs/reference/data_formats.md §2): a folder of per-date GeoTIFFs, read window by window.
 
 One file per date holding every band (band descriptions name them), or one file per band and
 date, `<anything>_<BAND>_<DATE>.tif`; ISO dates (`YYYY-MM-DD`, `YYYYMMDD`) in the file names.

@@ -1,4 +1,4 @@
-"""The samples layout (docs/data_formats.md §1) read into a `SeriesTable`, in three steps:
+"""The samples layout (docs/reference/data_formats.md §1) read into a `SeriesTable`, in three steps:
 read the observation rows (`features.pq`), read the samples (`labels.pq`, or every
 (point, season) with observations), and cut each sample's rows to its season.
 

@@ -1,4 +1,4 @@
-"""Cubes from xarray (docs/data_formats.md §2b): NetCDF files or Zarr stores (a folder, a file
+"""Cubes from xarray (docs/reference/data_formats.md §2b): NetCDF files or Zarr stores (a folder, a file
 or a glob pattern) or Datasets built in memory (e.g. from STAC items), read window by window
 onto one grid.
 
