@@ -8,7 +8,7 @@
 2. Waiting for data: a training loop of the seed's reference Transformer (d_model 256,
    8 heads, 4 layers) fed by that DataLoader; reports the fraction of the step time spent
    waiting for the next batch (target < 5 %).
-3. With --large N: writes a prepared-split cache of N series (`cmap.data.cache` layout,
+3. With --large N: writes a prepared-split cache of N series (`cmap.data.series.cache` layout,
    random values, streamed to disk) in a child process, then iterates one shuffled epoch over
    it in a fresh child process and reports its peak resident memory (target < 1.5 GB for
    2 million series) and samples/s.
@@ -30,9 +30,9 @@ import torch
 from _common import RESULTS, machine, peak_rss_mb, write_results
 from torch.utils.data import DataLoader
 
-from cmap.data.cache import COMPLETE, load
-from cmap.data.datasets.series import SeriesDataset, collate_batch
-from cmap.data.table import SeriesTable
+from cmap.data.series.cache import COMPLETE, load
+from cmap.data.series.dataset import SeriesDataset, collate_batch
+from cmap.data.series.table import SeriesTable
 from cmap.models.decoders import MulticlassClassification
 from cmap.models.embeddings.bands import PixelEncoding
 from cmap.models.embeddings.positions import PositionalEncoding

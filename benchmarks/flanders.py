@@ -32,9 +32,9 @@ from accuracy import QUIET, gridded
 from flanders_stac import write_catalogue
 
 from cmap.cli import build
-from cmap.data.formats.layers import read_static
-from cmap.data.formats.mapping import read_mapping
-from cmap.data.modules.samples import SITSDataModule
+from cmap.data.layers import read_static
+from cmap.data.mapping import read_mapping
+from cmap.data.series.module import SITSDataModule
 from cmap.main import main as cmap
 
 REPO = Path(__file__).resolve().parents[1]

@@ -21,7 +21,7 @@ from pystac.extensions.projection import ProjectionExtension
 from rasterio.warp import transform_bounds
 from shapely.geometry import box, mapping
 
-from cmap.data.formats.layers import grid_of, open_dataset, time_bands
+from cmap.data.layers import grid_of, open_dataset, time_bands
 
 
 def write_catalogue(patch: Path, out: Path) -> Path:

@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import yaml
 
-from cmap.data.formats.mapping import read_mapping
+from cmap.data.mapping import read_mapping
 
 
 def longtail(root: Path, out: Path, ratio: float, seed: int) -> dict[str, int]:

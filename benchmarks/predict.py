@@ -56,7 +56,7 @@ def as_netcdf(cube: Path, out: Path) -> Path:
     """The tiled GeoTIFF cube as one NetCDF-4 file (deflate, chunks of 1 x 256 x 256)."""
     import xarray as xr
 
-    from cmap.data.formats.cube import Cube
+    from cmap.data.cubes.geotiff import Cube
 
     grid = Cube(cube)
     paths = sorted(cube.glob("*.tif"))

@@ -36,9 +36,9 @@ from shapely.geometry import shape
 
 from cmap.cli import build
 from cmap.data.demo import generate
-from cmap.data.formats.layers import read_static
-from cmap.data.formats.mapping import read_mapping
-from cmap.data.label_sources import parcel_ids
+from cmap.data.labels.sources import parcel_ids
+from cmap.data.layers import read_static
+from cmap.data.mapping import read_mapping
 from cmap.main import main as cmap
 
 REPO = Path(__file__).resolve().parents[1]

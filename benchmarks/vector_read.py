@@ -67,7 +67,7 @@ def probabilities(path: Path, side: int, km: float) -> None:
 
 def child(path: Path, mode: str, side: int, km: float) -> dict:
     """One measurement in this (fresh) process."""
-    from cmap.data.vector_labels import read_frame
+    from cmap.data.labels.vectors import read_frame
     from cmap.products.parcels import parcel_map
 
     start = time.perf_counter()

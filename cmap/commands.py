@@ -9,13 +9,13 @@ from typing import Literal
 import yaml
 from safetensors.torch import save_file
 
-from cmap.data.cube_samples import cube_options, report_unmapped, write_samples
+from cmap.data.cubes.module import CubeDataModule
 from cmap.data.demo import Region, generate
-from cmap.data.formats.mapping import read_mapping
-from cmap.data.formats.weather import Weather
-from cmap.data.label_sources import random_pixels, read_label_raster, read_points
-from cmap.data.modules.cube import CubeDataModule
-from cmap.data.vector_labels import read_vector
+from cmap.data.labels.samples import cube_options, report_unmapped, write_samples
+from cmap.data.labels.sources import random_pixels, read_label_raster, read_points
+from cmap.data.labels.vectors import read_vector
+from cmap.data.mapping import read_mapping
+from cmap.data.weather import Weather
 from cmap.errors import ConfigError, DataError
 from cmap.federated import federate
 from cmap.fewshot.command import fewshot

@@ -232,7 +232,7 @@ def write_netcdf(path, bands: dict, dates, transform, crs="EPSG:32631", flip=Fal
 
 def cube_as_netcdf(folder: Path, path: Path, scale: float = 1e-4) -> Path:
     """A GeoTIFF cube (one file per date, bands named) as one NetCDF file."""
-    from cmap.data.formats.cube import Cube
+    from cmap.data.cubes.geotiff import Cube
 
     cube = Cube(folder)
     values = np.stack([rasterio.open(p).read() for p in sorted(folder.glob("*.tif"))])
@@ -252,7 +252,7 @@ def stac_catalogue(folder: Path, out: Path, bands: list[str], assets: dict | Non
     from rasterio.warp import transform_bounds
     from shapely.geometry import box, mapping
 
-    from cmap.data.formats.cube import Cube
+    from cmap.data.cubes.geotiff import Cube
 
     cube = Cube(folder)
     out.mkdir(parents=True, exist_ok=True)

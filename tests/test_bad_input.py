@@ -713,7 +713,7 @@ def real_inputs(tmp_path_factory):
     from rasterio.transform import from_origin
     from shapely.geometry import shape
 
-    from tests.data.test_label_sources import fields, write_labels
+    from tests.data.labels.test_label_sources import fields, write_labels
     from tests.data.test_weather import DAYS, write_weather
     from tests.helpers import DEMO_CUBE, stac_catalogue, write_netcdf
 

@@ -18,7 +18,7 @@ from tests.helpers import DEMO_CUBE, REPO, small_cube
 def test_samples_cut_from_a_cube_hold_the_cube_values(tmp_path, capsys):
     import pyarrow.parquet as pq
 
-    from cmap.data.cube_samples import assign_splits
+    from cmap.data.labels.samples import assign_splits
 
     folder = small_cube(tmp_path / "c")
     # pixel (row 1, col 1) of the 10 m grid from (500000, 4800000): centre (500015, 4799985)

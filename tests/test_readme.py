@@ -69,7 +69,9 @@ def matches(token: str, percent: bool, values: list[float]) -> bool:
     return any(abs(c - float(token)) <= half for c in candidates)
 
 
-BLOCKS = [(name, files, block) for name, text in TEXTS.items() for files, block in MARKER.findall(text)]
+BLOCKS = [
+    (name, files, block) for name, text in TEXTS.items() for files, block in MARKER.findall(text)
+]
 
 
 def test_measured_numbers_are_marked_with_their_results_files():
@@ -80,7 +82,9 @@ def test_measured_numbers_are_marked_with_their_results_files():
 
 
 @pytest.mark.parametrize(
-    ("page", "files", "block"), BLOCKS, ids=[f"{p}:{f.split()[0]}:{i}" for i, (p, f, _) in enumerate(BLOCKS)]
+    ("page", "files", "block"),
+    BLOCKS,
+    ids=[f"{p}:{f.split()[0]}:{i}" for i, (p, f, _) in enumerate(BLOCKS)],
 )
 def test_every_quoted_measurement_is_in_its_results_file(page, files, block):
     values = [v for name in files.split() for v in leaves(json.loads((REPO / name).read_text()))]

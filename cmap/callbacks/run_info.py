@@ -10,7 +10,7 @@ from pathlib import Path
 import pytorch_lightning as pl
 import yaml
 
-from cmap.data.cache import state_hash
+from cmap.data.series.cache import state_hash
 from cmap.io.atomic import atomic_path
 
 PACKAGES = (

@@ -1,12 +1,12 @@
 """Data: file formats, validation, datasets and the data modules tasks train on."""
 
-from cmap.data.formats.cube import Cube
-from cmap.data.modules.base import CmapDataModule
-from cmap.data.modules.cube import CubeDataModule
-from cmap.data.modules.samples import SITSDataModule
-from cmap.data.replay import Replay
+from cmap.data.cubes.geotiff import Cube
+from cmap.data.cubes.module import CubeDataModule
+from cmap.data.module import CmapDataModule
 from cmap.data.season import Season
-from cmap.data.table import SeriesTable
+from cmap.data.series.module import SITSDataModule
+from cmap.data.series.replay import Replay
+from cmap.data.series.table import SeriesTable
 
 __all__ = [
     "CmapDataModule",

@@ -145,10 +145,18 @@ def federate(
     run = next_version(Path(out))
     (run / "federation.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
     inner = make_strategy(
-        strategy, rounds, local_epochs, seed, len(clients), fraction_fit, proximal_mu,
-        server_learning_rate, server_momentum, keep_optimizer=keep_optimizer,
+        strategy,
+        rounds,
+        local_epochs,
+        seed,
+        len(clients),
+        fraction_fit,
+        proximal_mu,
+        server_learning_rate,
+        server_momentum,
+        keep_optimizer=keep_optimizer,
         personal_epochs=personal_epochs,
-    )  # fmt: skip
+    )
     recorded = Recorded(inner, str(run))
     try:
         if serve:

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from cmap.data.modules.samples import SITSDataModule
+from cmap.data.series.module import SITSDataModule
 from cmap.errors import ConfigError
 from cmap.models.decoders import masked_max
 

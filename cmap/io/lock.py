@@ -33,8 +33,10 @@ class OutputLock:
                         f"{self.path}: another run ({self.path.read_text().strip()}) is writing "
                         "this output; wait for it, or remove the lock if that run is gone"
                     ) from None
-                print(f"cmap: {self.path}: taking over the lock of a run that is gone",
-                      file=sys.stderr)  # fmt: skip
+                print(
+                    f"cmap: {self.path}: taking over the lock of a run that is gone",
+                    file=sys.stderr,
+                )
                 self.path.unlink(missing_ok=True)
                 continue
             with os.fdopen(fd, "w") as f:

@@ -61,8 +61,15 @@ def cloud_optimize(path: Path, resampling: str) -> None:
     probabilities), so that a GIS or a web map shows a whole country at once. Tags, colour
     table, band names and masks are kept; the file is replaced only once the copy is whole."""
     with atomic_path(path) as partial:
-        copy(path, partial, driver="COG", compress="DEFLATE", blocksize=256,
-             overview_resampling=resampling.upper(), num_threads="ALL_CPUS")  # fmt: skip
+        copy(
+            path,
+            partial,
+            driver="COG",
+            compress="DEFLATE",
+            blocksize=256,
+            overview_resampling=resampling.upper(),
+            num_threads="ALL_CPUS",
+        )
 
 
 def class_tags(classes: list[str]) -> dict[str, str]:

@@ -57,22 +57,24 @@ def assess(
     rows = []
     for j, name in enumerate(classes):
         estimate, se = strata["area_share"][j] * total, strata["area_share_se"][j] * total
-        rows.append({
-            "class": name,
-            "mapped_pixels": int(mapped[j]),
-            "mapped_area": mapped[j] * area,
-            "reference_samples": int(counts[:, j].sum()),
-            "map_samples": int(counts[j].sum()),
-            "users_accuracy": strata["users_accuracy"][j],
-            "users_accuracy_se": strata["users_accuracy_se"][j],
-            "producers_accuracy": strata["producers_accuracy"][j],
-            "producers_accuracy_se": strata["producers_accuracy_se"][j],
-            "f1": plain["f1"][j],
-            "estimated_area": estimate,
-            "estimated_area_se": se,
-            "ci95_low": estimate - Z95 * se,
-            "ci95_high": estimate + Z95 * se,
-        })  # fmt: skip
+        rows.append(
+            {
+                "class": name,
+                "mapped_pixels": int(mapped[j]),
+                "mapped_area": mapped[j] * area,
+                "reference_samples": int(counts[:, j].sum()),
+                "map_samples": int(counts[j].sum()),
+                "users_accuracy": strata["users_accuracy"][j],
+                "users_accuracy_se": strata["users_accuracy_se"][j],
+                "producers_accuracy": strata["producers_accuracy"][j],
+                "producers_accuracy_se": strata["producers_accuracy_se"][j],
+                "f1": plain["f1"][j],
+                "estimated_area": estimate,
+                "estimated_area_se": se,
+                "ci95_low": estimate - Z95 * se,
+                "ci95_high": estimate + Z95 * se,
+            }
+        )
     result = {
         "map": str(map_path),
         "reference": str(reference),
@@ -100,8 +102,9 @@ def write_outputs(result: dict, paths: list[Path]) -> None:
     with atomic_path(paths[1]) as partial, open(partial, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
-        writer.writerows({k: round(v, 6) if isinstance(v, float) else v for k, v in r.items()}
-                         for r in rows)  # fmt: skip
+        writer.writerows(
+            {k: round(v, 6) if isinstance(v, float) else v for k, v in r.items()} for r in rows
+        )
     estimate = np.array([r["estimated_area"] for r in rows])
     figure = area_figure(
         [r["class"] for r in rows],
@@ -134,8 +137,10 @@ def summary(result: dict) -> str:
             f"{r['f1']:6.3f} {r['mapped_area']:12.2f} {r['estimated_area']:12.2f} {half:11.2f}"
         )
     if result["samples_without_map_value"]:
-        lines.append(f"{result['samples_without_map_value']} samples fall where the map has "
-                     "no value (left out)")  # fmt: skip
+        lines.append(
+            f"{result['samples_without_map_value']} samples fall where the map has "
+            "no value (left out)"
+        )
     if result["strata_without_samples"]:
         lines.append(
             "no reference sample in the map's "

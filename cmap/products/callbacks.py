@@ -69,10 +69,13 @@ class MapProducts(pl.Callback):
             written += smooth_probabilities(source, out, self.smooth, overwrite=self.overwrite)
         if self.parcels:
             out = derived(writer.output, "parcels", ".gpkg")
-            counts = parcel_map(source, Path(self.parcels), out, *self.parcel_options,
-                                overwrite=self.overwrite)  # fmt: skip
-            print("cmap: parcels: " + ", ".join(f"{v} {k}" for k, v in counts.items()),
-                  file=sys.stderr)  # fmt: skip
+            counts = parcel_map(
+                source, Path(self.parcels), out, *self.parcel_options, overwrite=self.overwrite
+            )
+            print(
+                "cmap: parcels: " + ", ".join(f"{v} {k}" for k, v in counts.items()),
+                file=sys.stderr,
+            )
             written.append(out)
         for path in written:
             print(f"cmap: wrote {path}", file=sys.stderr)

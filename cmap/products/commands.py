@@ -120,9 +120,15 @@ def assess(
     map_path = Path(map)
     output = Path(output) if output else map_path.with_name(f"{map_path.stem}_assessment")
     result = assess_map(
-        map_path, Path(reference), output, label_column, label_band,
-        Path(label_mapping) if label_mapping else None, buffer, overwrite,
-    )  # fmt: skip
+        map_path,
+        Path(reference),
+        output,
+        label_column,
+        label_band,
+        Path(label_mapping) if label_mapping else None,
+        buffer,
+        overwrite,
+    )
     print(summary(result))
     for suffix in (".json", ".csv", ".png"):
         print(f"wrote {output.with_name(output.name + suffix)}")
@@ -242,8 +248,13 @@ def priors(
     """
     settings = {"prior": prior, "reference": reference_prior, "max_pixels": max_pixels}
     result, written = adjust_priors(Path(predictions), output, settings | {"seed": seed}, overwrite)
-    rows = zip(result["classes"], result["reference"], result["prior"],
-               result["share_before"], result["share_after"])  # fmt: skip
+    rows = zip(
+        result["classes"],
+        result["reference"],
+        result["prior"],
+        result["share_before"],
+        result["share_after"],
+    )
     print(f"{'class':<20} reference  prior  share before  after   ({result['method']})")
     for name, ref, new, before, after in rows:
         print(f"{name:<20} {ref:9.3f} {new:6.3f} {before:13.3f} {after:6.3f}")

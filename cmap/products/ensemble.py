@@ -37,8 +37,9 @@ def average_maps(sources: list[Path], output: Path, probabilities: Path) -> None
         first = members[0]
         for path, src in zip(sources[1:], members[1:]):
             if classes_of(src) != classes_of(first):
-                raise DataError(path, f"has classes {classes_of(src)}, {sources[0]} has "
-                                f"{classes_of(first)}")  # fmt: skip
+                raise DataError(
+                    path, f"has classes {classes_of(src)}, {sources[0]} has {classes_of(first)}"
+                )
             grid = (src.width, src.height, src.transform, src.crs)
             if grid != (first.width, first.height, first.transform, first.crs):
                 raise DataError(path, f"is not on the grid of {sources[0]}")

@@ -26,7 +26,7 @@ from rasterio.transform import array_bounds
 from rasterio.windows import bounds as window_bounds
 from rasterio.windows import transform as window_transform
 
-from cmap.data.vector_labels import read_frame
+from cmap.data.labels.vectors import read_frame
 from cmap.errors import ConfigError, DataError
 from cmap.io.atomic import atomic_path, remove
 from cmap.io.lock import OutputLock
@@ -194,18 +194,24 @@ def parcel_map(
             classes = classes_of(sources[0])
             for path, src in zip(maps[1:], sources[1:]):
                 if classes_of(src) != classes:
-                    raise DataError(path, f"has the classes {classes_of(src)}, {maps[0].name} "
-                                    f"{classes}: maps of one model are needed")  # fmt: skip
+                    raise DataError(
+                        path,
+                        f"has the classes {classes_of(src)}, {maps[0].name} "
+                        f"{classes}: maps of one model are needed",
+                    )
             grids = [(array_bounds(s.height, s.width, s.transform), s.crs) for s in sources]
             frame, unread = read_frame(parcels, None, id_column, within=grids)
             if id_column is not None and frame[id_column].duplicated().any():
-                raise DataError(parcels, f"{id_column} repeats: each parcel needs its own "
-                                "identifier")  # fmt: skip
+                raise DataError(
+                    parcels, f"{id_column} repeats: each parcel needs its own identifier"
+                )
             ours = ["class", "probability", "margin", "valid_pixels", "pixels", "reason"]
             clash = [c for c in ours + [f"p_{c}" for c in classes] if c in frame.columns]
             if clash:
-                raise DataError(parcels, f"has a column {clash[0]!r}, which cmap parcels "
-                                "writes: rename it first")  # fmt: skip
+                raise DataError(
+                    parcels,
+                    f"has a column {clash[0]!r}, which cmap parcels writes: rename it first",
+                )
             placed = [place(frame, crs, bounds, buffer) for bounds, crs in grids]
             inside = np.logical_or.reduce([meets for _, _, meets in placed])  # any map
             frame = frame[inside].reset_index(drop=True)  # the file's own columns only
@@ -215,10 +221,14 @@ def parcel_map(
                     f"{tuple(round(b) for b in bounds)} in {crs}" for bounds, crs in grids
                 )
                 names = ", ".join(map(str, maps))
-                raise DataError(parcels, f"no parcel overlaps the map(s) {names} (bounds "
-                                f"{where}): wrong file or CRS?")  # fmt: skip
-            files = [(Path(f).name, Path(f).stat().st_size, Path(f).stat().st_mtime_ns)
-                     for f in (*maps, parcels)]  # fmt: skip
+                raise DataError(
+                    parcels,
+                    f"no parcel overlaps the map(s) {names} (bounds {where}): wrong file or CRS?",
+                )
+            files = [
+                (Path(f).name, Path(f).stat().st_size, Path(f).stat().st_mtime_ns)
+                for f in (*maps, parcels)
+            ]
             settings = {"files": files, "buffer": buffer, "window": WINDOW}
             settings = json.loads(json.dumps(settings))  # as saved: lists, not tuples
             if overwrite:

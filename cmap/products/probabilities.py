@@ -105,7 +105,8 @@ def map_output(src, output: Path, probabilities: Path | None, tags: dict[str, st
                     probabilities_file.write_mask(mask, window=window)
 
         yield write
-        for file, partial, resampling in zip((classes_file, probabilities_file), partials,
-                                             ("mode", "average")):  # fmt: skip
+        for file, partial, resampling in zip(
+            (classes_file, probabilities_file), partials, ("mode", "average")
+        ):
             file.close()  # whole, then rewritten with overviews before it takes its name
             cloud_optimize(partial, resampling)

@@ -13,9 +13,9 @@ from rasterio.crs import CRS
 from rasterio.errors import RasterioIOError
 from rasterio.windows import Window
 
-from cmap.data.formats.mapping import read_mapping
-from cmap.data.label_sources import read_label_raster, read_points
-from cmap.data.vector_labels import read_vector
+from cmap.data.labels.sources import read_label_raster, read_points
+from cmap.data.labels.vectors import read_vector
+from cmap.data.mapping import read_mapping
 from cmap.errors import DataError, preview
 from cmap.io.maps import NODATA, read_classes
 from cmap.products.probabilities import blocks
@@ -49,9 +49,10 @@ def open_map(path: Path) -> tuple[MapGrid, list[str]]:
     classes = read_classes(path)
     if not single or not classes:
         raise DataError(
-            path, "is not a cmap class map (one uint8 band with CLASS_<id> tags, as `cmap "
+            path,
+            "is not a cmap class map (one uint8 band with CLASS_<id> tags, as `cmap "
             "predict` or `cmap smooth` write)",
-        )  # fmt: skip
+        )
     return grid, classes
 
 
@@ -112,8 +113,10 @@ def map_values(path: Path, grid: MapGrid, row: np.ndarray, col: np.ndarray, k: i
             block = src.read(1, window=window)
             mapped += np.bincount(block[block != NODATA], minlength=k)[:k]
             inside = (
-                (row >= window.row_off) & (row < window.row_off + window.height)
-                & (col >= window.col_off) & (col < window.col_off + window.width)
-            )  # fmt: skip
+                (row >= window.row_off)
+                & (row < window.row_off + window.height)
+                & (col >= window.col_off)
+                & (col < window.col_off + window.width)
+            )
             values[inside] = block[row[inside] - window.row_off, col[inside] - window.col_off]
     return values, mapped

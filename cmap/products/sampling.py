@@ -87,8 +87,11 @@ def reference_sample(
         "poi_id": [f"s{i:05d}" for i in range(len(rows))],
         "map_class": [classes[k] for k in drawn],
         "label": [""] * len(rows),
-        "x": x, "y": y, "lon": lon, "lat": lat,
-    }  # fmt: skip
+        "x": x,
+        "y": y,
+        "lon": lon,
+        "lat": lat,
+    }
     write_points(columns, output, grid.crs)
     return {name: int(n) for name, n in zip(classes, sizes) if mapped[classes.index(name)]}
 

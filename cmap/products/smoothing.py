@@ -74,8 +74,10 @@ def majority(p: np.ndarray, missing: np.ndarray, window: int) -> np.ndarray:
     """Probabilities [K, H, W] -> each class's share of the valid neighbours' labels."""
     labels = p.argmax(axis=0)
     valid = ~missing
-    votes = [uniform_filter(((labels == k) & valid).astype(np.float64), window, mode="constant")
-             for k in range(len(p))]  # fmt: skip
+    votes = [
+        uniform_filter(((labels == k) & valid).astype(np.float64), window, mode="constant")
+        for k in range(len(p))
+    ]
     count = uniform_filter(valid.astype(np.float64), window, mode="constant")
     shares = np.round(np.stack(votes) * window**2) / np.maximum(np.round(count * window**2), 1)
     tie = 1e-9 * (labels[None] == np.arange(len(p))[:, None, None])  # the pixel's own wins ties

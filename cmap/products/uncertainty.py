@@ -35,9 +35,14 @@ def write_uncertainty(probabilities: Path, output: Path | None, overwrite: bool)
     refuse_existing(output, overwrite=overwrite)
     with open_probabilities(probabilities) as src:
         profile = src.profile | {
-            "count": 3, "dtype": "float32", "nodata": float("nan"), "tiled": True,
-            "blockxsize": 256, "blockysize": 256, "compress": "deflate",
-        }  # fmt: skip
+            "count": 3,
+            "dtype": "float32",
+            "nodata": float("nan"),
+            "tiled": True,
+            "blockxsize": 256,
+            "blockysize": 256,
+            "compress": "deflate",
+        }
         tags = src.tags() | {
             "UNCERTAINTY": ", ".join(MEASURES),
             "PROBABILITIES": str(probabilities),

@@ -23,8 +23,9 @@ def area_figure(
     fig, ax = plt.subplots(figsize=(1.6 + 0.8 * len(classes), 4.2))
     ax.bar(x - 0.2, mapped, 0.4, label="mapped (pixel count)", color="#9aa5b1")
     errors = np.nan_to_num(half_width, nan=0.0)
-    ax.bar(x + 0.2, estimated, 0.4, yerr=errors, capsize=3, label="estimated, 95 % CI",
-           color="#2f6f9f")  # fmt: skip
+    ax.bar(
+        x + 0.2, estimated, 0.4, yerr=errors, capsize=3, label="estimated, 95 % CI", color="#2f6f9f"
+    )
     ax.set_xticks(x, classes, rotation=30, ha="right", fontsize=8)
     ax.set_ylabel(f"area ({unit})")
     ax.set_title(title, fontsize=9)

@@ -216,11 +216,19 @@ def sweep(
             for spec in space.values():
                 n_trials *= len(spec["choices"])
     settings = {
-        "run_config": str(run_config), "folder": str(folder), "space": space, "args": list(args),
-        "metric": metric, "direction": direction, "sampler": sampler, "n_trials": n_trials,
-        "seed": seed, "prune": prune, "heartbeat_s": heartbeat_s,
+        "run_config": str(run_config),
+        "folder": str(folder),
+        "space": space,
+        "args": list(args),
+        "metric": metric,
+        "direction": direction,
+        "sampler": sampler,
+        "n_trials": n_trials,
+        "seed": seed,
+        "prune": prune,
+        "heartbeat_s": heartbeat_s,
         "gpus": torch.cuda.device_count() if processes > 1 else 0,
-    }  # fmt: skip
+    }
     start = time.perf_counter()
     if sampler == "grid":  # each process runs its share of the queue: no combination twice
         queued = queue_grid(_study(settings, 0), space)

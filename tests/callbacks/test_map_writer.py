@@ -8,8 +8,8 @@ import rasterio
 import torch
 from rasterio.windows import Window
 
-from cmap.data.datasets.pixels import pixel_series
-from cmap.data.formats.cube import Cube
+from cmap.data.cubes.geotiff import Cube
+from cmap.data.cubes.pixels import pixel_series
 from cmap.io.maps import NODATA, read_classes
 from cmap.main import main
 from cmap.tasks.classifier import Classifier

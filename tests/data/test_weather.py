@@ -13,9 +13,9 @@ import torch
 import xarray as xr
 from rasterio.transform import from_origin
 
-from cmap.data.formats.weather import Weather
-from cmap.data.modules.cube import CubeDataModule
-from cmap.data.modules.samples import SITSDataModule
+from cmap.data.cubes.module import CubeDataModule
+from cmap.data.series.module import SITSDataModule
+from cmap.data.weather import Weather
 from cmap.errors import CmapError, DataError
 from cmap.main import main
 from tests.helpers import SHARED, needs_shared, write_netcdf

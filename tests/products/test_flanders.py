@@ -11,9 +11,9 @@ import pytest
 import rasterio
 from rasterio.features import shapes
 
-from cmap.data.formats.layers import read_static
-from cmap.data.formats.mapping import read_mapping
-from cmap.data.label_sources import parcel_ids
+from cmap.data.labels.sources import parcel_ids
+from cmap.data.layers import read_static
+from cmap.data.mapping import read_mapping
 from cmap.main import main
 from cmap.products.probabilities import map_output
 from tests.helpers import REPO, SHARED, write_probabilities

@@ -8,7 +8,7 @@ import pytest
 import rasterio
 from rasterio.transform import rowcol
 
-from cmap.data.label_sources import parcel_ids
+from cmap.data.labels.sources import parcel_ids
 from cmap.main import main
 from cmap.products import parcels as parcel_module
 from tests.products.conftest import CLASSES, DEMO

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from cmap.cli import build
-from cmap.data.replay import Replay, reservoir, seasons_to_read, training_rows
-from cmap.data.table import SeriesTable
+from cmap.data.series.replay import Replay, reservoir, seasons_to_read, training_rows
+from cmap.data.series.table import SeriesTable
 from cmap.errors import ConfigError
 from cmap.models.decoders import MulticlassClassification
 from cmap.models.losses import FocalLoss

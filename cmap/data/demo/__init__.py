@@ -1,8 +1,9 @@
 """The demo data: synthetic Sentinel-2 L2A-like crop time series over French crop calendars.
 
-Deterministic by seed. Writes a samples folder (docs/reference/data_formats.md §1: train/val/test with
-features.pq, labels.pq, temperatures.pq; meta.yaml; label_mapping.yaml with RPG codes) and a
-small raster cube (§2: one GeoTIFF per date, UTM 31N, 10 m) with its labelled points.
+Deterministic by seed. Writes a samples folder (docs/reference/data_formats.md §1:
+train/val/test with features.pq, labels.pq, temperatures.pq; meta.yaml; label_mapping.yaml
+with RPG codes) and a small raster cube (§2: one GeoTIFF per date, UTM 31N, 10 m) with its
+labelled points.
 
 How the series are made:
 - Daily air temperature per point: a seasonal cycle, regional weather (AR(1)), a per-point
