@@ -74,7 +74,7 @@ def check_positions(model, data) -> None:
     if not given or spec is None or not spec.get("class_path"):
         return
     embedding = import_object(spec["class_path"])
-    takes = getattr(embedding, "positions", None)
+    takes = embedding.positions
     if takes and takes != given:
         words = {"days": "calendar days", "gdd": "growing degree days"}
         raise ConfigError(

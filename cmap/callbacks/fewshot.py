@@ -7,7 +7,7 @@ from typing import Literal
 import pytorch_lightning as pl
 
 from cmap.fewshot.episodes import evaluate_episodes, sample_episodes
-from cmap.fewshot.features import labelled_split, split_features
+from cmap.fewshot.features import labelled_split, pooling, split_features
 
 
 class FewShotEvaluation(pl.Callback):
@@ -55,8 +55,7 @@ class FewShotEvaluation(pl.Callback):
         epoch = trainer.current_epoch
         if trainer.sanity_checking or self.every <= 0 or epoch % self.every:
             return
-        pool = getattr(pl_module.decoder, "pool", None)
-        features, labels = split_features(pl_module.encoder, self._dataset, pool)
+        features, labels = split_features(pl_module.encoder, self._dataset, pooling(pl_module))
         for k in self.k_shot:
             drawn = sample_episodes(labels, k, self.n_way, self.n_query, self.episodes, self.seed)
             scores = evaluate_episodes(features, drawn, self.centre)

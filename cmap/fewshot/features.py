@@ -3,6 +3,7 @@ folder through an encoder, pooled over valid dates."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ from torch import nn
 
 from cmap.data.series.module import SITSDataModule
 from cmap.errors import ConfigError
+from cmap.models.base import PoolingHead
 from cmap.models.decoders import masked_max
 
 STAGE = {"train": "fit", "val": "validate", "test": "test"}
@@ -32,6 +34,11 @@ def labelled_split(data, split: str, root: str | Path | None = None, bands=None)
         )
     module.setup(STAGE[split])
     return module.datasets[split]
+
+
+def pooling(module) -> Callable | None:
+    """A task's pooling over dates: its head's when the head pools, else None (masked max)."""
+    return module.decoder.pool if isinstance(module.decoder, PoolingHead) else None
 
 
 def split_features(

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from cmap.errors import ConfigError
-from cmap.models.base import Head
+from cmap.models.base import ClassificationHead, PoolingHead, ReconstructionHead
 from cmap.models.layers import mlp
 from cmap.models.linked import linked
 
@@ -23,7 +23,7 @@ def masked_max(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return x.masked_fill(~mask[..., None], float("-inf")).amax(dim=1)
 
 
-class MulticlassClassification(Head):
+class MulticlassClassification(ClassificationHead):
     """Masked max pooling over valid dates, then a linear layer to K class logits."""
 
     def __init__(self, in_dim: int, num_classes: int | None = None, dropout_p: float = 0.0):
@@ -41,10 +41,6 @@ class MulticlassClassification(Head):
     def classify(self, pooled: torch.Tensor) -> torch.Tensor:
         """Pooled features [N, D] -> logits [N, K]."""
         return self.linear(self.dropout(pooled))
-
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """x [N, T, D] or [N, D], mask [N, T] (True = valid) -> logits [N, K]."""
-        return self.classify(self.pool(x, mask))
 
 
 class AttentionClassification(MulticlassClassification):
@@ -70,7 +66,7 @@ class AttentionClassification(MulticlassClassification):
         return torch.einsum("nt,ntd->nd", self.attention(x, mask), x)
 
 
-class ProjectionHead(Head):
+class ProjectionHead(PoolingHead):
     """Pools per-date features over valid dates (masked max, as the classification head) and
     projects them with an MLP (hidden `widths[:-1]`, batch norm, ReLU) to `widths[-1]`: the
     space a contrastive objective compares views in."""
@@ -91,7 +87,7 @@ class ProjectionHead(Head):
         return self.mlp(self.pool(x, mask))
 
 
-class Reconstruction(Head):
+class Reconstruction(ReconstructionHead):
     """Per-date head back to the C bands: an MLP (hidden `widths`, GELU) then a linear layer.
 
     With `widths` empty it is a single linear layer. Output is zero at padded dates.

@@ -132,7 +132,7 @@ class AttentionReport:
             not trainer.sanity_checking
             and trainer.state.fn == "fit"
             and scheduled(module.current_epoch, self.every)
-            and hasattr(module.encoder, "get_attention_maps")
+            and module.encoder.attention
             and not (self._attention is not None and self._attention.full)
         )
 

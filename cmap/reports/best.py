@@ -30,7 +30,7 @@ def best_model_pass(reports, module) -> None:
     module.eval()
     encoder, decoder = module.encoder, module.decoder
     attention = None
-    if reports.log_figures and hasattr(encoder, "forward_with_attention"):
+    if reports.log_figures and encoder.attention:
         bins, labels = season_bins(trainer.datamodule)
         attention = AttentionByClass(
             len(reports.classes), bins, labels, reports.attention.max_samples

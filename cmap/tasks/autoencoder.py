@@ -8,14 +8,14 @@ from torchmetrics import MetricCollection
 from torchmetrics.regression import MeanSquaredError
 
 from cmap.errors import ConfigError
-from cmap.models.base import Encoder, Head, Loss
+from cmap.models.base import Encoder, Loss, ReconstructionHead
 from cmap.models.losses import MaskedMSE
 from cmap.reports.metrics import print_metrics
 from cmap.reports.reconstruction import ReconstructionReports
 from cmap.tasks.base import Task
 from cmap.tasks.masking import MaskMode, hide_dates
 from cmap.tasks.optim import AdamW, WarmupExponentialLR
-from cmap.tasks.weights import check_widths
+from cmap.tasks.weights import check_blocks
 
 STAGES = ("train", "val", "test")
 
@@ -49,7 +49,7 @@ class AutoEncoder(Task):
     def __init__(
         self,
         encoder: Encoder,
-        decoder: Head,
+        decoder: ReconstructionHead,
         criterion: Loss | None = None,
         mask_ratio: float = 0.5,
         mask_mode: MaskMode = "random",
@@ -72,16 +72,16 @@ class AutoEncoder(Task):
         self._make_optimizer, self._make_scheduler = optimizer, lr_scheduler
         if not 0 < mask_ratio < 1:
             raise ConfigError(f"mask_ratio must be in (0, 1), got {mask_ratio}")
-        check_widths(encoder, decoder)
+        check_blocks(encoder, decoder)
         self.encoder = encoder
         self.decoder = decoder
         self.criterion = criterion if criterion is not None else MaskedMSE()
-        out_bands = getattr(decoder, "out_bands", None)
-        if out_bands is None:
+        if not isinstance(decoder, ReconstructionHead):
             raise ConfigError(
                 f"the AutoEncoder needs a reconstruction head (e.g. Reconstruction); "
                 f"{type(decoder).__name__} has no out_bands"
             )
+        out_bands = decoder.out_bands
         self.bands = list(bands) if bands else [f"band{i}" for i in range(out_bands)]
         if len(self.bands) != out_bands:
             raise ConfigError(

@@ -17,7 +17,7 @@ from torchmetrics.classification import (
 )
 
 from cmap.errors import ConfigError
-from cmap.models.base import Encoder, Head, Loss
+from cmap.models.base import ClassificationHead, Encoder, Head, Loss
 from cmap.models.linked import linked
 from cmap.reports.classification import ClassificationReports
 from cmap.reports.metrics import print_metrics
@@ -33,7 +33,7 @@ from cmap.tasks.continual import Distillation, load_previous
 from cmap.tasks.data_state import DataState, MeanProbabilities
 from cmap.tasks.mixup import Mixup
 from cmap.tasks.optim import AdamW, WarmupExponentialLR
-from cmap.tasks.weights import check_widths, load_encoder_weights
+from cmap.tasks.weights import check_blocks, load_encoder_weights
 
 log = logging.getLogger(__name__)
 
@@ -127,8 +127,10 @@ class Classifier(DataState, Task):
         self.classes = list(linked(classes, "Classifier", "classes"))
         self.bands = list(bands) if bands else None
         num_classes = len(self.classes)
-        check_widths(encoder, decoder)
-        head_classes = getattr(decoder, "num_classes", num_classes)
+        check_blocks(encoder, decoder)
+        head_classes = (
+            decoder.num_classes if isinstance(decoder, ClassificationHead) else num_classes
+        )
         if head_classes != num_classes:
             raise ConfigError(
                 f"decoder has {head_classes} outputs but {num_classes} classes are given: {classes}"
@@ -217,11 +219,7 @@ class Classifier(DataState, Task):
             batch = self.mixup.inputs(batch, mixed)
         mask, maps = batch["mask"], None
         inputs = (batch["ts"], batch["positions"], mask)
-        if (
-            stage == "val"
-            and self.reports.wants_attention(self)
-            and hasattr(self.encoder, "forward_with_attention")
-        ):
+        if stage == "val" and self.reports.wants_attention(self) and self.encoder.attention:
             features, maps = self.encoder.forward_with_attention(*inputs)  # one pass for both
         else:
             features = self.encoder(*inputs)

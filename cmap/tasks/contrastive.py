@@ -6,13 +6,13 @@ import torch
 from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 
 from cmap.errors import ConfigError
-from cmap.models.base import Encoder, Head, Loss
+from cmap.models.base import Encoder, Loss, PoolingHead
 from cmap.models.losses import NTXent
 from cmap.reports.contrastive import ContrastiveReports
 from cmap.tasks.base import Task
 from cmap.tasks.optim import AdamW, WarmupExponentialLR
 from cmap.tasks.views import DateSubset, GaussianNoise, SeriesAugmentation, make_view
-from cmap.tasks.weights import check_widths
+from cmap.tasks.weights import check_blocks
 
 
 class Contrastive(Task):
@@ -43,7 +43,7 @@ class Contrastive(Task):
     def __init__(
         self,
         encoder: Encoder,
-        decoder: Head,
+        decoder: PoolingHead,
         criterion: Loss | None = None,
         augmentations: list[SeriesAugmentation] | None = None,
         n_views: int = 2,
@@ -64,12 +64,12 @@ class Contrastive(Task):
         self._make_optimizer, self._make_scheduler = optimizer, lr_scheduler
         if n_views < 2:
             raise ConfigError(f"Contrastive needs n_views >= 2, got {n_views}")
-        if not hasattr(decoder, "pool"):
+        if not isinstance(decoder, PoolingHead):
             raise ConfigError(
                 f"the Contrastive task needs a projection head with pool() (ProjectionHead); "
                 f"{type(decoder).__name__} has none"
             )
-        check_widths(encoder, decoder)
+        check_blocks(encoder, decoder)
         self.encoder, self.decoder = encoder, decoder
         self.criterion = criterion if criterion is not None else NTXent()
         self.augmentations = augmentations if augmentations is not None else default_views()

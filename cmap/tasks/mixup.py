@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from cmap.errors import ConfigError
+from cmap.models.base import ClassificationHead
 
 
 def resample(
@@ -99,7 +100,7 @@ class Mixup:
         return loss, target if lam >= 0.5 else target[perm]
 
     def check_head(self, head: nn.Module) -> None:
-        if self.space == "features" and not (hasattr(head, "pool") and hasattr(head, "classify")):
+        if self.space == "features" and not isinstance(head, ClassificationHead):
             raise ConfigError(
                 f"Mixup in feature space needs a head with pool() and classify(); "
                 f"{type(head).__name__} has not: use space: input"

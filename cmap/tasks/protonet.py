@@ -18,7 +18,7 @@ from cmap.models.base import Encoder, Head
 from cmap.models.decoders import masked_max
 from cmap.tasks.base import Task
 from cmap.tasks.optim import AdamW, WarmupExponentialLR
-from cmap.tasks.weights import check_widths, load_encoder_weights
+from cmap.tasks.weights import check_blocks, load_encoder_weights
 
 
 def episode_of(labels: torch.Tensor, k_shot: int, generator=None):
@@ -86,8 +86,7 @@ class ProtoNet(Task):
         self._make_optimizer, self._make_scheduler = optimizer, lr_scheduler
         if k_shot < 1:
             raise ConfigError(f"ProtoNet needs k_shot >= 1, got {k_shot}")
-        if decoder is not None:
-            check_widths(encoder, decoder)
+        check_blocks(encoder, decoder)
         self.encoder, self.decoder = encoder, decoder
         self.classes, self.bands = list(classes or []), list(bands) if bands else None
         self._started = False

@@ -10,6 +10,7 @@ from safetensors.torch import load_file
 from torch import nn
 
 from cmap.errors import ConfigError, DataError, preview
+from cmap.models.base import Encoder, Head, checked
 
 log = logging.getLogger(__name__)
 
@@ -40,11 +41,17 @@ def load_encoder_weights(encoder: nn.Module, path: str | Path) -> None:
     log.info("encoder weights loaded from %s (%d tensors)", path, len(weights))
 
 
-def check_widths(encoder: nn.Module, decoder: nn.Module) -> None:
-    """The head must expect as many features as the encoder produces."""
-    produced = getattr(encoder, "out_dim", None)
-    expected = getattr(decoder, "in_dim", None)
-    if produced is not None and expected is not None and produced != expected:
+def check_blocks(encoder: nn.Module, decoder: nn.Module | None) -> None:
+    """The encoder and the head have what their kinds declare, and the head expects as many
+    features as the encoder produces (plain modules built in Python are taken as they are)."""
+    checked(encoder, "encoder")
+    if decoder is None:
+        return
+    checked(decoder, "decoder")
+    if not (isinstance(encoder, Encoder) and isinstance(decoder, Head)):
+        return
+    produced, expected = encoder.out_dim, decoder.in_dim
+    if produced != expected:
         raise ConfigError(
             f"the decoder ({type(decoder).__name__}) expects in_dim={expected} features but the "
             f"encoder ({type(encoder).__name__}) produces {produced}; set the decoder's in_dim "

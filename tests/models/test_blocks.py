@@ -289,3 +289,35 @@ def test_regular_grid_averages_bins_and_interpolates_gaps():
     assert grid[0, 0].tolist() == pytest.approx([2.0, 2 + 8 / 3, 2 + 16 / 3, 10.0])
     single = regular_grid(ts[:, :1], positions[:, :1], mask[:, :1], n_bins=3, span=40)
     assert single[0, 0].tolist() == [1.0, 1.0, 1.0]  # one date: constant
+
+
+def test_a_block_without_what_its_kind_declares_is_refused_where_it_is_given():
+    from cmap.models.base import BandsEmbedding, Encoder
+    from cmap.tasks import Classifier
+
+    class NoWidth(BandsEmbedding):  # forgets `out_dim`
+        def __init__(self, in_bands: int = 3):
+            super().__init__()
+            self.linear = torch.nn.Linear(in_bands, 16)
+
+    with pytest.raises(
+        ValueError, match=r"bands_encoder: NoWidth \(a BandsEmbedding\) must set `out_dim`"
+    ):
+        TransformerEncoder(PositionalEncoding(16), NoWidth(), d_model=16, n_heads=4)
+
+    class MeanOnly(Encoder):  # forgets `out_dim` too
+        def forward(self, ts, positions, mask):
+            return ts.mean(dim=1)
+
+    with pytest.raises(ValueError, match=r"encoder: MeanOnly \(an Encoder\) must set `out_dim`"):
+        Classifier(MeanOnly(), MulticlassClassification(3, 2), FocalLoss(), ["a", "b"])
+
+
+@pytest.mark.parametrize("name", ENCODERS)
+def test_encoders_say_whether_they_give_attention_maps(name):
+    ts, positions, mask = batch()
+    block = build_encoder(name)
+    assert block.attention == (name in ATTENTION)
+    if not block.attention:
+        with pytest.raises(NotImplementedError, match="gives no attention maps"):
+            block.get_attention_maps(ts, positions, mask)

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from cmap.errors import ConfigError
-from cmap.models.base import BandsEmbedding, Encoder, PositionEmbedding
+from cmap.models.base import BandsEmbedding, Encoder, PositionEmbedding, checked
 
 
 def require_valid_dates(mask: torch.Tensor) -> None:
@@ -44,12 +44,13 @@ class DateEmbedding(nn.Module):
         owner: str = "encoder",
     ):
         super().__init__()
-        for name, block in (
-            ("bands_encoder", bands_encoder),
-            ("position_encoder", position_encoder),
+        checked(bands_encoder, f"{owner}'s bands_encoder")
+        checked(position_encoder, f"{owner}'s position_encoder")
+        for name, block, width in (
+            ("bands_encoder", bands_encoder, bands_encoder.out_dim),
+            ("position_encoder", position_encoder, position_encoder.d_model),
         ):
-            width = getattr(block, "out_dim", getattr(block, "d_model", None))
-            if width is not None and width != d_model:
+            if width != d_model:
                 raise ConfigError(
                     f"{owner}: {name} ({type(block).__name__}) produces width {width} "
                     f"but d_model is {d_model}; make them equal"
@@ -81,6 +82,8 @@ class LayeredEncoder(Encoder, abc.ABC):
     [N, T, D] (zeros at dates neither valid nor queried) and one [N, T, T] map per layer (None
     without `need_weights`); what a map means is the subclass's (see its docstring)."""
 
+    attention = True
+
     @abc.abstractmethod
     def _run(self, ts, positions, mask, need_weights: bool, queries=None):
         """-> (output [N, T, D], one [N, T, T] map per layer or None per layer)."""
@@ -107,11 +110,3 @@ class LayeredEncoder(Encoder, abc.ABC):
         softmax path, slower than `forward` alone but cheaper than both)."""
         out, maps = self._run(ts, positions, mask, need_weights=True)
         return out, mask_attention(torch.stack(maps, dim=1), mask)
-
-    @torch.no_grad()
-    def get_attention_maps(
-        self, ts: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor
-    ) -> torch.Tensor:
-        """Attention maps per layer -> [N, L, T, T] (query, key). Rows of valid queries sum
-        to 1 over valid keys; padded keys and the rows of padded queries are exactly 0."""
-        return self.forward_with_attention(ts, positions, mask)[1]

@@ -31,6 +31,8 @@ class LTAEEncoder(Encoder):
             out_dim.
     """
 
+    attention = True
+
     def __init__(
         self,
         position_encoder: PositionEmbedding,
@@ -75,20 +77,11 @@ class LTAEEncoder(Encoder):
     def forward_with_attention(
         self, ts: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The pooled output [N, D_out] and `get_attention_maps` [N, 1, 1, T] in one pass."""
+        """The pooled output [N, D_out] and the master queries' attention averaged over heads
+        [N, 1, 1, T] (one layer, one query; sums to 1 over valid dates, 0 at padding)."""
         x = self.norm(self.embedding(ts, positions, mask))
         attention = self._attention(x, mask)  # [N, H, T]
         n, t, d = x.shape
         values = x.view(n, t, self.n_heads, d // self.n_heads)
         pooled = torch.einsum("nht,nthv->nhv", attention, values).reshape(n, d)
         return self.mlp(pooled), attention.mean(dim=1)[:, None, None, :]
-
-    @torch.no_grad()
-    def get_attention_maps(
-        self, ts: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor
-    ) -> torch.Tensor:
-        """Master-query attention averaged over heads -> [N, 1, 1, T] (one layer, one query).
-
-        Sums to 1 over valid dates; padded dates are exactly 0.
-        """
-        return self.forward_with_attention(ts, positions, mask)[1]
