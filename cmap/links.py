@@ -70,8 +70,8 @@ def check_positions(model, data) -> None:
     """The model's position embedding takes the positions the data gives (days or growing
     degree days): refused before any output, not at the first batch."""
     spec = model.get("init_args.encoder.init_args.position_encoder")
-    given = getattr(getattr(data, "hparams", {}), "get", lambda *_: None)("positions")
-    if not given or spec is None or not spec.get("class_path"):
+    given = data.positions
+    if spec is None or not spec.get("class_path"):
         return
     embedding = import_object(spec["class_path"])
     takes = embedding.positions

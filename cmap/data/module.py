@@ -20,7 +20,8 @@ class CmapDataModule(pl.LightningDataModule, abc.ABC):
     nothing else of a data module:
 
     - `bands` (data bands) and `channels` (model inputs: the bands, then extra channels),
-      `classes`, `labelled` and `season` (when seasons start, how long they last);
+      `classes`, `labelled`, `season` (when seasons start, how long they last) and
+      `positions` (what the batches' positions count: "days" or "gdd");
     - `class_counts(split)` and `sample_ids(split, index)` for labelled samples;
     - `mappable`, `map_profile()`, `map_windows()`, `skip_windows(done)` and
       `pending_windows()` for data that can be mapped;
@@ -28,6 +29,8 @@ class CmapDataModule(pl.LightningDataModule, abc.ABC):
 
     `split` is one of "train", "val", "test" and "predict".
     """
+
+    positions: str = "days"
 
     @property
     @abc.abstractmethod

@@ -10,6 +10,7 @@ from rasterio.windows import Window
 
 from cmap.data.cubes.geotiff import Cube
 from cmap.data.cubes.pixels import pixel_series
+from cmap.data.cubes.source import CubeOptions
 from cmap.io.maps import NODATA, read_classes
 from cmap.main import main
 from cmap.tasks.classifier import Classifier
@@ -35,7 +36,7 @@ def test_predicted_map_matches_the_model_pixel_by_pixel(checkpoint, tmp_path, mo
     output = tmp_path / "map.tif"
     main(predict_args(checkpoint, output))
     classes, profile, tags, colours = read(output)
-    cube = Cube(DEMO_CUBE, scale=1e-4)
+    cube = Cube(DEMO_CUBE, CubeOptions(scale=1e-4))
     assert (profile["width"], profile["height"], profile["crs"]) == (40, 40, cube.crs)
     assert profile["transform"] == cube.transform and profile["dtype"] == "uint8"
     assert profile["nodata"] == NODATA and profile["tiled"]

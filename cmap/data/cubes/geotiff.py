@@ -19,8 +19,8 @@ from rasterio.errors import RasterioIOError
 from rasterio.windows import Window
 
 from cmap.data.cubes.quality import quality_rule
-from cmap.data.cubes.windows import square_windows
-from cmap.errors import DataError, preview
+from cmap.data.cubes.source import CubeOptions, CubeSource, Opener
+from cmap.errors import ConfigError, DataError, preview
 
 # Each window is read once: GDAL's block cache (5 % of RAM by default) would only grow the
 # process and slow reads down. A user's own GDAL_CACHEMAX wins.
@@ -66,33 +66,21 @@ def _list_files(folder: Path) -> list[CubeFile]:
     return found
 
 
-class Cube:
-    """A raster time series: T dates x C bands over one grid, read by windows.
+class Cube(CubeSource):
+    """A folder of per-date GeoTIFFs as a cube (`options`: `bands`, `nodata` and `scale` as
+    single values, the quality rule; see `CubeOptions`). Every band of the files is
+    available by default (band descriptions, or the band part of per-band file names), and
+    a file's own nodata applies unless one is declared."""
 
-    Args:
-        folder: the cube folder.
-        bands: band names to read, in model order; default every band of the files (from the
-            band descriptions, or the band part of per-band file names).
-        nodata: stored value meaning "no data"; default the files' own nodata value.
-        scale: stored value x scale = reflectance (as for samples).
-        quality_band: optional band (e.g. a cloud mask, SCL) flagging unusable dates.
-        quality_masked: quality values that mask a pixel's date, or
-        quality_keep: the only quality values that keep it (one of the two; for a band
-            named SCL, Sentinel-2 L2A's scene classification, the default keeps vegetation,
-            bare soil, water and unclassified: `SCL_KEEP`).
-    """
-
-    def __init__(
-        self,
-        folder: str | Path,
-        bands: list[str] | None = None,
-        nodata: float | None = None,
-        scale: float = 1.0,
-        quality_band: str | None = None,
-        quality_masked: list[int] | None = None,
-        quality_keep: list[int] | None = None,
-    ):
+    def __init__(self, folder: str | Path, options: CubeOptions = CubeOptions()):  # noqa: B008
         self.folder = Path(folder)
+        if any(isinstance(v, dict) for v in (options.nodata, options.scale)):
+            raise ConfigError(
+                f"per-band nodata or scale are read from NetCDF / Zarr stacks; {self.folder} "
+                "is a GeoTIFF cube (give one value)"
+            )
+        bands, nodata, quality_band = options.bands, options.nodata, options.quality_band
+        scale = 1.0 if options.scale is None else options.scale
         files = _list_files(self.folder)
         per_band = all(f.band for f in files) and len({f.band for f in files}) > 1
         infos = [self._describe(f.path) for f in files]  # each file opened once here
@@ -147,7 +135,7 @@ class Cube:
         self.dates = np.array(sorted(self._sources), dtype="datetime64[D]")
         self.quality_band = quality_band
         self.quality_masked, self.quality_keep = quality_rule(
-            quality_band, quality_masked, quality_keep
+            quality_band, options.quality_masked, options.quality_keep
         )
         self._open: dict[Path, rasterio.DatasetReader] = {}
 
@@ -289,5 +277,11 @@ class Cube:
         values *= self.scale
         return values, valid
 
-    def windows(self, size: int, offset: int = 0) -> list[Window]:
-        return square_windows(self.width, self.height, size, offset)
+
+GEOTIFF = Opener(
+    "GeoTIFF folder",
+    lambda source: True,  # the last kind tried: a folder that is none of the others
+    Cube,
+    frozenset({"bands", "nodata", "scale", "quality_band", "quality_masked", "quality_keep"})
+    | {"resampling"},  # one grid: nothing to resample
+)

@@ -16,8 +16,7 @@ from torch.utils.data import DataLoader
 
 from cmap.data.arguments import check_arguments
 from cmap.data.cubes.pixel_dataset import CubePixels, EpochLoader
-from cmap.data.cubes.source import open_cube
-from cmap.data.cubes.stack import Stack
+from cmap.data.cubes.source import CubeOptions, open_cube
 from cmap.data.cubes.window_dataset import CubeWindows
 from cmap.data.module import CmapDataModule
 from cmap.data.season import DEFAULT_LENGTH, Season
@@ -35,19 +34,11 @@ class CubeDataModule(CmapDataModule):
         cube: a folder of GeoTIFFs (`cmap.data.cubes.geotiff.Cube`), NetCDF files / Zarr
             stores (one, a folder of them or a glob pattern: `cmap.data.cubes.stack.Stack`)
             or a STAC catalogue's JSON (`cmap.data.cubes.stac`).
-        bands, nodata, scale, quality_band, quality_masked, quality_keep: as in `Cube`;
-            `bands` are put in the model's order by name. Defaults from the `meta.yaml` beside
-            or in the cube folder (`bands`, `scale`, `nodata`), as for samples. For NetCDF /
-            Zarr, `nodata`, `scale` and `offset` may be `{band: value}` mappings, and default
-            to the files' attributes.
-        resampling: how a NetCDF / Zarr / STAC band on a coarser grid reaches the finest
-            one (`nearest` or `bilinear`).
-        stac_assets, crs, resolution, bbox: for a STAC catalogue (`cube` a catalog /
-            collection / ItemCollection JSON): band -> asset key where they differ; the
-            output grid's CRS and pixel size (default the items' own); the area (WGS 84
-            west, south, east, north).
-        time_range: first and last day read from NetCDF / Zarr / STAC (`[YYYY-MM-DD,
-            YYYY-MM-DD]`); default season `year`'s days when set, else every day.
+        bands, nodata, scale, offset, quality_band, quality_masked, quality_keep, resampling,
+            stac_assets, crs, resolution, bbox, time_range: how the cube is read, as
+            `CubeOptions` says (kept as `options`); `bands` are put in the model's order by
+            name, and `bands`, `scale` and `nodata` default to the `meta.yaml` beside or in
+            the cube folder, as for samples.
         year: the season of the cube's dates; default: the one holding every date.
         season_start, season_length, season_year: when seasons start, how long they last
             and which year names them, as for samples (positions are days since the
@@ -107,20 +98,23 @@ class CubeDataModule(CmapDataModule):
         super().__init__()
         self.save_hyperparameters(ignore=["bands"])  # the model logs the bands it reads
         folder = Path(cube)
-        self.cube, self._season = open_cube(
-            cube,
+        self.options = CubeOptions(
             bands,
             nodata,
             scale,
             offset,
-            (quality_band, quality_masked, quality_keep),
+            quality_band,
+            quality_masked,
+            quality_keep,
             resampling,
+            stac_assets,
+            crs,
+            resolution,
+            bbox,
             time_range,
-            year,
-            season_start,
-            season_length,
-            season_year,
-            {"assets": stac_assets, "crs": crs, "resolution": resolution, "bbox": bbox},
+        )
+        self.cube, self._season = open_cube(
+            cube, self.options, season_start, season_length, season_year, year
         )
         self.year = year if year is not None else self._infer_year()
         self.first_day = np.datetime64(self._season.first_date(self.year), "D")
@@ -142,6 +136,9 @@ class CubeDataModule(CmapDataModule):
             num_workers=num_workers,
             pixels_per_epoch=pixels_per_epoch,
         )
+        self.positions, self.window_size, self.window_offset = positions, window_size, window_offset
+        self.batch_size, self.num_workers, self.seed = batch_size, num_workers, seed
+        self.val_windows, self.pixels_per_epoch = val_windows, pixels_per_epoch
         self.thermal = None
         if positions == "gdd":
             if weather is None:
@@ -209,23 +206,19 @@ class CubeDataModule(CmapDataModule):
         return self.dataset.assigned()
 
     def source_files(self) -> tuple[Path, list[Path]]:
-        folder = self.cube.folder
-        if isinstance(self.cube, Stack):
-            stores = [sorted(q for q in p.rglob("*") if q.is_file()) for p in self.cube.files]
-            return folder, [q for p, inner in zip(self.cube.files, stores) for q in inner or [p]]
-        return folder, sorted(p for p in folder.iterdir() if p.is_file())
+        return self.cube.folder, self.cube.source_files()
 
     def split_windows(self) -> dict[str, list[Window]]:
         """The windows training and validation draw pixels from (disjoint, seeded)."""
-        windows = self.cube.windows(self.hparams.window_size)
+        windows = self.cube.windows(self.window_size)
         if len(windows) < 2:
             raise DataError(
                 self.cube.folder,
-                f"is a single window of {self.hparams.window_size} pixels: lower window_size "
+                f"is a single window of {self.window_size} pixels: lower window_size "
                 "so that some windows can be held out for validation",
             )
-        n_val = min(max(1, round(self.hparams.val_windows * len(windows))), len(windows) - 1)
-        held = set(np.random.default_rng(self.hparams.seed).permutation(len(windows))[:n_val])
+        n_val = min(max(1, round(self.val_windows * len(windows))), len(windows) - 1)
+        held = set(np.random.default_rng(self.seed).permutation(len(windows))[:n_val])
         return {
             "train": [w for i, w in enumerate(windows) if i not in held],
             "val": [w for i, w in enumerate(windows) if i in held],
@@ -242,11 +235,11 @@ class CubeDataModule(CmapDataModule):
         if self.dataset is None:
             self.dataset = CubeWindows(
                 self.cube,
-                self.hparams.window_size,
-                self.hparams.batch_size,
+                self.window_size,
+                self.batch_size,
                 self.first_day,
                 self.thermal,
-                self.hparams.window_offset,
+                self.window_offset,
             )
         trainer = self.trainer
         if trainer is not None:
@@ -255,14 +248,14 @@ class CubeDataModule(CmapDataModule):
     def _setup_pixels(self, splits: list[str]) -> None:
         trainer = self.trainer
         world = trainer.world_size if trainer else 1
-        batch = self.hparams.batch_size
+        batch = self.batch_size
         windows = self.split_windows()
         for split in splits:
             if split in self.datasets:
                 continue
             pixels = sum(int(w.width * w.height) for w in windows[split])
-            if split == "train" and self.hparams.pixels_per_epoch:
-                pixels = self.hparams.pixels_per_epoch
+            if split == "train" and self.pixels_per_epoch:
+                pixels = self.pixels_per_epoch
             self.datasets[split] = CubePixels(
                 self.cube,
                 windows[split],
@@ -271,7 +264,7 @@ class CubeDataModule(CmapDataModule):
                 self.first_day,
                 self.year,
                 shuffle=split == "train",
-                seed=self.hparams.seed,
+                seed=self.seed,
                 thermal=self.thermal,
             )
         for dataset in self.datasets.values():
@@ -281,7 +274,7 @@ class CubeDataModule(CmapDataModule):
         return EpochLoader(
             self.datasets[split],
             lambda: self.trainer.current_epoch if self.trainer else 0,
-            num_workers=self.hparams.num_workers,
+            num_workers=self.num_workers,
             pin_memory=torch.cuda.is_available(),
         )
 
@@ -292,7 +285,7 @@ class CubeDataModule(CmapDataModule):
         return self._pixel_loader("val")
 
     def predict_dataloader(self) -> DataLoader:
-        workers = self.hparams.num_workers
+        workers = self.num_workers
         return DataLoader(
             self.dataset,
             batch_size=None,  # the dataset makes the batches

@@ -28,9 +28,9 @@ from rasterio.windows import bounds as window_bounds
 from rasterio.windows import transform as window_transform
 
 from cmap.data.cubes.quality import quality_rule
-from cmap.data.cubes.stac import unreadable_asset
-from cmap.data.cubes.windows import square_windows
-from cmap.data.layers import Layer, layers_of, open_dataset, stack_paths, time_bands
+from cmap.data.cubes.source import CubeOptions, CubeSource, Opener
+from cmap.data.cubes.stac import is_stac, load_stac, unreadable_asset
+from cmap.data.layers import Layer, is_stack, layers_of, open_dataset, stack_paths, time_bands
 from cmap.errors import ConfigError, DataError, preview
 
 RESAMPLING = {"nearest": Resampling.nearest, "bilinear": Resampling.bilinear}
@@ -42,35 +42,20 @@ def _per_band(value, band: str, default):
     return default if value is None else value
 
 
-class Stack:
-    """A raster time series from xarray datasets, with the interface of `Cube`.
-
-    Args:
-        source: a NetCDF file, a Zarr store, a folder of them, a glob pattern, or Datasets.
-        bands: band (variable) names to read, in model order; default every (time, y, x)
-            variable when there is one file (several files need the bands named).
-        nodata, scale, offset: one value for every band or a `{band: value}` mapping; a band
-            left out takes its file's attributes (`_FillValue`, `scale_factor`,
-            `add_offset`).
-        quality_band, quality_masked, quality_keep: as for `Cube` (SCL keeps vegetation,
-            bare soil, water and unclassified by default).
-        resampling: how coarser bands reach the finest grid: `nearest` or `bilinear`.
-        time_range: first and last day (`YYYY-MM-DD`) to read; default every day.
-    """
+class Stack(CubeSource):
+    """A cube from xarray datasets: `source` a NetCDF file, a Zarr store, a folder of them, a
+    glob pattern, or Datasets; `options` as in `CubeOptions` (the STAC ones aside). Bands
+    default to every (time, y, x) variable when there is one file (several files need the
+    bands named); nodata, scale and offset left out take each file's attributes
+    (`_FillValue`, `scale_factor`, `add_offset`)."""
 
     def __init__(
         self,
         source: str | Path | xr.Dataset | list[xr.Dataset],
-        bands: list[str] | None = None,
-        nodata: float | dict[str, float] | None = None,
-        scale: float | dict[str, float] | None = None,
-        offset: float | dict[str, float] | None = None,
-        quality_band: str | None = None,
-        quality_masked: list[int] | None = None,
-        quality_keep: list[int] | None = None,
-        resampling: str = "nearest",
-        time_range: list[str] | None = None,
+        options: CubeOptions = CubeOptions(),  # noqa: B008
     ):
+        bands, quality_band, resampling = options.bands, options.quality_band, options.resampling
+        nodata, scale, offset = options.nodata, options.scale, options.offset
         if resampling not in RESAMPLING:
             raise ConfigError(f"resampling must be one of {list(RESAMPLING)}, got {resampling!r}")
         self.resampling = RESAMPLING[resampling]
@@ -88,7 +73,7 @@ class Stack:
         self.bands = list(bands)
         self.quality_band = quality_band
         self.quality_masked, self.quality_keep = quality_rule(
-            quality_band, quality_masked, quality_keep
+            quality_band, options.quality_masked, options.quality_keep
         )
         wanted = self.bands + ([quality_band] if quality_band else [])
         unknown = [b for b in wanted if b not in available]
@@ -109,7 +94,7 @@ class Stack:
             for b in self.bands
         }
         self._set_grid()
-        self._set_dates(time_range)
+        self._set_dates(options.time_range)
 
     # -- set-up --------------------------------------------------------------------------
     @staticmethod
@@ -282,11 +267,44 @@ class Stack:
         np.nan_to_num(values, copy=False, nan=0.0)
         return values, valid
 
-    def windows(self, size: int, offset: int = 0) -> list[Window]:
-        return square_windows(self.width, self.height, size, offset)
-
     def close(self) -> None:
         for layer in self.layers:
             if layer.path is not None and layer.dataset is not None:
                 layer.dataset.close()
                 layer.dataset = None
+
+    def source_files(self) -> list[Path]:
+        """Every file of the NetCDF files and Zarr stores read (a catalogue: its JSON)."""
+        stores = [sorted(q for q in p.rglob("*") if q.is_file()) for p in self.files]
+        return [q for p, inner in zip(self.files, stores) for q in inner or [p]]
+
+
+def open_stac(source: str, options: CubeOptions) -> Stack:
+    """A STAC catalogue's items loaded lazily onto one grid, read as a stack."""
+    if not options.bands:
+        raise ConfigError(f"name the bands to read from the STAC catalogue {source}")
+    dataset = load_stac(
+        source,
+        options.bands,
+        options.stac_assets,
+        options.crs,
+        options.resolution,
+        options.bbox,
+        options.time_range,
+        options.resampling,
+        options.quality_band,
+    )
+    stack = Stack(dataset, options)
+    stack.files = [Path(source)]  # what a resumed map checks
+    return stack
+
+
+READ = {"bands", "nodata", "scale", "offset", "quality_band", "quality_masked", "quality_keep"}
+READ |= {"resampling", "time_range"}
+STACK = Opener("NetCDF / Zarr stack", is_stack, Stack, frozenset(READ))
+STAC = Opener(
+    "STAC catalogue",
+    is_stac,
+    open_stac,
+    frozenset(READ | {"stac_assets", "crs", "resolution", "bbox"}),
+)

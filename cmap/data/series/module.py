@@ -30,9 +30,9 @@ from cmap.errors import ConfigError, DataError, preview
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
-AUGMENT = ("date_dropout", "noise_std", "date_sample", "time_shift", "seed")  # training only
 SITS_CHECKED = ("fraction", "max_per_class", "max_dates", "batch_size", "num_workers", "min_dates")
-SITS_CHECKED += ("max_gap_days", "min_span", "class_balance", *AUGMENT[:-1])
+SITS_CHECKED += ("max_gap_days", "min_span", "class_balance")
+SITS_CHECKED += ("date_dropout", "noise_std", "date_sample", "time_shift")
 
 
 class SITSDataModule(CmapDataModule):
@@ -150,6 +150,15 @@ class SITSDataModule(CmapDataModule):
         self._season = settings.season
         self._bands = settings.bands
         self._classes, self.replay = classes, replay
+        self.seasons, self.fraction, self.max_per_class = seasons, fraction, max_per_class
+        self.max_dates, self.class_balance, self.cache_dir = max_dates, class_balance, cache_dir
+        self.augment = {"date_dropout": date_dropout, "noise_std": noise_std}
+        self.augment |= {"date_sample": date_sample, "time_shift": time_shift, "seed": seed}
+        self.positions, self.temperature, self.gdd_base = positions, temperature, gdd_base
+        self.extra_channels, self.max_gap_days = list(extra_channels or []), max_gap_days
+        self._labelled, self.min_dates, self.min_span = labelled, min_dates, min_span
+        self.predict_split, self.batch_setting = predict_split, batch_size
+        self.num_workers, self.pin_memory, self.seed = num_workers, pin_memory, seed
         self.datasets: dict[str, SeriesDataset] = {}
 
     @cached_property
@@ -162,7 +171,7 @@ class SITSDataModule(CmapDataModule):
         """Class names, index = model output."""
         if self._classes or self.meta.get("classes"):
             return [str(c) for c in self._classes or self.meta["classes"]]
-        if not self.hparams.labelled:
+        if not self._labelled:
             return []
         names = pc.unique(read_labels(self.root / "train" / "labels.pq")["label"]).to_pylist()
         if self.mapping is not None:
@@ -171,7 +180,7 @@ class SITSDataModule(CmapDataModule):
 
     @property
     def labelled(self) -> bool:
-        return self.hparams.labelled
+        return self._labelled
 
     @property
     def season(self) -> Season:
@@ -180,7 +189,7 @@ class SITSDataModule(CmapDataModule):
     @property
     def channels(self) -> list[str]:
         """Input channels: the bands, then the extra channels."""
-        return [*self.bands, *(self.hparams.extra_channels or [])]
+        return [*self.bands, *self.extra_channels]
 
     def class_counts(self, split: str) -> dict[str, int]:
         return self._dataset(split).table.class_counts(self.classes)
@@ -193,7 +202,7 @@ class SITSDataModule(CmapDataModule):
         return self.root, files
 
     def _dataset(self, split: str) -> SeriesDataset:
-        name = self.hparams.predict_split if split == "predict" else split
+        name = self.predict_split if split == "predict" else split
         if name not in self.datasets:
             raise DataError(self.root / name, f"the {split} split is not loaded (setup first)")
         return self.datasets[name]
@@ -201,8 +210,8 @@ class SITSDataModule(CmapDataModule):
     @property
     def batch_size(self) -> int:
         """The DataLoader batch size (`batch_size`, with "auto" resolved)."""
-        if self.hparams.batch_size != "auto":
-            return self.hparams.batch_size
+        if self.batch_setting != "auto":
+            return self.batch_setting
         if "train" not in self.datasets:
             return AUTO_BATCH[1]
         trainer = self.trainer
@@ -210,7 +219,7 @@ class SITSDataModule(CmapDataModule):
 
     def load_split(self, split: str) -> SeriesTable:
         """Read one split folder, failing clearly when it is absent or empty."""
-        folder, hp = self.root / split, self.hparams
+        folder = self.root / split
         if not folder.is_dir():
             raise DataError(folder, f"split folder '{split}' not found in the samples folder")
         settings = {
@@ -220,17 +229,17 @@ class SITSDataModule(CmapDataModule):
             "scale": self.scale,
             "nodata": self.nodata,
             "mapping": self.mapping,
-            "seasons": seasons_to_read(hp.seasons, self.replay, split),
+            "seasons": seasons_to_read(self.seasons, self.replay, split),
             "value_range": self.value_range,
-            "labelled": hp.labelled,
-            "min_dates": hp.min_dates,
-            "min_span": self.season.length // 2 if hp.min_span is None else hp.min_span,
+            "labelled": self._labelled,
+            "min_dates": self.min_dates,
+            "min_span": self.season.length // 2 if self.min_span is None else self.min_span,
         }
 
         def build() -> SeriesTable:
             return load_series(folder, **settings)
 
-        cache_dir = self.hparams.cache_dir
+        cache_dir = self.cache_dir
         table = (
             build() if cache_dir is None else cached_split(Path(cache_dir), folder, settings, build)
         )
@@ -238,7 +247,7 @@ class SITSDataModule(CmapDataModule):
             raise DataError(folder, "no sample left after reading (check seasons and classes)")
         if split == "train":
             table = table.subset(
-                training_rows(table, hp.fraction, hp.max_per_class, hp.seed, self.replay)
+                training_rows(table, self.fraction, self.max_per_class, self.seed, self.replay)
             )
         log.info("%s: %d samples, classes %s", folder, len(table), table.class_counts(self.classes))
         return table
@@ -248,43 +257,47 @@ class SITSDataModule(CmapDataModule):
             "fit": ["train", "val"],
             "validate": ["val"],
             "test": ["test"],
-            "predict": [self.hparams.predict_split],
+            "predict": [self.predict_split],
         }.get(stage, list(SPLITS))
         for split in needed:
             if split not in self.datasets:
-                hp, augment = self.hparams, {}
+                augment = {}
                 if split == "train":
-                    augment = {k: hp[k] for k in AUGMENT} | {"last_day": self.season.length - 1}
+                    augment = self.augment | {"last_day": self.season.length - 1}
                 table = self.load_split(split)
                 self.datasets[split] = SeriesDataset(
-                    table, self.hparams.max_dates, **augment, extras=self._extras(split, table)
+                    table, self.max_dates, **augment, extras=self._extras(split, table)
                 )
-        if "train" in self.datasets and self.hparams.labelled:
+        if "train" in self.datasets and self._labelled:
             missing = [k for k, n in self.class_counts("train").items() if n == 0]
             if missing:
                 log.warning("classes without training samples: %s", preview(missing))
 
     def _extras(self, split: str, table: SeriesTable):
-        hp = self.hparams
-        gdd = hp.positions == "gdd"
-        if not gdd and not hp.extra_channels:
+        gdd = self.positions == "gdd"
+        if not gdd and not self.extra_channels:
             return None
-        channels, temperature = list(hp.extra_channels or []), hp.temperature if gdd else None
+        temperature = self.temperature if gdd else None
         return sample_extras(
-            self.root / split, table, channels, temperature, hp.gdd_base, hp.max_gap_days
+            self.root / split,
+            table,
+            self.extra_channels,
+            temperature,
+            self.gdd_base,
+            self.max_gap_days,
         )
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        trainer, hp = self.trainer, self.hparams
+        trainer = self.trainer
         return series_loader(
             self.datasets[split],
             self.batch_size,
             shuffle,
             (trainer.global_rank, trainer.world_size) if trainer else (0, 1),
-            hp.seed,
-            hp.num_workers,
-            torch.cuda.is_available() if hp.pin_memory is None else hp.pin_memory,
-            hp.class_balance if hp.labelled else 0.0,
+            self.seed,
+            self.num_workers,
+            torch.cuda.is_available() if self.pin_memory is None else self.pin_memory,
+            self.class_balance if self._labelled else 0.0,
         )
 
     def train_dataloader(self) -> DataLoader:
@@ -297,4 +310,4 @@ class SITSDataModule(CmapDataModule):
         return self._loader("test", shuffle=False)
 
     def predict_dataloader(self) -> DataLoader:
-        return self._loader(self.hparams.predict_split, shuffle=False)
+        return self._loader(self.predict_split, shuffle=False)

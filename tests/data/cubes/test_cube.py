@@ -13,6 +13,7 @@ from rasterio.windows import Window
 from cmap.data import CubeDataModule
 from cmap.data.cubes.geotiff import Cube, parse_date
 from cmap.data.cubes.pixels import pixel_series
+from cmap.data.cubes.source import CubeOptions
 from cmap.errors import ConfigError, DataError
 from cmap.io.checkpoints import encoder_from_checkpoint
 from cmap.tasks.classifier import Classifier
@@ -38,7 +39,7 @@ def test_dates_parse_from_both_layouts(tmp_path):
 
 
 def test_window_reads_mask_nodata_per_pixel_and_date(tmp_path):
-    cube = Cube(small_cube(tmp_path / "c"), scale=0.5)
+    cube = Cube(small_cube(tmp_path / "c"), CubeOptions(scale=0.5))
     values, valid = cube.read(Window(1, 1, 3, 2))  # rows 1-2, cols 1-3
     assert values.shape == (3, 2, 2, 3)
     assert values[2, 1, 0, 0] == pytest.approx((20 + 6 + 200) * 0.5)  # B08, date 3, pixel (1,1)
@@ -74,7 +75,7 @@ def test_misaligned_files_are_named(tmp_path, change, message):
 def test_other_cube_errors(tmp_path):
     folder = small_cube(tmp_path / "c")
     with pytest.raises(DataError, match=r"unknown band\(s\) \['B02'\]; the cube has B04, B08"):
-        Cube(folder, bands=["B02", "B04"])
+        Cube(folder, CubeOptions(bands=["B02", "B04"]))
     (folder / "notes_nodate.tif").write_bytes(b"")
     with pytest.raises(DataError, match="notes_nodate.tif: no date"):
         Cube(folder)
@@ -256,7 +257,7 @@ def test_each_file_keeps_its_own_nodata_unless_one_is_declared(tmp_path):
     values, valid = Cube(folder).read(Window(0, 0, 5, 4))
     assert not valid[3, 2, 3] and valid[3, 3, 4] and valid[3].sum() == 19
     assert not valid[0, 0, 0]  # the first files' own nodata, 0
-    declared = Cube(folder, nodata=-9999).read(Window(0, 0, 5, 4))[1]
+    declared = Cube(folder, CubeOptions(nodata=-9999)).read(Window(0, 0, 5, 4))[1]
     assert declared[0, 0, 0] and not declared[3, 2, 3]
 
 
@@ -288,14 +289,19 @@ def test_quality_bands_keep_or_mask_dates_as_configured(tmp_path):
         data[2, 1, 1] = 9 if t == 0 else 5  # cloud on the first date, bare soil on the second
         data[2, 2, 2] = 3  # cloud shadow on both
         write_tif(folder / f"S2_{date}.tif", data, names=["B04", "B08", "SCL"])
-    _, valid = Cube(folder, bands=["B04", "B08"], quality_band="SCL").read(Window(0, 0, 5, 4))
+    _, valid = Cube(folder, CubeOptions(bands=["B04", "B08"], quality_band="SCL")).read(
+        Window(0, 0, 5, 4)
+    )
     assert valid[:, 1, 1].tolist() == [False, True] and valid[:, 2, 2].tolist() == [False, False]
     assert valid.sum() == 2 * 20 - 3
-    masked = Cube(folder, bands=["B04", "B08"], quality_band="SCL", quality_masked=[9])
+    masked = Cube(folder, CubeOptions(bands=["B04", "B08"], quality_band="SCL", quality_masked=[9]))
     assert masked.read(Window(0, 0, 5, 4))[1].sum() == 2 * 20 - 1  # only the cloud
     with pytest.raises(
         ConfigError, match="quality_band B08 needs quality_masked .* or quality_keep"
     ):
-        Cube(folder, bands=["B04"], quality_band="B08")
+        Cube(folder, CubeOptions(bands=["B04"], quality_band="B08"))
     with pytest.raises(ConfigError, match="give quality_masked or quality_keep, not both"):
-        Cube(folder, bands=["B04"], quality_band="SCL", quality_masked=[9], quality_keep=[4])
+        Cube(
+            folder,
+            CubeOptions(bands=["B04"], quality_band="SCL", quality_masked=[9], quality_keep=[4]),
+        )

@@ -12,6 +12,7 @@ from rasterio.windows import Window
 
 from cmap.data.cubes.geotiff import Cube
 from cmap.data.cubes.module import CubeDataModule
+from cmap.data.cubes.source import CubeOptions
 from cmap.errors import CmapError, DataError
 from tests.helpers import DEMO_CUBE, stac_catalogue
 
@@ -28,7 +29,7 @@ def test_a_stac_catalogue_reads_the_windows_of_its_cube(catalogue):
     data = CubeDataModule(
         str(catalogue), BANDS, scale=1e-4, stac_assets={"B04": "red", "B08": "nir"}, window_size=16
     )
-    cube = Cube(DEMO_CUBE, BANDS, scale=1e-4)
+    cube = Cube(DEMO_CUBE, CubeOptions(BANDS, scale=1e-4))
     assert np.array_equal(data.cube.dates, cube.dates) and data.year == 2021
     assert data.cube.transform == cube.transform and data.cube.crs == cube.crs
     for window in (Window(0, 0, 40, 40), Window(7, 13, 16, 9)):
@@ -59,7 +60,7 @@ def test_stac_catalogues_that_cannot_be_read_are_named(catalogue, tmp_path):
         moved.rename(target)
     with pytest.raises(DataError, match="holds no item in the bounding box and time range"):
         CubeDataModule(str(catalogue), ["B11"], bbox=[10.0, 10.0, 11.0, 11.0])
-    with pytest.raises(CmapError, match="crs, resolution apply to STAC catalogues"):
+    with pytest.raises(CmapError, match="is a GeoTIFF folder, which takes no crs, resolution"):
         CubeDataModule(str(DEMO_CUBE), crs="EPSG:32631", resolution=20)
 
 

@@ -12,6 +12,7 @@ from rasterio.windows import Window
 
 from cmap.data.cubes.geotiff import Cube
 from cmap.data.cubes.module import CubeDataModule
+from cmap.data.cubes.source import CubeOptions
 from cmap.data.cubes.stack import Stack
 from cmap.errors import CmapError, DataError
 from tests.helpers import DEMO_CUBE, SHARED, cube_as_netcdf, needs_shared, write_netcdf
@@ -26,11 +27,11 @@ def test_a_netcdf_or_zarr_copy_of_a_cube_reads_the_same_windows(tmp_path):
     xr.open_dataset(path, engine="h5netcdf", mask_and_scale=False).to_zarr(
         tmp_path / "c.zarr", zarr_format=2
     )
-    cube = Cube(DEMO_CUBE, scale=1e-4)
+    cube = Cube(DEMO_CUBE, CubeOptions(scale=1e-4))
     for source in (path, tmp_path / "c.zarr"):
         stack = Stack(source)  # one file: every band, scale and fill value from attributes
         assert sorted(stack.bands) == sorted(cube.bands)
-        stack = Stack(source, cube.bands)
+        stack = Stack(source, CubeOptions(cube.bands))
         assert np.array_equal(stack.dates, cube.dates)
         assert stack.transform == cube.transform and stack.crs == cube.crs
         for window in cube.windows(16):
@@ -73,7 +74,7 @@ def two_resolutions(tmp_path):
 
 def test_bands_of_two_resolutions_share_the_finest_grid_date_by_date(two_resolutions):
     folder, fine, coarse = two_resolutions
-    stack = Stack(folder, ["B04", "B11", "B08"], quality_band="SCL")
+    stack = Stack(folder, CubeOptions(["B04", "B11", "B08"], quality_band="SCL"))
     assert stack.dates.astype(str).tolist() == ["2021-03-01", "2021-03-11", "2021-03-21"]
     assert (stack.width, stack.height, stack.transform) == (8, 8, FINE)
     values, valid = stack.read(Window(0, 0, 8, 8))
@@ -89,14 +90,18 @@ def test_bands_of_two_resolutions_share_the_finest_grid_date_by_date(two_resolut
     assert not valid[0, 6:, 6:].any() and valid[0, :6].sum() == 6 * 8 - 1  # SCL cloud
     # a window reads what the whole grid reads, with either resampling
     for resampling in ("nearest", "bilinear"):
-        stack = Stack(folder, ["B04", "B11"], quality_band="SCL", resampling=resampling)
+        stack = Stack(
+            folder, CubeOptions(["B04", "B11"], quality_band="SCL", resampling=resampling)
+        )
         whole = stack.read(Window(0, 0, 8, 8))
         part = stack.read(Window(3, 1, 4, 5))
         assert np.allclose(part[0], whole[0][:, :, 1:6, 3:7]) and np.array_equal(
             part[1], whole[1][:, 1:6, 3:7]
         )
     # per-band scale, offset and nodata from the configuration win over the attributes
-    stack = Stack(folder, ["B04", "B11"], nodata={"B04": 1001}, scale={"B11": 1.0}, offset=1.0)
+    stack = Stack(
+        folder, CubeOptions(["B04", "B11"], nodata={"B04": 1001}, scale={"B11": 1.0}, offset=1.0)
+    )
     values, valid = stack.read(Window(0, 0, 8, 8))
     assert not valid[0, 0, 1] and valid[0, 0, 0]  # 0 is a value now, 1001 the nodata
     assert np.isclose(values[0, 1, 0, 0], coarse[0, 0, 0] + 1.0)
@@ -121,9 +126,9 @@ def test_stacks_that_cannot_be_read_are_named(two_resolutions, tmp_path):
     with pytest.raises(DataError, match=r"name the bands to read .* B04, B08, B11, SCL"):
         Stack(folder)
     with pytest.raises(DataError, match=r"unknown band\(s\) \['B99'\]"):
-        Stack(folder, ["B04", "B99"])
+        Stack(folder, CubeOptions(["B04", "B99"]))
     with pytest.raises(DataError, match="no date in time_range"):
-        Stack(folder, ["B04"], time_range=["2022-01-01", "2022-12-31"])
+        Stack(folder, CubeOptions(["B04"], time_range=["2022-01-01", "2022-12-31"]))
     other = tmp_path / "shifted"
     other.mkdir()
     write_netcdf(other / "a.nc", {"B04": fine}, ["2021-03-01"] * 4, FINE)
@@ -134,22 +139,27 @@ def test_stacks_that_cannot_be_read_are_named(two_resolutions, tmp_path):
         from_origin(500_100.0, 4_800_000.0, 20.0, 20.0),
     )
     with pytest.raises(DataError, match=r"b.nc: .*cannot be aligned"):
-        Stack(other, ["B04", "B11"])
+        Stack(other, CubeOptions(["B04", "B11"]))
     write_netcdf(other / "c.nc", {"B12": fine}, ["2021-03-01"] * 4, FINE, crs=None)
     with pytest.raises(DataError, match=r"c.nc: band B12 has no CRS"):
         Stack(other / "c.nc")
     (other / "d.nc").write_text("not a NetCDF file")
     with pytest.raises(DataError, match=r"d.nc: cannot be read as NetCDF-4"):
         Stack(other / "d.nc")
-    with pytest.raises(CmapError, match="GeoTIFF cube"):
+    with pytest.raises(CmapError, match="is a GeoTIFF folder, which takes no time_range"):
         CubeDataModule(str(DEMO_CUBE), time_range=["2021-01-01", "2021-02-01"])
+    with pytest.raises(CmapError, match="per-band nodata or scale are read from NetCDF"):
+        CubeDataModule(str(DEMO_CUBE), scale={"B04": 1e-4})
 
 
 @needs_shared
 def test_a_real_flanders_patch_reads_its_20m_bands_and_cloud_mask_on_the_10m_grid():
     patch = SHARED / "worldcereal_flanders" / "00002806639B424A"
     stack = Stack(
-        patch, ["B04", "B08", "B11"], quality_band="SCL", time_range=["2018-03-01", "2018-09-30"]
+        patch,
+        CubeOptions(
+            ["B04", "B08", "B11"], quality_band="SCL", time_range=["2018-03-01", "2018-09-30"]
+        ),
     )
     assert (stack.width, stack.height, stack.crs.to_epsg()) == (64, 64, 32631)
     values, valid = stack.read(Window(0, 0, 64, 64))
