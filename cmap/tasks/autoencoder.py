@@ -15,7 +15,6 @@ from cmap.reports.reconstruction import ReconstructionReports
 from cmap.tasks.base import Task
 from cmap.tasks.masking import MaskMode, hide_dates
 from cmap.tasks.optim import AdamW, WarmupExponentialLR
-from cmap.tasks.weights import check_blocks
 
 STAGES = ("train", "val", "test")
 
@@ -67,14 +66,11 @@ class AutoEncoder(Task):
         log_figures: bool = True,
         compile: bool = False,
     ):
-        super().__init__()
+        super().__init__(encoder, decoder, optimizer, lr_scheduler, compile, figures_dir)
         self.save_hyperparameters(ignore=["criterion"])
-        self._make_optimizer, self._make_scheduler = optimizer, lr_scheduler
         if not 0 < mask_ratio < 1:
             raise ConfigError(f"mask_ratio must be in (0, 1), got {mask_ratio}")
-        check_blocks(encoder, decoder)
-        self.encoder = encoder
-        self.decoder = decoder
+        self.mask_ratio, self.mask_mode = mask_ratio, mask_mode
         self.criterion = criterion if criterion is not None else MaskedMSE()
         if not isinstance(decoder, ReconstructionHead):
             raise ConfigError(
@@ -118,7 +114,7 @@ class AutoEncoder(Task):
         generator = None
         if stage != "train":  # the same hidden dates at every evaluation
             generator = torch.Generator(batch["mask"].device).manual_seed(batch_idx)
-        return hide_dates(batch["mask"], self.hparams.mask_ratio, self.hparams.mask_mode, generator)
+        return hide_dates(batch["mask"], self.mask_ratio, self.mask_mode, generator)
 
     def _step(self, batch: dict[str, torch.Tensor], stage: str, batch_idx: int = 0) -> torch.Tensor:
         hidden = self._hide(batch, stage, batch_idx)
@@ -134,14 +130,7 @@ class AutoEncoder(Task):
             target = batch["class"]
             groups = torch.where(target >= 0, target, len(self.groups) - 1)
             self.reports.collect(self, batch, reconstructed.detach(), hidden, groups)
-        self.log(
-            f"{stage}/loss",
-            loss,
-            on_step=stage == "train",
-            on_epoch=True,
-            batch_size=int(hidden.sum()),  # the mean is over hidden dates
-            sync_dist=True,
-        )
+        self.log_loss(stage, loss, int(hidden.sum()))  # the mean is over hidden dates
         return loss
 
     def _epoch_end(self, stage: str):

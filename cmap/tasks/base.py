@@ -6,26 +6,47 @@ import abc
 import logging
 
 import pytorch_lightning as pl
+import torch
+from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
+from torch import nn
 
+from cmap.errors import ConfigError
 from cmap.reports.tensorboard import summary_writer
 from cmap.reports.worker import FigureWorker
+from cmap.tasks.weights import check_blocks
 
 log = logging.getLogger(__name__)
 
 
 class Task(pl.LightningModule, abc.ABC):
-    """An encoder-based task: optional compilation of `self.encoder` (hparam `compile`), one
-    `_step(batch, stage, batch_idx)` for the train/val/test steps, one `_epoch_end(stage)` for
-    the train/val/test epoch ends, and the optimizer and schedule
-    made by the `optimizer` and `lr_scheduler` callables each task takes. Figures are drawn
-    by a `FigureWorker` (another process), started on first use on rank 0 and finished
-    (remaining figures drawn and written) when the stage ends."""
+    """An encoder-based task: its `encoder` and `decoder` (checked against each other), the
+    optimizer and schedule made by the `optimizer` and `lr_scheduler` callables, optional
+    compilation of the encoder (`compile`), one `_step(batch, stage, batch_idx)` for the
+    train/val/test steps, one `_epoch_end(stage)` for the epoch ends, and `log_loss`. Figures
+    are drawn by a `FigureWorker` (another process), started on first use on rank 0 (and into
+    `figures_dir` when set) and finished (remaining figures drawn and written) when the stage
+    ends. Each task saves its hyper-parameters right after calling this constructor."""
 
     _figure_worker: FigureWorker | None = None
     _said_no_figures = False
 
+    def __init__(
+        self,
+        encoder: nn.Module,
+        decoder: nn.Module | None,
+        optimizer: OptimizerCallable,
+        lr_scheduler: LRSchedulerCallable,
+        compile: bool = False,
+        figures_dir: str | None = None,
+    ):
+        super().__init__()
+        check_blocks(encoder, decoder)
+        self.encoder, self.decoder = encoder, decoder
+        self._make_optimizer, self._make_scheduler = optimizer, lr_scheduler
+        self.compile_encoder, self.figures_dir = compile, figures_dir
+
     def configure_model(self):
-        if self.hparams.compile:
+        if self.compile_encoder:
             self.encoder.compile(dynamic=True)
 
     def figures(self) -> FigureWorker | None:
@@ -34,7 +55,7 @@ class Task(pl.LightningModule, abc.ABC):
         if not self.trainer.is_global_zero:
             return None
         if self._figure_worker is None:
-            writer, out = summary_writer(self.logger), self.hparams.get("figures_dir")
+            writer, out = summary_writer(self.logger), self.figures_dir
             if writer is None and not out:
                 if not self._said_no_figures:
                     log.info("no TensorBoard logger and no figures_dir: figures are not drawn")
@@ -73,6 +94,31 @@ class Task(pl.LightningModule, abc.ABC):
 
     def on_test_epoch_end(self):
         self._epoch_end("test")
+
+    def log_loss(self, stage: str, loss: torch.Tensor, batch_size: int) -> None:
+        """`<stage>/loss`: per step in training, and per epoch, the mean over every
+        process's batches weighted by `batch_size`."""
+        on_step = stage == "train"
+        self.log(
+            f"{stage}/loss",
+            loss,
+            on_step=on_step,
+            on_epoch=True,
+            batch_size=batch_size,
+            sync_dist=True,
+        )
+
+    def refuse_unlabelled(self, stage, instead: str) -> None:
+        """Stop before the first step when a task that learns from labels is given unlabelled
+        data to fit, validate or test; `instead` says what to do."""
+        data = self.trainer.datamodule
+        stage = getattr(stage, "value", stage)  # Lightning passes an enum of the stage names
+        if stage in ("fit", "validate", "test") and not getattr(data, "labelled", True):
+            raise ConfigError(
+                f"the {type(self).__name__} needs labels to {stage}, but this "
+                f"{type(data).__name__} serves unlabelled series (a cube, or labelled: false); "
+                + instead
+            )
 
     def prints_scores(self) -> bool:
         """`cmap validate` / `cmap test` print their scores, once."""

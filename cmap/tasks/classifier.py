@@ -33,7 +33,7 @@ from cmap.tasks.continual import Distillation, load_previous
 from cmap.tasks.data_state import DataState, MeanProbabilities
 from cmap.tasks.mixup import Mixup
 from cmap.tasks.optim import AdamW, WarmupExponentialLR
-from cmap.tasks.weights import check_blocks, load_encoder_weights
+from cmap.tasks.weights import load_encoder_weights
 
 log = logging.getLogger(__name__)
 
@@ -118,16 +118,12 @@ class Classifier(DataState, Task):
         figures_dir: str | None = None,
         log_figures: bool = True,
     ):
-        super().__init__()
+        super().__init__(encoder, decoder, optimizer, lr_scheduler, compile, figures_dir)
         self.save_hyperparameters()
-        self._make_optimizer, self._make_scheduler = optimizer, lr_scheduler
-        self.encoder = encoder
-        self.decoder = decoder
         self.criterion = criterion
         self.classes = list(linked(classes, "Classifier", "classes"))
         self.bands = list(bands) if bands else None
         num_classes = len(self.classes)
-        check_blocks(encoder, decoder)
         head_classes = (
             decoder.num_classes if isinstance(decoder, ClassificationHead) else num_classes
         )
@@ -143,6 +139,9 @@ class Classifier(DataState, Task):
             raise ConfigError("distillation keeps the init_from model's knowledge: set init_from")
         if isinstance(classes_weights, dict):
             self.criterion.weight = weights_by_name(classes_weights, self.classes)
+        self.classes_weights, self.freeze_encoder = classes_weights, freeze_encoder
+        self.encoder_weights_path, self.init_from = encoder_weights_path, init_from
+        self.encoder_lr_factor = encoder_lr_factor
         self._started = False  # encoder_weights_path / init_from loaded
         if encoder_lr_factor <= 0:
             raise ConfigError(f"encoder_lr_factor must be positive, got {encoder_lr_factor}")
@@ -162,17 +161,14 @@ class Classifier(DataState, Task):
         )
 
     def setup(self, stage: str) -> None:
-        data = self.trainer.datamodule
-        stage = getattr(stage, "value", stage)  # Lightning passes an enum of the stage names
-        if stage in ("fit", "validate", "test") and not getattr(data, "labelled", True):
-            raise ConfigError(
-                f"the Classifier needs labels to {stage}, but this {type(data).__name__} serves "
-                "unlabelled series (a cube, or labelled: false); pretrain an encoder on them "
-                "with the AutoEncoder (configs/pretrain.yaml) instead"
-            )
+        self.refuse_unlabelled(
+            stage,
+            "pretrain an encoder on them with the AutoEncoder (configs/pretrain.yaml) instead",
+        )
+        stage = getattr(stage, "value", stage)
         if stage == "fit":
             self.start_from_pretrained()
-        if stage == "fit" and self.hparams.classes_weights == "balanced":
+        if stage == "fit" and self.classes_weights == "balanced":
             self.criterion.weight = balanced_weights(self._train_counts()).to(self.device)
         if stage == "fit" and getattr(self.criterion, "logit_adjustment", 0):
             self.criterion.prior = class_prior(self._train_counts()).to(self.device)
@@ -181,7 +177,7 @@ class Classifier(DataState, Task):
         """Load `encoder_weights_path` into the encoder, once, when training starts (the
         `cmap` command does it before anything is written, so a bad file stops the run
         early); a model loaded from a checkpoint holds its weights and needs no such file."""
-        path, previous = self.hparams.encoder_weights_path, self.hparams.init_from
+        path, previous = self.encoder_weights_path, self.init_from
         if path and not self._started:
             load_encoder_weights(self.encoder, path)
         if previous and not self._started:
@@ -203,7 +199,7 @@ class Classifier(DataState, Task):
 
     def train(self, mode: bool = True):
         super().train(mode)
-        if self.hparams.freeze_encoder:
+        if self.freeze_encoder:
             self.encoder.eval()
         return self
 
@@ -236,15 +232,7 @@ class Classifier(DataState, Task):
         if stage == "val":
             self.val_probabilities.update(logits)
             self.reports.collect(self, batch, features, preds, maps)
-        on_step = stage == "train"
-        self.log(
-            f"{stage}/loss",
-            loss,
-            on_step=on_step,
-            on_epoch=True,
-            batch_size=len(target),
-            sync_dist=True,  # epoch mean over every process's batches
-        )
+        self.log_loss(stage, loss, len(target))
         return loss
 
     def predict_step(self, batch, batch_idx):
@@ -282,15 +270,14 @@ class Classifier(DataState, Task):
             )
 
     def configure_optimizers(self):
-        hp = self.hparams
         trainable = [(n, p) for n, p in self.named_parameters() if p.requires_grad]
         groups = [{"params": [p for _, p in trainable]}]
-        if hp.encoder_lr_factor != 1:  # logged as lr-AdamW/encoder and lr-AdamW/head
+        if self.encoder_lr_factor != 1:  # logged as lr-AdamW/encoder and lr-AdamW/head
             groups = [
                 {"name": part, "params": [p for n, p in trainable if is_encoder(n) == encoder]}
                 for part, encoder in (("encoder", True), ("head", False))
             ]
-            groups[0]["lr_factor"] = hp.encoder_lr_factor
+            groups[0]["lr_factor"] = self.encoder_lr_factor
         return self._optimizers(groups)
 
 

@@ -12,7 +12,6 @@ from cmap.reports.contrastive import ContrastiveReports
 from cmap.tasks.base import Task
 from cmap.tasks.optim import AdamW, WarmupExponentialLR
 from cmap.tasks.views import DateSubset, GaussianNoise, SeriesAugmentation, make_view
-from cmap.tasks.weights import check_blocks
 
 
 class Contrastive(Task):
@@ -59,9 +58,8 @@ class Contrastive(Task):
         log_figures: bool = True,
         compile: bool = False,
     ):
-        super().__init__()
+        super().__init__(encoder, decoder, optimizer, lr_scheduler, compile, figures_dir)
         self.save_hyperparameters(ignore=["criterion"])
-        self._make_optimizer, self._make_scheduler = optimizer, lr_scheduler
         if n_views < 2:
             raise ConfigError(f"Contrastive needs n_views >= 2, got {n_views}")
         if not isinstance(decoder, PoolingHead):
@@ -69,8 +67,6 @@ class Contrastive(Task):
                 f"the Contrastive task needs a projection head with pool() (ProjectionHead); "
                 f"{type(decoder).__name__} has none"
             )
-        check_blocks(encoder, decoder)
-        self.encoder, self.decoder = encoder, decoder
         self.criterion = criterion if criterion is not None else NTXent()
         self.augmentations = augmentations if augmentations is not None else default_views()
         self.n_views = n_views
@@ -109,14 +105,7 @@ class Contrastive(Task):
                     pooled = self(batch)
             groups = torch.where(batch["class"] >= 0, batch["class"], len(self.reports.groups) - 1)
             self.reports.collect(self, batch | {"class": groups}, views, pooled)
-        self.log(
-            f"{stage}/loss",
-            loss,
-            on_step=stage == "train",
-            on_epoch=True,
-            batch_size=n,
-            sync_dist=True,
-        )
+        self.log_loss(stage, loss, n)
         return loss
 
     def _epoch_end(self, stage: str):

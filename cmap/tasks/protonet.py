@@ -18,7 +18,7 @@ from cmap.models.base import Encoder, Head
 from cmap.models.decoders import masked_max
 from cmap.tasks.base import Task
 from cmap.tasks.optim import AdamW, WarmupExponentialLR
-from cmap.tasks.weights import check_blocks, load_encoder_weights
+from cmap.tasks.weights import load_encoder_weights
 
 
 def episode_of(labels: torch.Tensor, k_shot: int, generator=None):
@@ -81,27 +81,22 @@ class ProtoNet(Task):
         lr_scheduler: LRSchedulerCallable = WarmupExponentialLR,
         compile: bool = False,
     ):
-        super().__init__()
+        super().__init__(encoder, decoder, optimizer, lr_scheduler, compile)
         self.save_hyperparameters()
-        self._make_optimizer, self._make_scheduler = optimizer, lr_scheduler
         if k_shot < 1:
             raise ConfigError(f"ProtoNet needs k_shot >= 1, got {k_shot}")
-        check_blocks(encoder, decoder)
-        self.encoder, self.decoder = encoder, decoder
+        self.k_shot, self.encoder_weights_path = k_shot, encoder_weights_path
         self.classes, self.bands = list(classes or []), list(bands) if bands else None
         self._started = False
         self._episodes = 0  # training episodes this epoch
 
     def setup(self, stage: str) -> None:
+        self.refuse_unlabelled(
+            stage, "ProtoNet learns from labelled episodes: pretrain with configs/contrastive.yaml"
+        )
         stage = getattr(stage, "value", stage)
-        data = self.trainer.datamodule
-        if stage in ("fit", "validate", "test") and not getattr(data, "labelled", True):
-            raise ConfigError(
-                f"ProtoNet learns from labelled episodes, but this {type(data).__name__} serves "
-                "unlabelled series; pretrain on those with configs/contrastive.yaml instead"
-            )
-        if stage == "fit" and self.hparams.encoder_weights_path and not self._started:
-            load_encoder_weights(self.encoder, self.hparams.encoder_weights_path)
+        if stage == "fit" and self.encoder_weights_path and not self._started:
+            load_encoder_weights(self.encoder, self.encoder_weights_path)
         self._started = True
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -114,7 +109,7 @@ class ProtoNet(Task):
 
     def _step(self, batch: dict, stage: str, batch_idx: int = 0):
         generator = None if stage == "train" else torch.Generator().manual_seed(batch_idx)
-        episode = episode_of(batch["class"].cpu(), self.hparams.k_shot, generator)
+        episode = episode_of(batch["class"].cpu(), self.k_shot, generator)
         if episode is None:  # fewer than two classes with enough series: nothing to learn
             return None
         self._episodes += stage == "train"
@@ -125,14 +120,7 @@ class ProtoNet(Task):
         loss = F.cross_entropy(logits, query_way)
         accuracy = (logits.argmax(dim=1) == query_way).float().mean()
         size = len(query)
-        self.log(
-            f"{stage}/loss",
-            loss,
-            on_step=stage == "train",
-            on_epoch=True,
-            batch_size=size,
-            sync_dist=True,
-        )
+        self.log_loss(stage, loss, size)
         self.log(
             f"{stage}/episode_accuracy", accuracy, on_epoch=True, batch_size=size, sync_dist=True
         )
@@ -146,7 +134,7 @@ class ProtoNet(Task):
         """Scores are logged per step and averaged by Lightning; an epoch without one training
         episode would learn nothing, silently: an error says why."""
         if stage == "train" and not self._episodes:
-            k = self.hparams.k_shot
+            k = self.k_shot
             raise ConfigError(
                 f"ProtoNet: no training batch of epoch {self.current_epoch} held two classes "
                 f"with more than k_shot ({k}) series each, so there is nothing to learn; give "
