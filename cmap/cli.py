@@ -59,6 +59,8 @@ class CMapCLI(LightningCLI):
             args=args,
         )
 
+    # Private: LightningCLI's public `add_arguments_to_parser` is not told which subcommand's
+    # parser it fills, and `--output` / `--overwrite` belong to `predict` alone.
     def _prepare_subcommand_parser(self, klass, subcommand: str, **kwargs):
         parser = super()._prepare_subcommand_parser(klass, subcommand, **kwargs)
         if subcommand == "predict":
@@ -94,6 +96,33 @@ class CMapCLI(LightningCLI):
             scope = sub or parser
             options = [o for a in scope._actions for o in a.option_strings]
             raise ConfigError(short_parser_error(str(err), options)) from None
+        self._check_ckpt_path()
+
+    def _check_ckpt_path(self) -> None:
+        """`--ckpt_path last` resolved and the checkpoint checked, before LightningCLI reads
+        its hyper-parameters (next, with torch): a truncated or foreign file gets a message
+        instead of a traceback; evaluating without a checkpoint is refused."""
+        subcommand = self.config.get("subcommand")
+        if not subcommand:
+            return
+        self._resolve_last(self.config[subcommand])
+        path = self.config[subcommand].get("ckpt_path")
+        if path:
+            task = self.config[subcommand].model.get("class_path")
+            check_classes(Path(path), check_checkpoint(Path(path)), task)
+        elif subcommand in EVALUATED:
+            raise DataError(
+                None,
+                f"`cmap {subcommand}` needs a trained model: give --ckpt_path CHECKPOINT "
+                "(e.g. lightning_logs/version_0/checkpoints/last.ckpt)",
+            )
+
+    def before_instantiate_classes(self) -> None:
+        """The checkpoint holds every weight: the starting weights a fine-tuning run loaded
+        are not needed again (the file may be gone)."""
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        if config.get("ckpt_path") and accepts(config.model, "encoder_weights_path"):
+            config.model["init_args.encoder_weights_path"] = None
 
     def instantiate_classes(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config
@@ -121,30 +150,6 @@ class CMapCLI(LightningCLI):
         if self.subcommand == "fit" and hasattr(self.model, "start_from_pretrained"):
             self.model.start_from_pretrained()  # a bad weights file stops before any output
 
-    def _parse_ckpt_path(self) -> None:
-        # LightningCLI reads the checkpoint's hyper-parameters here; check the file first so a
-        # truncated or foreign file gets a message instead of a traceback from torch.
-        subcommand = self.config.get("subcommand")
-        if subcommand:
-            self._resolve_last(self.config[subcommand])
-            path = self.config[subcommand].get("ckpt_path")
-            if path:
-                task = self.config[subcommand].model.get("class_path")
-                check_classes(Path(path), check_checkpoint(Path(path)), task)
-            elif subcommand in EVALUATED:
-                raise DataError(
-                    None,
-                    f"`cmap {subcommand}` needs a trained model: give --ckpt_path CHECKPOINT "
-                    "(e.g. lightning_logs/version_0/checkpoints/last.ckpt)",
-                )
-        super()._parse_ckpt_path()
-        if subcommand and self.config[subcommand].get("ckpt_path"):
-            # The checkpoint holds every weight: the starting weights a fine-tuning run
-            # loaded are not needed again (the file may be gone).
-            model = self.config[subcommand].model
-            if accepts(model, "encoder_weights_path"):
-                model["init_args.encoder_weights_path"] = None
-
     @staticmethod
     def _resolve_last(config) -> None:
         """`--ckpt_path last` means the newest `last.ckpt` of the previous runs in the logger's
@@ -171,6 +176,8 @@ class CMapCLI(LightningCLI):
         config.ckpt_path = str(found)
         print(f"cmap: resuming from {found}", file=sys.stderr)
 
+    # Private: the one place that knows both the running subcommand and its checkpoint when
+    # the checkpoint's weights fail to load inside the trainer.
     def _run_subcommand(self, subcommand: str) -> None:
         try:
             super()._run_subcommand(subcommand)
@@ -198,11 +205,13 @@ class CMapCLI(LightningCLI):
         if log_dir:
             log.info("logs: %s (see them with: tensorboard --logdir %s)", log_dir, log_dir)
 
-    def _instantiate_trainer(self, config: dict, callbacks: list) -> object:
+    def instantiate_trainer(self, **kwargs) -> object:
         """Lightning's, with checkpoints written atomically (`AtomicCheckpointIO`), cmap's
         progress in place of Lightning's bar (on a terminal, a bar that counts map windows
         when predicting a map; in a log, one line per epoch), and without a learning-rate
         monitor when there is no logger to write to."""
+        config = self.config_init[self.subcommand] if self.subcommand else self.config_init
+        config = config["trainer"]
         listed = config.get("callbacks") or []
         listed = listed if isinstance(listed, list) else [listed]
         if config.get("logger") is False:
@@ -211,7 +220,7 @@ class CMapCLI(LightningCLI):
                 log.info("logger: false, so learning rates are not logged")
             listed = kept
         if config.get("enable_progress_bar") is not False and not any(
-            isinstance(c, ProgressBar) for c in [*listed, *callbacks]
+            isinstance(c, ProgressBar) for c in listed
         ):
             listed.append(MapProgressBar() if sys.stdout.isatty() else EpochLines())
         config["callbacks"] = listed
@@ -222,7 +231,7 @@ class CMapCLI(LightningCLI):
         plugins = plugins if isinstance(plugins, list) else [plugins]
         if not any(isinstance(p, CheckpointIO) for p in plugins):
             config["plugins"] = [*plugins, AtomicCheckpointIO()]
-        return super()._instantiate_trainer(config, callbacks)
+        return super().instantiate_trainer(**kwargs)
 
 
 def _built(error: BaseException) -> str:
