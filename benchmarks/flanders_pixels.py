@@ -6,7 +6,7 @@
 
 Every labelled pixel of the two patches that have both 10 m and 20 m Sentinel-2 bands
 (0000280849BAC91C, season 2019; 00002806639B424A, season 2018), cut by `cmap samples` as the
-README's walk-through does (10 bands, SCL-masked, crop codes mapped by
+walk-through (docs/tutorials/flanders.md) does (10 bands, SCL-masked, crop codes mapped by
 `configs/flanders/labels.yaml`), each patch split 60/20/20 by parcel (seeded, stratified by
 crop), then pooled split by split. Point ids are prefixed with their patch, so no two pixels
 share one. The third patch has only 20 m bands and is left out (another band set). A

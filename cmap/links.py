@@ -16,7 +16,9 @@ log = logging.getLogger(__name__)
 
 # Model settings that follow the data: (path under the model's config, data attribute).
 # A path applies only where the configured class takes that argument, so one table serves
-# the Classifier and the AutoEncoder, classification and reconstruction heads.
+# the Classifier and the AutoEncoder, classification and reconstruction heads. (Not
+# LightningCLI's `link_arguments`: a link there must always have its target, and these are
+# also compared with a checkpoint's values before anything is built.)
 DATA_LINKS = (
     ("encoder.init_args.bands_encoder.init_args.in_bands", "num_bands"),
     ("encoder.init_args.in_bands", "num_bands"),  # encoders without a bands embedding

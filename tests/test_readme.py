@@ -147,3 +147,34 @@ def test_the_configs_table_gives_each_model_size_on_the_demo_data():
         model = build(args).model
         count = sum(p.numel() for p in model.parameters())
         assert f"{count / 1e6:.2g}" == millions, (name, count)
+
+
+def test_the_kinds_table_is_what_each_kind_declares():
+    import cmap.models.base as kinds
+
+    text = TEXTS["docs/reference/model-blocks.md"]
+    rows = re.findall(r"^\| `(\w+)` \| ([^|]*) \| [^|]* \|$", text, re.M)
+    assert rows
+    for name, declared in rows:
+        kind = getattr(kinds, name)
+        assert set(re.findall(r"`(\w+)`", declared)) == set(kind.contract), name
+
+
+def test_the_blocks_table_names_each_block_with_its_arguments():
+    import inspect
+
+    import cmap.models
+    import cmap.tasks
+
+    text = TEXTS["docs/reference/model-blocks.md"]
+    rows = dict(re.findall(r"^\| `(\w+)\(([^)]*)\)`", text, re.M))
+    blocks = [n for n in cmap.models.__all__ if not hasattr(cmap.models.base, n)]
+    assert not [n for n in blocks if n not in rows and n not in ("NTXent", "BarlowTwins")]
+    for name, listed in rows.items():
+        cls = getattr(cmap.models, name, None) or getattr(cmap.tasks, name)
+        params = [p for p in inspect.signature(cls).parameters if p not in ("self",)]
+        names = [a.strip() for a in listed.split(",") if a.strip() not in ("…", "...")]
+        if "…" in listed:  # the main arguments, the others in the class's docstring
+            assert set(names) <= set(params), name
+        else:
+            assert names == params, name

@@ -1,6 +1,15 @@
 """Model blocks named in YAML: embeddings, encoders, heads (decoders) and losses."""
 
-from cmap.models.base import BandsEmbedding, Encoder, Head, Loss, PositionEmbedding
+from cmap.models.base import (
+    BandsEmbedding,
+    ClassificationHead,
+    Encoder,
+    Head,
+    Loss,
+    PoolingHead,
+    PositionEmbedding,
+    ReconstructionHead,
+)
 from cmap.models.decoders import (
     AttentionClassification,
     MulticlassClassification,
@@ -21,10 +30,13 @@ __all__ = [
     "AttentionClassification",
     "BandsEmbedding",
     "BarlowTwins",
+    "ClassificationHead",
     "Encoder",
     "Head",
     "Loss",
+    "PoolingHead",
     "PositionEmbedding",
+    "ReconstructionHead",
     "ExchangerEncoder",
     "FocalLoss",
     "LTAEEncoder",
