@@ -136,9 +136,14 @@ class CubeDataModule(CmapDataModule):
             num_workers=num_workers,
             pixels_per_epoch=pixels_per_epoch,
         )
-        self.positions, self.window_size, self.window_offset = positions, window_size, window_offset
-        self.batch_size, self.num_workers, self.seed = batch_size, num_workers, seed
-        self.val_windows, self.pixels_per_epoch = val_windows, pixels_per_epoch
+        self.positions = positions
+        self.window_size = window_size
+        self.window_offset = window_offset
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.val_windows = val_windows
+        self.pixels_per_epoch = pixels_per_epoch
+        self.seed = seed
         self.thermal = None
         if positions == "gdd":
             if weather is None:

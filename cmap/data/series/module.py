@@ -150,15 +150,27 @@ class SITSDataModule(CmapDataModule):
         self._season = settings.season
         self._bands = settings.bands
         self._classes, self.replay = classes, replay
-        self.seasons, self.fraction, self.max_per_class = seasons, fraction, max_per_class
-        self.max_dates, self.class_balance, self.cache_dir = max_dates, class_balance, cache_dir
+        self.seasons = seasons
+        self.fraction = fraction
+        self.max_per_class = max_per_class
+        self.max_dates = max_dates
         self.augment = {"date_dropout": date_dropout, "noise_std": noise_std}
         self.augment |= {"date_sample": date_sample, "time_shift": time_shift, "seed": seed}
-        self.positions, self.temperature, self.gdd_base = positions, temperature, gdd_base
-        self.extra_channels, self.max_gap_days = list(extra_channels or []), max_gap_days
-        self._labelled, self.min_dates, self.min_span = labelled, min_dates, min_span
-        self.predict_split, self.batch_setting = predict_split, batch_size
-        self.num_workers, self.pin_memory, self.seed = num_workers, pin_memory, seed
+        self.class_balance = class_balance
+        self.cache_dir = cache_dir
+        self.positions = positions
+        self.temperature = temperature
+        self.gdd_base = gdd_base
+        self.extra_channels = list(extra_channels or [])
+        self.max_gap_days = max_gap_days
+        self._labelled = labelled
+        self.min_dates = min_dates
+        self.min_span = min_span
+        self.predict_split = predict_split
+        self.batch_setting = batch_size
+        self.num_workers = num_workers
+        self.pin_memory = pin_memory
+        self.seed = seed
         self.datasets: dict[str, SeriesDataset] = {}
 
     @cached_property
