@@ -42,7 +42,7 @@ class AutoEncoder(Task):
         ndvi_every_n_epochs: NDVI figures at epochs 1, 1 + n, ... (0: never).
         red_band, nir_band: bands NDVI is computed from (unless the data has an NDVI band).
         attention_every_n_epochs, max_attention_samples: attention maps as in the Classifier.
-        figures_dir, log_figures, compile: as in the Classifier.
+        options: `compile`, `figures_dir`, `log_figures`, as every task takes them (`Task`).
     """
 
     def __init__(
@@ -62,11 +62,9 @@ class AutoEncoder(Task):
         nir_band: str = "B08",
         attention_every_n_epochs: int = 10,
         max_attention_samples: int = 2048,
-        figures_dir: str | None = None,
-        log_figures: bool = True,
-        compile: bool = False,
+        **options,
     ):
-        super().__init__(encoder, decoder, optimizer, lr_scheduler, compile, figures_dir)
+        super().__init__(encoder, decoder, optimizer, lr_scheduler, **options)
         self.save_hyperparameters(ignore=["criterion"])
         if not 0 < mask_ratio < 1:
             raise ConfigError(f"mask_ratio must be in (0, 1), got {mask_ratio}")
@@ -98,7 +96,7 @@ class AutoEncoder(Task):
             nir_band,
             attention_every_n_epochs,
             max_attention_samples,
-            log_figures,
+            self.log_figures,
         )
 
     def forward(self, batch: dict[str, torch.Tensor], hidden: torch.Tensor) -> torch.Tensor:

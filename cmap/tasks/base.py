@@ -25,7 +25,16 @@ class Task(pl.LightningModule, abc.ABC):
     train/val/test steps, one `_epoch_end(stage)` for the epoch ends, and `log_loss`. Figures
     are drawn by a `FigureWorker` (another process), started on first use on rank 0 (and into
     `figures_dir` when set) and finished (remaining figures drawn and written) when the stage
-    ends. Each task saves its hyper-parameters right after calling this constructor."""
+    ends. Each task saves its hyper-parameters right after calling this constructor, and
+    passes the options below on as keyword arguments (`**options`).
+
+    Args:
+        compile: compile the encoder with `torch.compile` (dynamic shapes) when the run
+            starts; worth it on GPUs for long runs. Weights and checkpoints are unchanged.
+        figures_dir: also save every figure there as PNG.
+        log_figures: draw the task's figures (confusion matrices, label distributions,
+            attention, reconstructions, views) for TensorBoard.
+    """
 
     _figure_worker: FigureWorker | None = None
     _said_no_figures = False
@@ -38,12 +47,15 @@ class Task(pl.LightningModule, abc.ABC):
         lr_scheduler: LRSchedulerCallable,
         compile: bool = False,
         figures_dir: str | None = None,
+        log_figures: bool = True,
     ):
         super().__init__()
         check_blocks(encoder, decoder)
         self.encoder, self.decoder = encoder, decoder
         self._make_optimizer, self._make_scheduler = optimizer, lr_scheduler
-        self.compile_encoder, self.figures_dir = compile, figures_dir
+        self.compile_encoder = compile
+        self.figures_dir = figures_dir
+        self.log_figures = log_figures
 
     def configure_model(self):
         if self.compile_encoder:

@@ -84,14 +84,11 @@ class Classifier(DataState, Task):
         init_from: a Classifier checkpoint (e.g. last season's) to start from: encoder and
             head, the head's rows matched by class name (new classes start fresh).
         distillation: keep what the `init_from` model knew (`Distillation`, LwF).
-        compile: compile the encoder with `torch.compile` (dynamic shapes) when the run
-            starts; worth it on GPUs for long runs. Weights and checkpoints are unchanged.
         attention_every_n_epochs, max_attention_samples: log attention maps per class (from
             up to that many validation samples) at epochs 1, 1 + n, ... (0: never).
         embeddings_every_n_epochs, max_embeddings: log the pooled features of up to that
             many validation samples for TensorBoard's projector on the same schedule.
-        figures_dir: also save every figure there as PNG.
-        log_figures: log confusion matrices, label distributions and attention figures.
+        options: `compile`, `figures_dir`, `log_figures`, as every task takes them (`Task`).
     """
 
     def __init__(
@@ -110,15 +107,13 @@ class Classifier(DataState, Task):
         mixup: Mixup | None = None,
         init_from: str | None = None,
         distillation: Distillation | None = None,
-        compile: bool = False,
         attention_every_n_epochs: int = 10,
         max_attention_samples: int = 2048,
         embeddings_every_n_epochs: int = 10,
         max_embeddings: int = 2000,
-        figures_dir: str | None = None,
-        log_figures: bool = True,
+        **options,
     ):
-        super().__init__(encoder, decoder, optimizer, lr_scheduler, compile, figures_dir)
+        super().__init__(encoder, decoder, optimizer, lr_scheduler, **options)
         self.save_hyperparameters()
         self.criterion = criterion
         self.classes = list(linked(classes, "Classifier", "classes"))
@@ -157,7 +152,7 @@ class Classifier(DataState, Task):
             embeddings_every_n_epochs,
             max_attention_samples,
             max_embeddings,
-            log_figures,
+            self.log_figures,
         )
 
     def setup(self, stage: str) -> None:

@@ -31,7 +31,8 @@ class Contrastive(Task):
         augmentations: the view pipeline; default a random 60 % of the dates (at least 2)
             then Gaussian noise of sd 0.01.
         n_views: views per series (>= 2).
-        optimizer, lr_scheduler, compile, figures_dir, log_figures: as in the Classifier.
+        optimizer, lr_scheduler: as in the Classifier.
+        options: `compile`, `figures_dir`, `log_figures`, as every task takes them (`Task`).
         bands, classes: linked from the data (figures, projector metadata).
         views_every_n_epochs, views_sample: figure of that many validation series and their
             views at epochs 1, 1 + n, ... (0: never).
@@ -54,11 +55,9 @@ class Contrastive(Task):
         views_sample: int = 4,
         embeddings_every_n_epochs: int = 10,
         max_embeddings: int = 2000,
-        figures_dir: str | None = None,
-        log_figures: bool = True,
-        compile: bool = False,
+        **options,
     ):
-        super().__init__(encoder, decoder, optimizer, lr_scheduler, compile, figures_dir)
+        super().__init__(encoder, decoder, optimizer, lr_scheduler, **options)
         self.save_hyperparameters(ignore=["criterion"])
         if n_views < 2:
             raise ConfigError(f"Contrastive needs n_views >= 2, got {n_views}")
@@ -78,7 +77,7 @@ class Contrastive(Task):
             views_sample,
             embeddings_every_n_epochs,
             max_embeddings,
-            log_figures,
+            self.log_figures,
         )
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -66,7 +66,8 @@ class ProtoNet(Task):
         k_shot: support series per way in training episodes.
         encoder_weights_path: safetensors file to start the encoder from (`cmap extract`).
         classes, bands: linked from the data.
-        optimizer, lr_scheduler, compile: as in the Classifier.
+        optimizer, lr_scheduler: as in the Classifier.
+        compile: as every task takes it (`Task`).
     """
 
     def __init__(
@@ -81,7 +82,7 @@ class ProtoNet(Task):
         lr_scheduler: LRSchedulerCallable = WarmupExponentialLR,
         compile: bool = False,
     ):
-        super().__init__(encoder, decoder, optimizer, lr_scheduler, compile)
+        super().__init__(encoder, decoder, optimizer, lr_scheduler, compile=compile)
         self.save_hyperparameters()
         if k_shot < 1:
             raise ConfigError(f"ProtoNet needs k_shot >= 1, got {k_shot}")
