@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import torch
-from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 from torchmetrics import MetricCollection
 from torchmetrics.regression import MeanSquaredError
 
@@ -14,7 +13,6 @@ from cmap.reports.metrics import print_metrics
 from cmap.reports.reconstruction import ReconstructionReports
 from cmap.tasks.base import Task
 from cmap.tasks.masking import MaskMode, hide_dates
-from cmap.tasks.optim import AdamW, WarmupExponentialLR
 
 STAGES = ("train", "val", "test")
 
@@ -34,7 +32,6 @@ class AutoEncoder(Task):
         criterion: loss on (reconstruction, target, hidden [N, T]); default `MaskedMSE`.
         mask_ratio: share of each series' valid dates hidden (at least one, never all).
         mask_mode: "random" dates, or one "contiguous" run of dates (a cloudy spell).
-        optimizer, lr_scheduler: as in the Classifier.
         bands: band names (linked from the data) for per-band errors and NDVI.
         classes: class names (linked from the data) to group attention maps when samples
             are labelled; unlabelled samples are grouped as "unlabelled".
@@ -42,7 +39,8 @@ class AutoEncoder(Task):
         ndvi_every_n_epochs: NDVI figures at epochs 1, 1 + n, ... (0: never).
         red_band, nir_band: bands NDVI is computed from (unless the data has an NDVI band).
         attention_every_n_epochs, max_attention_samples: attention maps as in the Classifier.
-        options: `compile`, `figures_dir`, `log_figures`, as every task takes them (`Task`).
+        options: `optimizer`, `lr_scheduler`, `compile`, `figures_dir`, `log_figures`, as
+            every task takes them (`Task`).
     """
 
     def __init__(
@@ -52,8 +50,6 @@ class AutoEncoder(Task):
         criterion: Loss | None = None,
         mask_ratio: float = 0.5,
         mask_mode: MaskMode = "random",
-        optimizer: OptimizerCallable = AdamW,
-        lr_scheduler: LRSchedulerCallable = WarmupExponentialLR,
         bands: list[str] | None = None,
         classes: list[str] | None = None,
         ndvi_sample: int = 8,
@@ -64,7 +60,7 @@ class AutoEncoder(Task):
         max_attention_samples: int = 2048,
         **options,
     ):
-        super().__init__(encoder, decoder, optimizer, lr_scheduler, **options)
+        super().__init__(encoder, decoder, **options)
         self.save_hyperparameters(ignore=["criterion"])
         if not 0 < mask_ratio < 1:
             raise ConfigError(f"mask_ratio must be in (0, 1), got {mask_ratio}")

@@ -13,6 +13,7 @@ from torch import nn
 from cmap.errors import ConfigError
 from cmap.reports.tensorboard import summary_writer
 from cmap.reports.worker import FigureWorker
+from cmap.tasks.optim import AdamW, WarmupExponentialLR
 from cmap.tasks.weights import check_blocks
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,10 @@ class Task(pl.LightningModule, abc.ABC):
     passes the options below on as keyword arguments (`**options`).
 
     Args:
+        optimizer: makes the optimizer from parameter groups (YAML: a `class_path` and its
+            `init_args` but the parameters); default `AdamW` (lr 1e-3, weight decay 1e-4).
+        lr_scheduler: makes the schedule from the optimizer, stepped per epoch; default
+            `WarmupExponentialLR` (linear warm-up to the optimizer's lr, then decay).
         compile: compile the encoder with `torch.compile` (dynamic shapes) when the run
             starts; worth it on GPUs for long runs. Weights and checkpoints are unchanged.
         figures_dir: also save every figure there as PNG.
@@ -43,8 +48,8 @@ class Task(pl.LightningModule, abc.ABC):
         self,
         encoder: nn.Module,
         decoder: nn.Module | None,
-        optimizer: OptimizerCallable,
-        lr_scheduler: LRSchedulerCallable,
+        optimizer: OptimizerCallable = AdamW,
+        lr_scheduler: LRSchedulerCallable = WarmupExponentialLR,
         compile: bool = False,
         figures_dir: str | None = None,
         log_figures: bool = True,

@@ -6,7 +6,6 @@ import logging
 from typing import Literal
 
 import torch
-from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 from torch import nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import (
@@ -32,7 +31,6 @@ from cmap.tasks.class_weights import (
 from cmap.tasks.continual import Distillation, load_previous
 from cmap.tasks.data_state import DataState, MeanProbabilities
 from cmap.tasks.mixup import Mixup
-from cmap.tasks.optim import AdamW, WarmupExponentialLR
 from cmap.tasks.weights import load_encoder_weights
 
 log = logging.getLogger(__name__)
@@ -75,10 +73,6 @@ class Classifier(DataState, Task):
             in eval mode) and train the head only: a linear probe of pretrained features.
         encoder_lr_factor: the encoder's learning rate is the head's times this factor
             (e.g. 0.1 to fine-tune pretrained weights gently).
-        optimizer: makes the optimizer from parameter groups (YAML: a `class_path` and its
-            `init_args` but the parameters); default `AdamW` (lr 1e-3, weight decay 1e-4).
-        lr_scheduler: makes the schedule from the optimizer, stepped per epoch; default
-            `WarmupExponentialLR` (linear warm-up to the optimizer's lr, then decay).
         mixup: mix each training batch with a shuffled copy of itself (inputs on a common
             grid of dates, or pooled features: manifold mixup), see `Mixup`.
         init_from: a Classifier checkpoint (e.g. last season's) to start from: encoder and
@@ -88,7 +82,8 @@ class Classifier(DataState, Task):
             up to that many validation samples) at epochs 1, 1 + n, ... (0: never).
         embeddings_every_n_epochs, max_embeddings: log the pooled features of up to that
             many validation samples for TensorBoard's projector on the same schedule.
-        options: `compile`, `figures_dir`, `log_figures`, as every task takes them (`Task`).
+        options: `optimizer`, `lr_scheduler`, `compile`, `figures_dir`, `log_figures`, as
+            every task takes them (`Task`).
     """
 
     def __init__(
@@ -102,8 +97,6 @@ class Classifier(DataState, Task):
         encoder_weights_path: str | None = None,
         freeze_encoder: bool = False,
         encoder_lr_factor: float = 1.0,
-        optimizer: OptimizerCallable = AdamW,
-        lr_scheduler: LRSchedulerCallable = WarmupExponentialLR,
         mixup: Mixup | None = None,
         init_from: str | None = None,
         distillation: Distillation | None = None,
@@ -113,7 +106,7 @@ class Classifier(DataState, Task):
         max_embeddings: int = 2000,
         **options,
     ):
-        super().__init__(encoder, decoder, optimizer, lr_scheduler, **options)
+        super().__init__(encoder, decoder, **options)
         self.save_hyperparameters()
         self.criterion = criterion
         self.classes = list(linked(classes, "Classifier", "classes"))

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import torch
-from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 
 from cmap.errors import ConfigError
 from cmap.models.base import Encoder, Loss, PoolingHead
 from cmap.models.losses import NTXent
 from cmap.reports.contrastive import ContrastiveReports
 from cmap.tasks.base import Task
-from cmap.tasks.optim import AdamW, WarmupExponentialLR
 from cmap.tasks.views import DateSubset, GaussianNoise, SeriesAugmentation, make_view
 
 
@@ -31,8 +29,8 @@ class Contrastive(Task):
         augmentations: the view pipeline; default a random 60 % of the dates (at least 2)
             then Gaussian noise of sd 0.01.
         n_views: views per series (>= 2).
-        optimizer, lr_scheduler: as in the Classifier.
-        options: `compile`, `figures_dir`, `log_figures`, as every task takes them (`Task`).
+        options: `optimizer`, `lr_scheduler`, `compile`, `figures_dir`, `log_figures`, as
+            every task takes them (`Task`).
         bands, classes: linked from the data (figures, projector metadata).
         views_every_n_epochs, views_sample: figure of that many validation series and their
             views at epochs 1, 1 + n, ... (0: never).
@@ -47,8 +45,6 @@ class Contrastive(Task):
         criterion: Loss | None = None,
         augmentations: list[SeriesAugmentation] | None = None,
         n_views: int = 2,
-        optimizer: OptimizerCallable = AdamW,
-        lr_scheduler: LRSchedulerCallable = WarmupExponentialLR,
         bands: list[str] | None = None,
         classes: list[str] | None = None,
         views_every_n_epochs: int = 10,
@@ -57,7 +53,7 @@ class Contrastive(Task):
         max_embeddings: int = 2000,
         **options,
     ):
-        super().__init__(encoder, decoder, optimizer, lr_scheduler, **options)
+        super().__init__(encoder, decoder, **options)
         self.save_hyperparameters(ignore=["criterion"])
         if n_views < 2:
             raise ConfigError(f"Contrastive needs n_views >= 2, got {n_views}")
