@@ -63,6 +63,11 @@ def main(args: list[str] | None = None) -> None:
             allow_abbrev=False,
         )
         return
+    if argv[:1] == ["predict"] and any(a == "--tiles" or a.startswith("--tiles=") for a in argv):
+        from cmap.tiles.command import predict_tiles  # Dask only when tiles are asked for
+
+        predict_tiles(argv[1:])
+        return
     if not argv or argv[0] in ("-h", "--help"):
         print(usage())
         sys.exit(0 if argv else 2)
@@ -73,7 +78,8 @@ LIGHTNING = {
     "fit": "train a model (Classifier, AutoEncoder, Contrastive, ProtoNet) from YAML",
     "validate": "score a checkpoint on the validation split",
     "test": "score a checkpoint on the test split (metrics, confusion matrix)",
-    "predict": "predict with a checkpoint: a crop map of a cube, or point predictions",
+    "predict": "predict with a checkpoint: a crop map of a cube, or point predictions; "
+    "with --tiles, many cubes on a Dask cluster (a mosaic, a manifest)",
 }
 
 

@@ -24,7 +24,8 @@ ALLOWED = {
     "products": GROUND | {"data", "reports", "callbacks"},  # map products
 }
 # the command line knows every room
-TOP = {"cli", "config_check", "links", "commands", "sweep", "federated", "main", "__main__"}
+TOP = {"cli", "config_check", "links", "commands", "sweep", "federated", "tiles", "main"}
+TOP |= {"__main__"}
 TOP |= {"__init__"}
 
 
