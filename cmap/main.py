@@ -78,8 +78,7 @@ LIGHTNING = {
     "fit": "train a model (Classifier, AutoEncoder, Contrastive, ProtoNet) from YAML",
     "validate": "score a checkpoint on the validation split",
     "test": "score a checkpoint on the test split (metrics, confusion matrix)",
-    "predict": "predict with a checkpoint: a crop map of a cube, or point predictions; "
-    "with --tiles, many cubes on a Dask cluster (a mosaic, a manifest)",
+    "predict": "predict with a checkpoint: a map of a cube (--tiles: of many), or points",
 }
 
 
