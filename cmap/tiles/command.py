@@ -82,41 +82,47 @@ def _absolute(rest: list[str]) -> list[str]:
     return out
 
 
-def preflight(rest: list[str], tiles: dict[str, Path]) -> None:
-    """Every tile opens with the config's data settings and has the first tile's bands (and
-    classes, where its cube has labels): refused in one line before anything runs."""
+def preflight(rest: list[str], tiles: dict[str, Path]) -> dict[str, str]:
+    """Every tile opened with the config's data settings, before anything runs: those that do
+    not open are returned (name -> why; they are reported, the others mapped); a tile of
+    other bands (or classes, where cubes have labels) than the first refuses the run."""
     from cmap.cli import CMapCLI
     from cmap.links import construct
 
     class DataOnly(CMapCLI):  # the config parsed as `cmap predict` parses it; data built alone
         def instantiate_classes(self) -> None:
-            self.datamodule = construct(self.config.data)
+            self.spec = self.config.data
 
-    first, *others = tiles.values()
     argv, sys.argv = sys.argv, sys.argv[:1]
     try:
-        args = [*_without(rest, "--ckpt_path"), "--data.init_args.cube", str(first), *RUN]
-        cli = DataOnly(args, run=False)
+        args = [*_without(rest, "--ckpt_path"), "--data.init_args.cube", "-", *RUN]
+        spec = DataOnly(args, run=False).spec
     finally:
         sys.argv = argv
-    data, spec = cli.datamodule, cli.config.data
-    if not getattr(data, "mappable", False):
-        raise ConfigError("--tiles maps cubes: the config's data must be a CubeDataModule")
-    for tile in others:
+    first, failed = None, {}
+    for name, tile in tiles.items():
         spec.init_args.cube = str(tile)
-        other = construct(spec)
-        for what in ("bands", "classes"):
-            mine, theirs = getattr(data, what), getattr(other, what)
-            if what == "classes" and not (data.labelled and other.labelled):
+        try:
+            data = construct(spec)
+        except CmapError as err:
+            failed[name] = str(err)
+            continue
+        if not getattr(data, "mappable", False):
+            raise ConfigError("--tiles maps cubes: the config's data must be a CubeDataModule")
+        if first is None:
+            first = (tile, data.bands, data.classes if data.labelled else None)
+        for what, mine in (("bands", first[1]), ("classes", first[2])):
+            theirs = getattr(data, what)
+            if what == "classes" and (mine is None or not data.labelled):
                 continue
             if list(mine) != list(theirs):
                 raise DataError(
                     tile,
-                    f"has {what} {preview(theirs, 8)}, tile {first} has {preview(mine, 8)}: one "
-                    "run maps tiles of one band set with one model",
+                    f"has {what} {preview(theirs, 8)}, tile {first[0]} has {preview(mine, 8)}: "
+                    "one run maps tiles of one band set with one model",
                 )
-        other.cube.close()
-    data.cube.close()
+        data.cube.close()
+    return failed
 
 
 class Progress:
@@ -223,8 +229,9 @@ def _run(options, rest, tiles, folder: Path, checkpoint: str, resources: dict, a
     manifest = Manifest(folder)
     model = file_digest(Path(checkpoint))
     todo, kept, refused = plan(tiles, folder, manifest, model, options.overwrite == "true")
-    if todo:
-        preflight(rest, todo)
+    unreadable = preflight(rest, todo) if todo else {}
+    refused |= unreadable
+    todo = {n: p for n, p in todo.items() if n not in unreadable}
     manifest.data["command"] = ["cmap", "predict", *argv]
     manifest.data["model"] = model
     for name, path in todo.items():
@@ -252,9 +259,9 @@ def _run(options, rest, tiles, folder: Path, checkpoint: str, resources: dict, a
     )
     written = mosaics(done, folder, probabilities) if done else []
     failed = {
-        n: r.get("error")
-        for n, r in manifest.tiles.items()
-        if n in tiles and r.get("status") != "done"
+        n: manifest.tiles[n].get("error")
+        for n in tiles
+        if manifest.tiles.get(n, {}).get("status") != "done"
     }
     seconds = time.perf_counter() - progress.start
     print(
