@@ -25,15 +25,37 @@ QUIET = ["--trainer.logger", "false", "--trainer.enable_progress_bar", "false"]
 
 
 def tiles_args(checkpoint, pattern, output, *extra):
-    return ["predict", "--config", CONFIG, "--ckpt_path", str(checkpoint),
-            "--tiles", str(pattern), "--output", str(output), *map(str, extra)]  # fmt: skip
+    return [
+        "predict",
+        "--config",
+        CONFIG,
+        "--ckpt_path",
+        str(checkpoint),
+        "--tiles",
+        str(pattern),
+        "--output",
+        str(output),
+        *map(str, extra),
+    ]
 
 
 def serial(run_cmap, checkpoint, tile: Path, output: Path, cwd, *extra):
     """`cmap predict` of one tile, as a user runs it without --tiles."""
     output.parent.mkdir(exist_ok=True)
-    done = run_cmap("predict", "--config", CONFIG, "--ckpt_path", checkpoint, *QUIET,
-                    "--data.init_args.cube", tile, "--output", output, *extra, cwd=cwd)  # fmt: skip
+    done = run_cmap(
+        "predict",
+        "--config",
+        CONFIG,
+        "--ckpt_path",
+        checkpoint,
+        *QUIET,
+        "--data.init_args.cube",
+        tile,
+        "--output",
+        output,
+        *extra,
+        cwd=cwd,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
 
 
@@ -51,8 +73,9 @@ def tiles(tmp_path_factory) -> Path:
 
 
 def test_two_workers_map_the_tiles_as_serial_predict_does(tiles, checkpoint, tmp_path, run_cmap):
-    done = run_cmap(*tiles_args(checkpoint, tiles / "T*", tmp_path / "maps", "--workers", 2),
-                    cwd=tmp_path)  # fmt: skip
+    done = run_cmap(
+        *tiles_args(checkpoint, tiles / "T*", tmp_path / "maps", "--workers", 2), cwd=tmp_path
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     lines = [line for line in done.stderr.splitlines() if line.startswith("cmap: [")]
     assert len(lines) == 4 and all(" pixels in " in line for line in lines)  # one per tile
@@ -77,8 +100,9 @@ def test_two_workers_map_the_tiles_as_serial_predict_does(tiles, checkpoint, tmp
     with rasterio.open(tmp_path / "maps" / "mosaic_probabilities.vrt") as src:
         assert src.count == 7
     before = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "maps").glob("T*.tif")}
-    again = run_cmap(*tiles_args(checkpoint, tiles / "T*", tmp_path / "maps", "--workers", 2),
-                     cwd=tmp_path)  # fmt: skip
+    again = run_cmap(
+        *tiles_args(checkpoint, tiles / "T*", tmp_path / "maps", "--workers", 2), cwd=tmp_path
+    )
     assert again.returncode == 0 and "4 mapped before, 0 to map" in again.stderr
     assert before == {p.name: p.stat().st_mtime_ns for p in (tmp_path / "maps").glob("T*.tif")}
 
@@ -103,9 +127,11 @@ def test_a_worker_killed_mid_tile_is_replaced_and_the_tile_resumed(checkpoint, t
     maps = tmp_path / "maps"
     coordinator = subprocess.Popen(
         [sys.executable, "-m", "cmap", *tiles_args(checkpoint, big / "T*", maps, "--workers", 2)],
-        cwd=tmp_path, stderr=subprocess.PIPE, text=True,
+        cwd=tmp_path,
+        stderr=subprocess.PIPE,
+        text=True,
         env=os.environ | {"PYTHONPATH": str(REPO)},
-    )  # fmt: skip
+    )
     parts = maps / "T00.tif.parts"
     deadline = time.time() + 180
     while time.time() < deadline:
@@ -146,8 +172,11 @@ def test_failing_tiles_are_reported_the_others_written_and_a_rerun_finishes_them
     assert f"{cut}: cannot be read" in last, last
     manifest = json.loads((tmp_path / "maps" / "manifest.json").read_text())["tiles"]
     assert [manifest[n]["status"] for n in ("T00", "T01", "T10", "T11")] == [
-        "done", "done", "failed", "failed"
-    ]  # fmt: skip
+        "done",
+        "done",
+        "failed",
+        "failed",
+    ]
     assert f"{garbled}: cannot be read" in manifest["T11"]["error"]
     assert (tmp_path / "maps" / "T11.tif.parts").is_dir()  # unfinished: continued by a rerun
     with rasterio.open(tmp_path / "maps" / "mosaic.vrt") as src:
@@ -191,8 +220,18 @@ def test_bad_input_is_one_line(tiles, checkpoint, tmp_path, run_cmap):
     meta = (other / "T00" / "meta.yaml").read_text().replace("- B12\n", "")
     (other / "T00" / "meta.yaml").write_text(meta)
     (other / "T00").rename(other / "X00")
-    said = error("predict", "--config", CONFIG, "--ckpt_path", checkpoint, "--tiles",
-                 tiles / "T00", other / "X00", "--output", tmp_path / "d")  # fmt: skip
+    said = error(
+        "predict",
+        "--config",
+        CONFIG,
+        "--ckpt_path",
+        checkpoint,
+        "--tiles",
+        tiles / "T00",
+        other / "X00",
+        "--output",
+        tmp_path / "d",
+    )
     assert said.startswith(f"cmap: error: {other / 'X00'}: has bands B02, B03") and (
         f"tile {tiles / 'T00'} has B02" in said
     )
