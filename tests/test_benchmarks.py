@@ -51,6 +51,7 @@ TINY = {
     "continual.py": [
         *["--seasons", "2020", "2021", "--seeds", "0", "--epochs", "1", "--replay-size", "10"],
     ],
+    "tiles.py": ["--size", "40", "--models", "ltae", "--workers", "2", "--window", "16"],
     "vector_read.py": ["--side", "20", "--tile-km", "2", "--formats", "gpkg", "geojson"],
     "accuracy.py": [
         *["--seeds", "0", "--max-epochs", "1", "--max-series", "4", "--trees", "5"],
@@ -149,6 +150,11 @@ def test_benchmark_runs_and_writes_json(script, tmp_path, synthetic_root):
         # pretrained once on every series of the folder (labels unread): 120 points, 2 seasons
         assert dataset["pretrain"]["pretrain_epochs"] == 1
         assert dataset["pretrain"]["pretrain_series"] > sum(dataset["fold_series"][0])
+        return
+    if script == "tiles.py":
+        runs = numbers["models"]["ltae"]
+        assert runs["80px_2w"]["pixels"] > 3 * runs["40px_2w"]["pixels"] > 0
+        assert runs["speedup"] == 1.0 and runs["peak_ratio_4x_pixels"] > 0
         return
     if script == "predict.py":
         assert numbers["format"] == "netcdf" and set(numbers["sizes"]) == {"32", "64"}

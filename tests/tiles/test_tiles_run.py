@@ -165,7 +165,9 @@ def test_failing_tiles_are_reported_the_others_written_and_a_rerun_finishes_them
     data[at : at + size] = b"\xff" * size  # one block's compressed pixels
     garbled.write_bytes(bytes(data))
     args = tiles_args(checkpoint, broken / "T*", tmp_path / "maps", "--workers", 2)
-    done = run_cmap(*args, "--retries", 1, cwd=tmp_path)
+    done = run_cmap(
+        *args, "--retries", 1, "--resources", "GPU=1", cwd=tmp_path
+    )  # GPU workers' path
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-3000:]
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("cmap: error: 2 of 4 tiles failed: T10: ") and "T11: " in last
