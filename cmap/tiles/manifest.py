@@ -3,23 +3,19 @@ seconds, checksums and error; what a re-run reads to finish only what is missing
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 from cmap.errors import DataError
 from cmap.io.atomic import atomic_path
+from cmap.tiles.work import sha256
 
 NAME = "manifest.json"
 
 
 def file_digest(path: Path) -> str:
     """sha256 of a file (the checkpoint a run's maps come from), first 16 hex digits."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:16]
+    return sha256(path)[:16]
 
 
 class Manifest:

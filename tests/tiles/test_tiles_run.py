@@ -99,6 +99,17 @@ def test_two_workers_map_the_tiles_as_serial_predict_does(tiles, checkpoint, tmp
         assert (mosaic[40:, :40] == src.read(1)).all()
     with rasterio.open(tmp_path / "maps" / "mosaic_probabilities.vrt") as src:
         assert src.count == 7
+    demo = REPO / "data" / "demo"
+    assessed = run_cmap(
+        "assess",
+        tmp_path / "maps" / "mosaic.vrt",
+        demo / "cube_points.csv",
+        "--label_mapping",
+        demo / "label_mapping.yaml",
+        cwd=tmp_path,
+    )
+    assert assessed.returncode == 0, assessed.stderr[-2000:]  # national figures: one command
+    assert json.loads((tmp_path / "maps" / "mosaic_assessment.json").read_text())
     before = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "maps").glob("T*.tif")}
     again = run_cmap(
         *tiles_args(checkpoint, tiles / "T*", tmp_path / "maps", "--workers", 2), cwd=tmp_path
