@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
+import sys
+
 import numpy as np
 import pytest
 
 from cmap.errors import ConfigError, DataError
-from cmap.tiles.command import plan
+from cmap.tiles.command import Progress, plan
 from cmap.tiles.listing import list_tiles
 from cmap.tiles.manifest import Manifest
 from tests.tiles.test_tiles_mosaic import class_map
@@ -53,3 +56,24 @@ def test_a_damaged_manifest_is_one_line(tmp_path):
     (tmp_path / "manifest.json").write_text("{not json")
     with pytest.raises(DataError, match="manifest.json: is not a cmap tiles manifest"):
         Manifest(tmp_path)
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("tty", [False, True])
+def test_progress_is_one_line_per_tile_and_a_bar_on_a_terminal(monkeypatch, tty):
+    stream = Terminal() if tty else io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stream)
+    progress = Progress(2)
+    progress.tile("A", {"status": "done", "pixels": 1600, "seconds": 2.0, "resumed": True})
+    progress.tile("B", {"status": "failed", "error": "B/x.tif: cannot be read"})
+    text = stream.getvalue()
+    lines = [line.rsplit("\033[K", 1)[-1] for line in text.split("\n") if "cmap: [" in line]
+    assert lines == [
+        "cmap: [1/2] A: 1,600 pixels in 2.0 s (800 pixels/s), resumed from its parts",
+        "cmap: [2/2] B: FAILED: B/x.tif: cannot be read",
+    ]
+    assert ("[##############################] 2/2 tiles" in text) == tty
