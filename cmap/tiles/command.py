@@ -96,6 +96,7 @@ def preflight(rest: list[str], tiles: dict[str, Path]) -> dict[str, str]:
     argv, sys.argv = sys.argv, sys.argv[:1]
     try:
         args = [*_without(rest, "--ckpt_path"), "--data.init_args.cube", "-", *RUN]
+        args += ["--seed_everything", "false"]  # parsing only: no "Seed set" line
         spec = DataOnly(args, run=False).spec
     finally:
         sys.argv = argv
