@@ -172,15 +172,12 @@ def _outputs(out: Path) -> list[Path]:
 
 def plan(tiles: dict[str, Path], folder: Path, manifest: Manifest, model: str, overwrite: bool):
     """The tiles to run now; those mapped before by this model are kept, a map of unknown
-    origin is refused (or, with overwrite, removed with its parts)."""
+    origin is refused (with overwrite, every tile runs: see `clear`)."""
     todo, kept, refused = {}, {}, {}
     for name, path in tiles.items():
         out = folder / f"{name}.tif"
         record = manifest.tiles.get(name, {})
-        if overwrite:
-            for leftover in _outputs(out):
-                shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink(missing_ok=True)
-        elif out.exists() and not out.with_name(out.name + ".parts").exists():
+        if not overwrite and out.exists() and not out.with_name(out.name + ".parts").exists():
             ours = record.get("model") == model and record.get("tile") == str(path)
             if ours and record.get("status") == "done":
                 kept[name] = record
@@ -196,6 +193,13 @@ def plan(tiles: dict[str, Path], folder: Path, manifest: Manifest, model: str, o
             continue
         todo[name] = path
     return todo, kept, refused
+
+
+def clear(folder: Path, names) -> None:
+    """Remove the tiles' earlier maps, parts, locks and quicklooks (`--overwrite true`)."""
+    for name in names:
+        for leftover in _outputs(folder / f"{name}.tif"):
+            shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink(missing_ok=True)
 
 
 def predict_tiles(argv: list[str]) -> None:
@@ -233,6 +237,8 @@ def _run(options, rest, tiles, folder: Path, checkpoint: str, resources: dict, a
     unreadable = preflight(rest, todo) if todo else {}
     refused |= unreadable
     todo = {n: p for n, p in todo.items() if n not in unreadable}
+    if options.overwrite == "true":  # only once every tile has been checked
+        clear(folder, todo)
     manifest.data["command"] = ["cmap", "predict", *argv]
     manifest.data["model"] = model
     for name, path in todo.items():

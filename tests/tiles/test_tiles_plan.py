@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from cmap.errors import ConfigError, DataError
-from cmap.tiles.command import Progress, plan
+from cmap.tiles.command import Progress, clear, plan
 from cmap.tiles.listing import list_tiles
 from cmap.tiles.manifest import Manifest
 from tests.tiles.test_tiles_mosaic import class_map
@@ -49,6 +49,8 @@ def test_maps_of_this_checkpoint_are_kept_others_refused_or_replaced(tmp_path):
     assert "pass --overwrite true" in refused["C"] and (out / "C.tif").exists()
     todo, kept, refused = plan(tiles, out, manifest, "m1", overwrite=True)
     assert list(todo) == ["A", "B", "C", "D"] and not kept and not refused
+    assert (out / "C.tif").exists()  # removed only once the tiles are checked
+    clear(out, todo)
     assert not list(out.glob("*.tif")) and not (out / "D.tif.parts").exists()
 
 
