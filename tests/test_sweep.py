@@ -5,9 +5,12 @@ from __future__ import annotations
 import csv
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
+from pathlib import Path
 from types import SimpleNamespace
 
 import optuna
@@ -17,7 +20,7 @@ import yaml
 
 from cmap.errors import ConfigError
 from cmap.sweep import sweep
-from cmap.sweep.command import ReportToTrial
+from cmap.sweep.command import ReportToTrial, _storage
 from cmap.sweep.space import as_arguments, check_space, suggest
 from cmap.sweep.summary import summary
 from tests.helpers import REPO
@@ -101,6 +104,36 @@ def test_a_grid_sweep_runs_every_combination_once(tmp_path, synthetic_root, caps
         sweep(config, tmp_path / "other", space, args, metric="val/kappa_x", sampler="grid")
 
 
+def test_a_storage_made_at_once_by_another_process_is_opened_again(tmp_path, monkeypatch):
+    import sqlalchemy.exc
+
+    made = []
+    real = optuna.storages.RDBStorage
+
+    def racing(*args, **kwargs):  # the first open loses the race to make the tables
+        made.append(args[0])
+        if len(made) == 1:
+            raise sqlalchemy.exc.OperationalError("CREATE TABLE studies", {}, Exception("exists"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(optuna.storages, "RDBStorage", racing)
+    storage = _storage(tmp_path, heartbeat_s=1)
+    assert len(made) == 2 and isinstance(storage, real)
+    assert (tmp_path / "optuna.db").is_file()
+
+
+def _trial_states(db: Path) -> list[str]:
+    """The trials' states in the sweep's study, read without writing (opening the storage
+    through Optuna would race the sweep making its tables)."""
+    if not db.is_file():
+        return []
+    try:
+        with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)) as con:
+            return [s for (s,) in con.execute("SELECT state FROM trials ORDER BY number")]
+    except sqlite3.OperationalError:  # the tables are not made yet
+        return []
+
+
 @pytest.mark.slow
 def test_a_killed_sweep_resumes_keeping_finished_trials(tmp_path, synthetic_root):
     settings = {
@@ -120,18 +153,17 @@ def test_a_killed_sweep_resumes_keeping_finished_trials(tmp_path, synthetic_root
         cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         env=os.environ | {"PYTHONPATH": str(REPO)}, start_new_session=True,
     )  # fmt: skip
-    storage = f"sqlite:///{tmp_path / 'sweep' / 'optuna.db'}"
-    deadline = time.time() + 240
-    while time.time() < deadline:  # kill it once trial 0 is done and trial 1 runs
-        time.sleep(0.5)
-        try:
-            trials = optuna.load_study(study_name="cmap", storage=storage).trials
-        except Exception:  # the study is not made yet
-            continue
-        if len(trials) >= 2 and trials[0].state.name == "COMPLETE":
+    db = tmp_path / "sweep" / "optuna.db"
+    storage = f"sqlite:///{db}"
+    deadline, states = time.time() + 300, []
+    while time.time() < deadline and process.poll() is None:
+        time.sleep(0.5)  # kill it once trial 0 is done and trial 1 runs
+        states = _trial_states(db)
+        if len(states) >= 2 and states[0] == "COMPLETE":
             break
     os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
+    assert process.wait() == -signal.SIGKILL, "the sweep ended before it was killed"
+    assert states[:2] == ["COMPLETE", "RUNNING"], f"trial states when killed: {states}"
     first = optuna.load_study(study_name="cmap", storage=storage).trials
     assert first[0].state.name == "COMPLETE" and first[1].state.name == "RUNNING"
     time.sleep(3)  # past the grace period of the killed trial's heartbeat

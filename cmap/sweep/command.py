@@ -62,18 +62,27 @@ def _optuna():
     return optuna
 
 
-def _storage(folder: Path, heartbeat_s: int):
-    optuna = _optuna()
+def _storage(folder: Path, heartbeat_s: int, attempts: int = 5):
+    """The study's SQLite storage; a first open that races another process making the same
+    tables (two sweeps started at once on a new folder) is tried again."""
+    import sqlalchemy.exc
 
-    return optuna.storages.RDBStorage(
-        f"sqlite:///{folder / 'optuna.db'}",
-        engine_kwargs={"connect_args": {"timeout": 60}},
-        heartbeat_interval=heartbeat_s,
-        grace_period=2 * heartbeat_s,
-        heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
-            max_retry=2
-        ),
-    )
+    optuna = _optuna()
+    for attempt in range(attempts):
+        try:
+            return optuna.storages.RDBStorage(
+                f"sqlite:///{folder / 'optuna.db'}",
+                engine_kwargs={"connect_args": {"timeout": 60}},
+                heartbeat_interval=heartbeat_s,
+                grace_period=2 * heartbeat_s,
+                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
+                    max_retry=2
+                ),
+            )
+        except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.IntegrityError):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
 
 
 def _study(settings: dict, worker: int):
@@ -230,8 +239,9 @@ def sweep(
         "gpus": torch.cuda.device_count() if processes > 1 else 0,
     }
     start = time.perf_counter()
+    study = _study(settings, 0)  # made here once, before any worker opens it
     if sampler == "grid":  # each process runs its share of the queue: no combination twice
-        queued = queue_grid(_study(settings, 0), space)
+        queued = queue_grid(study, space)
         settings["shares"] = [
             queued // processes + (i < queued % processes) for i in range(processes)
         ]
@@ -244,7 +254,6 @@ def sweep(
             w.join()
     else:
         _work(settings, 0)
-    study = _study(settings, 0)
     waiting = study.get_trials(states=(_optuna().trial.TrialState.WAITING,))
     if sampler == "grid" and waiting:  # a process stopped before its share: run the rest here
         _work(settings | {"shares": [len(waiting)]}, 0)
