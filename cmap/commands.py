@@ -12,8 +12,7 @@ from safetensors.torch import save_file
 from cmap.data.cubes.module import CubeDataModule
 from cmap.data.demo import Region, generate
 from cmap.data.labels.samples import cube_options, report_unmapped, write_samples
-from cmap.data.labels.sources import random_pixels, read_label_raster, read_points
-from cmap.data.labels.vectors import read_vector
+from cmap.data.labels.sources import LabelSource
 from cmap.data.mapping import read_mapping
 from cmap.data.weather import Weather
 from cmap.errors import ConfigError, DataError
@@ -82,8 +81,12 @@ def samples(
     block: int = 16,
     year: int | None = None,
     overwrite: bool = False,
+    tiles: bool = False,
+    cluster: str = "local",
+    workers: int | None = None,
+    retries: int = 2,
 ) -> None:
-    """Cut a samples folder (training points) out of a raster cube.
+    """Cut a samples folder (training points) out of a cube, or of many tiles.
 
     The samples folder is the layout of docs/reference/data_formats.md §1.
 
@@ -132,32 +135,51 @@ def samples(
         year: the season of the cube's dates; default: the one holding every date.
         overwrite: replace a samples folder written earlier by cmap samples (never a
             folder cmap did not write, nor one holding the inputs).
+        tiles: `cube` lists tiles, each a cube (a glob pattern, a path or @FILE, as
+            `cmap predict --tiles`), cut on a Dask cluster into one samples folder: points
+            and parcels off a tile are left out, each field or parcel is cut from the tile
+            holding most of it, the splits are drawn over all tiles at once; a label raster
+            is one per tile (`labels/{tile}.tif`); `unlabelled` is shared out evenly.
+        cluster: with tiles: `local` (a LocalCluster started for the run), `tcp://HOST:PORT`
+            or a scheduler file (.json).
+        workers: with tiles and `local`: its processes (default: the cores).
+        retries: with tiles: attempts after a tile's task failed or its worker was lost.
     """
-    sources = [s is not None for s in (points, label_raster, vector, unlabelled)]
-    if sum(sources) != 1:
-        raise ConfigError("give exactly one of --points, --label_raster, --vector and --unlabelled")
+    source = LabelSource(
+        points=points,
+        label_raster=label_raster,
+        label_band=label_band,
+        vector=vector,
+        label_column=label_column,
+        id_column=id_column,
+        buffer=buffer,
+        min_pixels=min_pixels,
+        unlabelled=unlabelled,
+        group=group,
+        block=block,
+    )
     if len(split) != 3 or min(split) < 0 or sum(split) <= 0:
         raise ConfigError(
             f"split takes three shares (train, val, test), none negative and not all 0, got {split}"
         )
-    if unlabelled is not None and unlabelled < 1:
-        raise ConfigError(f"unlabelled must be at least 1 pixel, got {unlabelled}")
     out = Path(out)
-    named = (points, label_raster, vector, label_mapping, data, weather)
-    inputs = [Path(cube)] + [Path(p) for p in named if p is not None]
+    named = (label_mapping, data, weather)
+    inputs = [Path(cube), *source.files] + [Path(p) for p in named if p is not None]
     check_folder_output(out, overwrite, inputs)
     mapping = read_mapping(label_mapping) if label_mapping is not None else None
     options = cube_options(Path(data)) if data is not None else {}
+    if tiles:
+        from cmap.tiles.samples import Cut, samples_over_tiles  # Dask only for tiles
+
+        weathered = (str(weather), weather_variable) if weather is not None else None
+        plan = Cut(source, options, year, series, seed, weathered)
+        mapping_file = Path(label_mapping) if label_mapping is not None else None
+        engine = {"cluster": cluster, "workers": workers, "retries": retries}
+        counts = samples_over_tiles(str(cube), out, plan, split, mapping_file, mapping, **engine)
+        print(f"wrote {out}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+        return
     cube_data = CubeDataModule(str(cube), **(options | ({"year": year} if year else {})))
-    grid = cube_data.cube
-    if points is not None:
-        chosen = read_points(Path(points), grid)
-    elif label_raster is not None:
-        chosen = read_label_raster(Path(label_raster), grid, group, block, label_band)
-    elif vector is not None:
-        chosen = read_vector(Path(vector), grid, label_column, id_column, buffer, min_pixels)
-    else:
-        chosen = random_pixels(grid, unlabelled, seed)
+    chosen = source.pick(cube_data.cube, seed)
     if mapping is not None and chosen["label"] is not None:
         report_unmapped(chosen["label"], mapping)
     counts = write_samples(

@@ -57,6 +57,16 @@ def run_cmap(*args, cwd: Path, env: dict | None = None, timeout: int = 300):
     )
 
 
+def garble_block(path: Path) -> None:
+    """Overwrite a GeoTIFF's first compressed block: the file opens, its pixels do not read."""
+    with rasterio.open(path) as src:
+        at = int(src.get_tag_item("BLOCK_OFFSET_1_1", "TIFF", bidx=1))
+        size = int(src.get_tag_item("BLOCK_SIZE_1_1", "TIFF", bidx=1))
+    data = bytearray(path.read_bytes())
+    data[at : at + size] = b"\xff" * size
+    path.write_bytes(bytes(data))
+
+
 def write_split(folder: Path, features: dict, labels: dict | None) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.table(features), folder / "features.pq")

@@ -17,7 +17,7 @@ import pytest
 import rasterio
 
 from cmap.data.demo.tiles import write_tiles
-from tests.helpers import DEMO_CUBE, REPO
+from tests.helpers import DEMO_CUBE, REPO, garble_block
 
 pytestmark = pytest.mark.slow
 CONFIG = str(REPO / "configs" / "predict_demo.yaml")
@@ -169,12 +169,7 @@ def test_failing_tiles_are_reported_the_others_written_and_a_rerun_finishes_them
     garbled = sorted((broken / "T11").glob("*.tif"))[10]  # opens, its pixels cannot be read
     good = {cut: cut.read_bytes(), garbled: garbled.read_bytes()}
     cut.write_bytes(good[cut][: len(good[cut]) * 2 // 3])
-    with rasterio.open(garbled) as src:
-        at = int(src.get_tag_item("BLOCK_OFFSET_1_1", "TIFF", bidx=1))
-        size = int(src.get_tag_item("BLOCK_SIZE_1_1", "TIFF", bidx=1))
-    data = bytearray(good[garbled])
-    data[at : at + size] = b"\xff" * size  # one block's compressed pixels
-    garbled.write_bytes(bytes(data))
+    garble_block(garbled)
     args = tiles_args(checkpoint, broken / "T*", tmp_path / "maps", "--workers", 2)
     done = run_cmap(
         *args, "--retries", 1, "--resources", "GPU=1", cwd=tmp_path

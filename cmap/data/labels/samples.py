@@ -78,6 +78,85 @@ def pixel_rows(cube, samples: dict, window_size: int = 256) -> dict[str, np.ndar
     }
 
 
+def write_splits(
+    folder: Path,
+    cube: Cube,
+    year: int,
+    first_day: np.datetime64,
+    samples: dict,
+    rows: dict,
+    split: np.ndarray,
+    weather: Weather | None = None,
+) -> dict[str, int]:
+    """`folder/train|val|test/`: features.pq (the samples' observations `rows`), labels.pq
+    (with labels, of season `year`) and temperatures.pq (with `weather`: each sample's daily
+    temperatures from `first_day` to the cube's last date); `split` [P] is each sample's
+    split index. Returns the number of samples per split."""
+    row_split = split[rows["sample"]]
+    counts = {}
+    for k, name in enumerate(SPLITS):
+        part = folder / name
+        part.mkdir(parents=True)
+        keep = row_split == k
+        features = {
+            "poi_id": pa.array(samples["poi_id"][rows["sample"][keep]]),
+            "date": pa.array(rows["date"][keep]),
+        }
+        for j, band in enumerate(cube.bands):
+            features[band] = pa.array(rows["values"][keep, j].astype(np.float32))
+        pq.write_table(pa.table(features), part / "features.pq")
+        members = split == k
+        counts[name] = int(members.sum())
+        if weather is not None:
+            cells = weather.cells_at(
+                cube.crs, cube.transform, samples["row"][members], samples["col"][members]
+            )
+            daily = weather.daily_table(
+                samples["poi_id"][members], cells, first_day, cube.dates[-1]
+            )
+            pq.write_table(daily, part / "temperatures.pq")
+        if samples["label"] is not None:
+            labels = {
+                "poi_id": pa.array(samples["poi_id"][members]),
+                "season": pa.array(np.full(members.sum(), year, np.int32)),
+                "label": pa.array(samples["label"][members]),
+            }
+            pq.write_table(pa.table(labels), part / "labels.pq")
+    return counts
+
+
+def write_meta(
+    folder: Path,
+    bands: list[str],
+    season: Season,
+    source: str | list[str],
+    counts: dict[str, int],
+    seed: int,
+    series: str,
+    label_mapping: Path | None = None,
+    weather: Weather | None = None,
+) -> None:
+    """The samples folder's marker, `meta.yaml` and copy of the label mapping."""
+    (folder / MARKER).write_text("a samples folder written by cmap samples\n")
+    meta = {
+        "bands": bands,
+        "scale": 1.0,  # values written already scaled
+        "nodata": None,
+        "season_start": season.start,
+        "season_year": season.year,
+        "source_cube": source,
+        "samples_per_split": counts,
+        "split_seed": seed,
+        "series": series,
+    }
+    if label_mapping is not None:
+        shutil.copyfile(label_mapping, folder / "label_mapping.yaml")
+        meta["label_mapping"] = "label_mapping.yaml"
+    if weather is not None:
+        meta["weather"] = str(weather.path)
+    (folder / "meta.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))
+
+
 def write_samples(
     cube: Cube,
     year: int,
@@ -101,56 +180,13 @@ def write_samples(
     if series != "pixel":
         samples, rows = parcel_series(samples, rows, series.removeprefix("parcel_"))
     split = assign_splits(samples["group"], fractions, seed, samples["label"])
-    row_split = split[rows["sample"]]
-    counts = {}
     with atomic_path(out) as partial:
         partial.mkdir(parents=True)
-        (partial / MARKER).write_text("a samples folder written by cmap samples\n")
-        for k, name in enumerate(SPLITS):
-            folder = partial / name
-            folder.mkdir(parents=True)
-            keep = row_split == k
-            features = {
-                "poi_id": pa.array(samples["poi_id"][rows["sample"][keep]]),
-                "date": pa.array(rows["date"][keep]),
-            }
-            for j, band in enumerate(cube.bands):
-                features[band] = pa.array(rows["values"][keep, j].astype(np.float32))
-            pq.write_table(pa.table(features), folder / "features.pq")
-            members = split == k
-            counts[name] = int(members.sum())
-            if weather is not None:
-                cells = weather.cells_at(
-                    cube.crs, cube.transform, samples["row"][members], samples["col"][members]
-                )
-                daily = weather.daily_table(
-                    samples["poi_id"][members], cells, first_day, cube.dates[-1]
-                )
-                pq.write_table(daily, folder / "temperatures.pq")
-            if samples["label"] is not None:
-                labels = {
-                    "poi_id": pa.array(samples["poi_id"][members]),
-                    "season": pa.array(np.full(members.sum(), year, np.int32)),
-                    "label": pa.array(samples["label"][members]),
-                }
-                pq.write_table(pa.table(labels), folder / "labels.pq")
-        meta = {
-            "bands": cube.bands,
-            "scale": 1.0,  # values written already scaled
-            "nodata": None,
-            "season_start": season.start,
-            "season_year": season.year,
-            "source_cube": str(cube.folder),
-            "samples_per_split": counts,
-            "split_seed": seed,
-            "series": series,
-        }
-        if label_mapping is not None:
-            shutil.copyfile(label_mapping, partial / "label_mapping.yaml")
-            meta["label_mapping"] = "label_mapping.yaml"
-        if weather is not None:
-            meta["weather"] = str(weather.path)
-        (partial / "meta.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))
+        counts = write_splits(partial, cube, year, first_day, samples, rows, split, weather)
+        source = str(cube.folder)
+        write_meta(
+            partial, cube.bands, season, source, counts, seed, series, label_mapping, weather
+        )
     return counts
 
 

@@ -1,10 +1,12 @@
 """Where the labelled pixels of `cmap samples` come from: a points table, a label raster
 (GeoTIFF, or a 2-D variable of a NetCDF file / Zarr store) aligned with the cube, or random
-pixels. Each source gives row, col, label, poi_id and group (the unit kept whole by the
-splits: a field, a parcel of the label raster, or a block of pixels)."""
+pixels; `LabelSource` is the one the user chose. Each source gives row, col, label, poi_id
+and group (the unit kept whole by the splits: a field, a parcel of the label raster, or a
+block of pixels)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -15,19 +17,30 @@ from rasterio.errors import RasterioIOError
 from rasterio.features import rasterize, shapes
 from rasterio.warp import transform as reproject_points
 
+from cmap.data.labels.vectors import read_vector
 from cmap.data.layers import NETCDF, ZARR, read_static
 from cmap.data.parquet import read_parquet
-from cmap.errors import DataError, preview
+from cmap.errors import ConfigError, DataError, preview
 
 
-def read_points(path: Path, cube) -> dict[str, np.ndarray]:
-    """Points table -> row, col (pixel of the cube), label, poi_id, group."""
+def _points_table(path: Path) -> pa.Table:
     if not path.exists():
         raise DataError(path, "points file not found")
     try:
-        table = pv.read_csv(path) if path.suffix.lower() == ".csv" else read_parquet(path)
+        return pv.read_csv(path) if path.suffix.lower() == ".csv" else read_parquet(path)
     except pa.ArrowInvalid as err:
         raise DataError(path, f"cannot be read as a points table ({err})") from err
+
+
+def count_points(path: Path) -> int:
+    """The rows of a points table."""
+    return _points_table(path).num_rows
+
+
+def read_points(path: Path, cube, clip: bool = False) -> dict[str, np.ndarray]:
+    """Points table -> row, col (pixel of the cube), label, poi_id, group; a point outside
+    the cube is refused, or with `clip` (a table over many cubes) left out."""
+    table = _points_table(path)
     names = set(table.column_names)
     pair = (
         ("x", "y") if {"x", "y"} <= names else ("lon", "lat") if {"lon", "lat"} <= names else None
@@ -56,7 +69,7 @@ def read_points(path: Path, cube) -> dict[str, np.ndarray]:
         else np.array([f"p{i:06d}" for i in range(n)])
     )
     outside = (rows < 0) | (rows >= cube.height) | (cols < 0) | (cols >= cube.width)
-    if outside.any():
+    if outside.any() and not clip:
         where = getattr(cube, "kind", "cube")  # a map's grid says "map"
         raise DataError(
             path, f"{int(outside.sum())} point(s) outside the {where}, e.g. {preview(ids[outside])}"
@@ -80,7 +93,14 @@ def read_points(path: Path, cube) -> dict[str, np.ndarray]:
             f"{preview(unique[counts > 1])}; each point needs its own",
         )
     labels = np.asarray([str(v).strip() for v in raw], dtype=object).astype(str)
-    return {"row": rows, "col": cols, "label": labels, "poi_id": ids, "group": groups}
+    inside = ~outside
+    return {
+        "row": rows[inside],
+        "col": cols[inside],
+        "label": labels[inside],
+        "poi_id": ids[inside],
+        "group": groups[inside],
+    }
 
 
 def _raster(path: Path, band: str | None) -> tuple[np.ndarray, float | None, tuple]:
@@ -153,3 +173,60 @@ def random_pixels(cube, count: int, seed: int) -> dict[str, np.ndarray]:
     rows, cols = np.divmod(np.sort(pick), cube.width)
     ids = np.char.add(np.char.add("r", rows.astype(str)), np.char.add("_c", cols.astype(str)))
     return {"row": rows, "col": cols, "label": None, "poi_id": ids, "group": ids}
+
+
+@dataclass(frozen=True)
+class LabelSource:
+    """Where `cmap samples` takes its pixels: exactly one of a points table, a label raster,
+    a vector file and `unlabelled` random pixels (see `cmap samples --help`)."""
+
+    points: Path | None = None
+    label_raster: Path | None = None
+    label_band: str | None = None
+    vector: Path | None = None
+    label_column: str = "label"
+    id_column: str | None = None
+    buffer: float = 0.0
+    min_pixels: int = 1
+    unlabelled: int | None = None
+    group: str = "parcel"
+    block: int = 16
+    clip: bool = False  # points and parcels span many cubes: those off this one are left out
+
+    def __post_init__(self) -> None:
+        given = (self.points, self.label_raster, self.vector, self.unlabelled)
+        if sum(s is not None for s in given) != 1:
+            raise ConfigError(
+                "give exactly one of --points, --label_raster, --vector and --unlabelled"
+            )
+        if self.unlabelled is not None and self.unlabelled < 1:
+            raise ConfigError(f"unlabelled must be at least 1 pixel, got {self.unlabelled}")
+
+    @property
+    def files(self) -> list[Path]:
+        return [Path(p) for p in (self.points, self.label_raster, self.vector) if p is not None]
+
+    @property
+    def local_ids(self) -> bool:
+        """Whether poi_id and group name pixels of one cube (a label raster's, random ones)
+        rather than points or parcels of a file that several cubes share."""
+        return self.points is None and self.vector is None
+
+    def pick(self, grid, seed: int) -> dict[str, np.ndarray]:
+        """row, col, label (None for random pixels), poi_id and group [P] on `grid`."""
+        if self.points is not None:
+            return read_points(Path(self.points), grid, self.clip)
+        if self.label_raster is not None:
+            raster = Path(self.label_raster)
+            return read_label_raster(raster, grid, self.group, self.block, self.label_band)
+        if self.vector is not None:
+            return read_vector(
+                Path(self.vector),
+                grid,
+                self.label_column,
+                self.id_column,
+                self.buffer,
+                self.min_pixels,
+                self.clip,
+            )
+        return random_pixels(grid, self.unlabelled, seed)
