@@ -28,7 +28,7 @@ from cmap.data.labels.parcels import parcel_series
 from cmap.data.labels.samples import SPLITS, assign_splits, pixel_rows, write_meta, write_splits
 from cmap.data.labels.sources import LabelSource, count_points
 from cmap.data.weather import Weather
-from cmap.errors import CmapError, ConfigError, DataError
+from cmap.errors import CmapError, ConfigError, DataError, preview
 from cmap.io.atomic import atomic_path, remove
 from cmap.io.lock import OutputLock
 from cmap.tiles.cluster import connect
@@ -166,13 +166,17 @@ def owners(surveys: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.
 
 
 def _check(tiles: list[str], surveys: list[dict]) -> None:
-    failed = [(t, s["error"]) for t, s in zip(tiles, surveys) if "error" in s]
+    failed: dict[str, list[str]] = {}  # error -> tiles (one bad label file fails them all)
+    for tile, s in zip(tiles, surveys):
+        if "error" in s:
+            failed.setdefault(s["error"], []).append(tile)
     if failed:
-        listed = "; ".join(f"{t}: {e}" for t, e in failed[:5])
-        more = f" (and {len(failed) - 5} more)" if len(failed) > 5 else ""
+        count = sum(map(len, failed.values()))
+        listed = "; ".join(f"{preview(t, 3)}: {e}" for e, t in list(failed.items())[:5])
+        more = f" (and {len(failed) - 5} more errors)" if len(failed) > 5 else ""
         raise DataError(
             None,
-            f"{len(failed)} of {len(tiles)} tiles cannot be cut: {listed}{more}; a samples "
+            f"{count} of {len(tiles)} tiles cannot be cut: {listed}{more}; a samples "
             "folder is split over all its tiles at once, so none is written",
         )
     for tile, s in zip(tiles[1:], surveys[1:]):

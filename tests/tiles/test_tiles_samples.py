@@ -54,6 +54,9 @@ def test_tiles_of_other_bands_or_seasons_or_that_do_not_open_refuse_the_cut():
         _check(["t1", "t2"], [first, survey(["b"], [1], bands=("B04", "B08"), year=2020)])
     with pytest.raises(DataError, match="1 of 2 tiles cannot be cut: t2: bad file; a samples"):
         _check(["t1", "t2"], [first, {"error": "bad file"}])
+    same = {"error": "labels.gpkg: has no column 'label'"}
+    with pytest.raises(DataError, match="3 of 4 tiles cannot be cut: t2, t3, t4: labels.gpkg: has"):
+        _check(["t1", "t2", "t3", "t4"], [first, same, same, same])
 
 
 def test_each_tile_gets_its_label_raster_and_its_share_of_random_pixels():
