@@ -15,6 +15,7 @@ from cmap.errors import CmapError, ConfigError, DataError, preview
 from cmap.io.checkpoints import check_checkpoint
 from cmap.io.lock import OutputLock
 from cmap.tiles.cluster import connect
+from cmap.tiles.grid import grid_tiles
 from cmap.tiles.listing import list_tiles
 from cmap.tiles.manifest import Manifest, file_digest
 from cmap.tiles.mosaic import mosaics
@@ -31,6 +32,7 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--tiles", nargs="+", required=True, help="glob patterns, paths or @FILE")
     p.add_argument("--output", required=True, help="folder of the maps, mosaics and manifest")
+    p.add_argument("--grid", help="tile one STAC catalogue: a cell size (crs units) or mgrs")
     p.add_argument("--cluster", default="local", help="local, tcp://HOST:PORT or a .json file")
     p.add_argument("--workers", type=int, help="local cluster: processes (default cores/threads)")
     p.add_argument("--threads", type=int, default=1, help="torch threads of each tile's run")
@@ -82,14 +84,11 @@ def _absolute(rest: list[str]) -> list[str]:
     return out
 
 
-def preflight(rest: list[str], tiles: dict[str, Path]) -> dict[str, str]:
-    """Every tile opened with the config's data settings, before anything runs: those that do
-    not open are returned (name -> why; they are reported, the others mapped); a tile of
-    other bands (or classes, where cubes have labels) than the first refuses the run."""
+def data_spec(rest: list[str]):
+    """The config's data section, parsed as `cmap predict` parses it (nothing built)."""
     from cmap.cli import CMapCLI
-    from cmap.links import construct
 
-    class DataOnly(CMapCLI):  # the config parsed as `cmap predict` parses it; data built alone
+    class DataOnly(CMapCLI):
         def instantiate_classes(self) -> None:
             self.spec = self.config.data
 
@@ -97,12 +96,32 @@ def preflight(rest: list[str], tiles: dict[str, Path]) -> dict[str, str]:
     try:
         args = [*_without(rest, "--ckpt_path"), "--data.init_args.cube", "-", *RUN]
         args += ["--seed_everything", "false"]  # parsing only: no "Seed set" line
-        spec = DataOnly(args, run=False).spec
+        return DataOnly(args, run=False).spec
     finally:
         sys.argv = argv
+
+
+def cell_arguments(cell: dict | None) -> list[str]:
+    """A grid cell's data arguments on the command line (`bounds`, and `crs`, `resolution`
+    for an MGRS tile)."""
+    out = []
+    for key, value in (cell or {}).items():
+        out += [f"--data.init_args.{key}", str(value)]
+    return out
+
+
+def preflight(spec, tiles: dict[str, Path], cells: dict[str, dict]) -> dict[str, str]:
+    """Every tile opened with the config's data settings `spec`, before anything runs: those
+    that do not open are returned (name -> why; they are reported, the others mapped); a
+    tile of other bands (or classes, where cubes have labels) than the first refuses the
+    run."""
+    from cmap.links import construct
+
     first, failed = None, {}
     for name, tile in tiles.items():
         spec.init_args.cube = str(tile)
+        for key, value in cells.get(name, {}).items():
+            setattr(spec.init_args, key, value)
         try:
             data = construct(spec)
         except CmapError as err:
@@ -170,20 +189,30 @@ def _outputs(out: Path) -> list[Path]:
     ]
 
 
-def plan(tiles: dict[str, Path], folder: Path, manifest: Manifest, model: str, overwrite: bool):
-    """The tiles to run now; those mapped before by this model are kept, a map of unknown
-    origin is refused (with overwrite, every tile runs: see `clear`)."""
-    todo, kept, refused = {}, {}, {}
+def plan(
+    tiles: dict[str, Path],
+    folder: Path,
+    manifest: Manifest,
+    model: str,
+    overwrite: bool,
+    cells: dict[str, dict] | None = None,
+):
+    """The tiles to run now; those mapped before by this model (from the same tile, or grid
+    cell) are kept, a map of unknown origin is refused (with overwrite, every tile runs: see
+    `clear`)."""
+    todo, kept, refused, cells = {}, {}, {}, cells or {}
     for name, path in tiles.items():
         out = folder / f"{name}.tif"
         record = manifest.tiles.get(name, {})
         if not overwrite and out.exists() and not out.with_name(out.name + ".parts").exists():
             ours = record.get("model") == model and record.get("tile") == str(path)
+            ours = ours and record.get("cell") == cells.get(name)
             if ours and record.get("status") == "done":
                 kept[name] = record
                 continue
             if ours and record.get("status") == "pending":  # finished, not yet recorded
                 kept[name] = finished(out).record() | {"tile": str(path), "model": model}
+                kept[name] |= {"cell": cells[name]} if name in cells else {}
                 manifest.set(name, kept[name])
                 continue
             refused[name] = (
@@ -218,6 +247,15 @@ def predict_tiles(argv: list[str]) -> None:
     check_checkpoint(Path(checkpoint))
     resources = _resources(options.resources)
     tiles = list_tiles(options.tiles)
+    rest = _absolute(rest)
+    spec = data_spec(rest)
+    cells: dict[str, dict] = {}
+    if options.grid:
+        if len(tiles) != 1:
+            raise ConfigError(f"--grid tiles one STAC catalogue; --tiles lists {len(tiles)}")
+        catalogue = next(iter(tiles.values()))
+        cells = grid_tiles(catalogue, options.grid, vars(spec.init_args))
+        tiles = dict.fromkeys(cells, catalogue)
     folder = Path(options.output)
     if folder.suffix.lower() in (".tif", ".tiff", ".vrt"):
         raise ConfigError(f"--output {folder}: with --tiles, give the folder of the tiles' maps")
@@ -225,16 +263,17 @@ def predict_tiles(argv: list[str]) -> None:
     lock = OutputLock(folder / "manifest.json.lock")
     lock.acquire()
     try:
-        _run(options, _absolute(rest), tiles, folder.resolve(), checkpoint, resources, argv)
+        _run(options, rest, spec, tiles, cells, folder.resolve(), checkpoint, resources, argv)
     finally:
         lock.release()
 
 
-def _run(options, rest, tiles, folder: Path, checkpoint: str, resources: dict, argv) -> None:
+def _run(options, rest, spec, tiles, cells, folder: Path, checkpoint, resources, argv) -> None:
     manifest = Manifest(folder)
     model = file_digest(Path(checkpoint))
-    todo, kept, refused = plan(tiles, folder, manifest, model, options.overwrite == "true")
-    unreadable = preflight(rest, todo) if todo else {}
+    overwrite = options.overwrite == "true"
+    todo, kept, refused = plan(tiles, folder, manifest, model, overwrite, cells)
+    unreadable = preflight(spec, todo, cells) if todo else {}
     refused |= unreadable
     todo = {n: p for n, p in todo.items() if n not in unreadable}
     if options.overwrite == "true":  # only once every tile has been checked
@@ -243,6 +282,7 @@ def _run(options, rest, tiles, folder: Path, checkpoint: str, resources: dict, a
     manifest.data["model"] = model
     for name, path in todo.items():
         manifest.tiles[name] = {"tile": str(path), "status": "pending", "model": model}
+        manifest.tiles[name] |= {"cell": cells[name]} if name in cells else {}
     manifest.save()
     print(
         f"cmap: {len(tiles)} tiles: {len(kept)} mapped before, {len(todo)} to map, "
@@ -255,7 +295,7 @@ def _run(options, rest, tiles, folder: Path, checkpoint: str, resources: dict, a
         manifest.set(name, record)
         progress.tile(name, record)
     if todo:
-        _map(options, rest, todo, folder, manifest, model, resources, progress)
+        _map(options, rest, todo, cells, folder, manifest, model, resources, progress)
     done = [
         folder / f"{n}.tif"
         for n, r in manifest.tiles.items()
@@ -287,7 +327,7 @@ def _run(options, rest, tiles, folder: Path, checkpoint: str, resources: dict, a
         )
 
 
-def _map(options, rest, todo, folder, manifest, model, resources, progress) -> None:
+def _map(options, rest, todo, cells, folder, manifest, model, resources, progress) -> None:
     from distributed import as_completed
 
     client = connect(options.cluster, options.workers, options.threads, options.retries, resources)
@@ -296,7 +336,7 @@ def _map(options, rest, todo, folder, manifest, model, resources, progress) -> N
         futures = {
             client.submit(
                 predict_tile,
-                [*rest, *RUN],
+                [*rest, *RUN, *cell_arguments(cells.get(name))],
                 str(path),
                 str(folder / f"{name}.tif"),
                 options.threads,
@@ -318,6 +358,7 @@ def _map(options, rest, todo, folder, manifest, model, resources, progress) -> N
                     "error": _failure(err, options.retries),
                 }
             record["model"] = model
+            record |= {"cell": cells[name]} if name in cells else {}
             manifest.set(name, record)
             progress.tile(name, record)
     finally:

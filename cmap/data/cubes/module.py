@@ -35,7 +35,7 @@ class CubeDataModule(CmapDataModule):
             stores (one, a folder of them or a glob pattern: `cmap.data.cubes.stack.Stack`)
             or a STAC catalogue's JSON (`cmap.data.cubes.stac`).
         bands, nodata, scale, offset, quality_band, quality_masked, quality_keep, resampling,
-            stac_assets, crs, resolution, bbox, time_range: how the cube is read, as
+            stac_assets, crs, resolution, bbox, bounds, time_range: how the cube is read, as
             `CubeOptions` says (kept as `options`); `bands` are put in the model's order by
             name, and `bands`, `scale` and `nodata` default to the `meta.yaml` beside or in
             the cube folder, as for samples.
@@ -78,6 +78,7 @@ class CubeDataModule(CmapDataModule):
         crs: str | None = None,
         resolution: float | None = None,
         bbox: list[float] | None = None,
+        bounds: list[float] | None = None,
         time_range: list[str] | None = None,
         year: int | None = None,
         season_start: str | None = None,
@@ -112,6 +113,7 @@ class CubeDataModule(CmapDataModule):
             resolution,
             bbox,
             time_range,
+            bounds,
         )
         self.cube, self._season = open_cube(
             cube, self.options, season_start, season_length, season_year, year

@@ -40,9 +40,10 @@ class CubeOptions:
             SCL, Sentinel-2 L2A's scene classification, the default keeps vegetation, bare
             soil, water and unclassified).
         resampling: how a NetCDF / Zarr / STAC band on a coarser grid reaches the finest one.
-        stac_assets, crs, resolution, bbox: for a STAC catalogue: band -> asset key where
-            they differ; the output grid's CRS and pixel size (default the items' own); the
-            area (WGS 84 west, south, east, north).
+        stac_assets, crs, resolution, bbox, bounds: for a STAC catalogue: band -> asset key
+            where they differ; the output grid's CRS and pixel size (default the items' own);
+            the area (WGS 84 west, south, east, north), or `bounds`: the area in `crs` units
+            (west, south, east, north; with crs and resolution: a cell of a tiling grid).
         time_range: first and last day read from NetCDF / Zarr / STAC (`[YYYY-MM-DD,
             YYYY-MM-DD]`); default the season `year`'s days when it is set, else every day.
     """
@@ -60,6 +61,7 @@ class CubeOptions:
     resolution: float | None = None
     bbox: list[float] | None = None
     time_range: list[str] | None = None
+    bounds: list[float] | None = None
 
     def given(self) -> set[str]:
         """The options set to something other than their defaults."""

@@ -45,6 +45,27 @@ def _day(item) -> np.datetime64:
     return np.datetime64(when.replace(tzinfo=None), "D")
 
 
+def select(items: list, time_range=None, bbox=None, projected=None) -> list:
+    """The items within `time_range`, `bbox` (WGS 84) and `projected` ((crs, bounds): an
+    area in a projection's units); an item without a bbox is always kept."""
+    if time_range is not None:
+        first, last = (np.datetime64(str(d), "D") for d in time_range)
+        items = [i for i in items if first <= _day(i) <= last]
+    if projected:
+        from rasterio.warp import transform_bounds
+
+        bbox = transform_bounds(projected[0], "EPSG:4326", *projected[1])
+    if bbox is not None:
+        west, south, east, north = bbox
+        items = [
+            i
+            for i in items
+            if i.bbox is None
+            or not (i.bbox[0] > east or i.bbox[2] < west or i.bbox[1] > north or i.bbox[3] < south)
+        ]
+    return items
+
+
 def load_stac(
     path: str | Path,
     bands: list[str],
@@ -55,26 +76,24 @@ def load_stac(
     time_range: list[str] | None = None,
     resampling: str = "nearest",
     quality_band: str | None = None,
+    bounds: list[float] | None = None,
 ) -> xr.Dataset:
-    """The catalogue's items within `bbox` (WGS 84 lon / lat: west, south, east, north) and
+    """The catalogue's items within `bbox` (WGS 84 lon / lat: west, south, east, north) or
+    `bounds` (the same in `crs` units, pixel edges snapped to multiples of `resolution`) and
     `time_range`, loaded lazily as a Dataset with one variable per band (and quality band)."""
     try:
         import odc.stac
     except ImportError as err:
         raise ConfigError("STAC catalogues need odc-stac: pip install 'cmap[geo]'") from err
     path = Path(path)
-    items = _items(path)
-    if time_range is not None:
-        first, last = (np.datetime64(str(d), "D") for d in time_range)
-        items = [i for i in items if first <= _day(i) <= last]
-    if bbox is not None:
-        west, south, east, north = bbox
-        items = [
-            i
-            for i in items
-            if i.bbox is None
-            or not (i.bbox[0] > east or i.bbox[2] < west or i.bbox[1] > north or i.bbox[3] < south)
-        ]
+    if bool(crs) != bool(resolution):
+        raise ConfigError("give crs and resolution together (or neither: the items' own grid)")
+    if bounds is not None and (bbox is not None or not crs or len(bounds) != 4):
+        raise ConfigError(
+            f"bounds {bounds}: give west, south, east, north in the units of crs, with crs "
+            "and resolution, and without bbox"
+        )
+    items = select(_items(path), time_range, bbox, bounds and (crs, bounds))
     if not items:
         raise DataError(path, "holds no item in the bounding box and time range")
     wanted = list(bands) + ([quality_band] if quality_band else [])
@@ -95,9 +114,9 @@ def load_stac(
     if quality_band:
         modes[keys[quality_band]] = "nearest"  # classes are never averaged
     extent = {"bbox": tuple(bbox)} if bbox is not None else {}
+    if bounds is not None:
+        extent = {"x": (bounds[0], bounds[2]), "y": (bounds[1], bounds[3])}
     grid = {"crs": crs, "resolution": resolution} if crs and resolution else {}
-    if bool(crs) != bool(resolution):
-        raise ConfigError("give crs and resolution together (or neither: the items' own grid)")
     ds = odc.stac.load(
         items,
         bands=list(dict.fromkeys(keys.values())),

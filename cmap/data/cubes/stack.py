@@ -293,6 +293,7 @@ def open_stac(source: str, options: CubeOptions) -> Stack:
         options.time_range,
         options.resampling,
         options.quality_band,
+        options.bounds,
     )
     stack = Stack(dataset, options)
     stack.files = [Path(source)]  # what a resumed map checks
@@ -306,5 +307,5 @@ STAC = Opener(
     "STAC catalogue",
     is_stac,
     open_stac,
-    frozenset(READ | {"stac_assets", "crs", "resolution", "bbox"}),
+    frozenset(READ | {"stac_assets", "crs", "resolution", "bbox", "bounds"}),
 )
