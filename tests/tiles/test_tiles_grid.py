@@ -106,6 +106,10 @@ def test_a_grid_that_meets_no_data_is_one_line(tmp_path):
 @pytest.mark.slow
 def test_the_cells_of_a_catalogue_are_mapped_as_its_tiles_are(checkpoint, tmp_path, run_cmap):
     write_tiles(DEMO_CUBE, tmp_path / "tiles", grid=2)
+    keep = {p.name for p in sorted((tmp_path / "tiles" / "T00").glob("*.tif"))[:12]}
+    for path in (tmp_path / "tiles").glob("T*/*.tif"):
+        if path.name not in keep:
+            path.unlink()  # 12 dates of 68: a quicker test
     mosaic(tmp_path / "tiles", tmp_path / "whole")
     meta = yaml.safe_load((DEMO_CUBE.parent / "meta.yaml").read_text())
     catalogue = stac_catalogue(tmp_path / "whole", tmp_path / "stac", meta["bands"])
