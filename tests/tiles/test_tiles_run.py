@@ -217,6 +217,10 @@ def test_bad_input_is_one_line(tiles, checkpoint, tmp_path, run_cmap):
     assert said == f"cmap: error: --tiles {tmp_path / 'none*'}: no file or folder matches"
     said = error(*tiles_args(checkpoint, tiles / "T*", tmp_path / "c.tif"))
     assert "give the folder of the tiles' maps" in said
+    said = error(*tiles_args(checkpoint, tiles / "T*", tmp_path / "g", "--grid", "400"))
+    assert said == "cmap: error: --grid tiles one STAC catalogue; --tiles lists 4"
+    said = error(*tiles_args(checkpoint, tiles / "T00", tmp_path / "g", "--grid", "400"))
+    assert said.endswith(f"--grid tiles a STAC catalogue (.json): {tiles / 'T00'} is not one")
     other = tmp_path / "other"  # a tile without B12
     write_tiles(DEMO_CUBE, other, grid=1)
     for path in (other / "T00").glob("*.tif"):
