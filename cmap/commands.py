@@ -85,6 +85,7 @@ def samples(
     cluster: str = "local",
     workers: int | None = None,
     retries: int = 2,
+    grid: str | None = None,
 ) -> None:
     """Cut a samples folder (training points) out of a cube, or of many tiles.
 
@@ -144,6 +145,8 @@ def samples(
             or a scheduler file (.json).
         workers: with tiles and `local`: its processes (default: the cores).
         retries: with tiles: attempts after a tile's task failed or its worker was lost.
+        grid: with tiles: `cube` is one STAC catalogue, cut into the cells of a grid (a cell
+            size in the data's crs units, or `mgrs`), as `cmap predict --tiles --grid`.
     """
     source = LabelSource(
         points=points,
@@ -168,13 +171,15 @@ def samples(
     check_folder_output(out, overwrite, inputs)
     mapping = read_mapping(label_mapping) if label_mapping is not None else None
     options = cube_options(Path(data)) if data is not None else {}
+    if grid and not tiles:
+        raise ConfigError("--grid cuts one STAC catalogue into tiles: add --tiles true")
     if tiles:
         from cmap.tiles.samples import Cut, samples_over_tiles  # Dask only for tiles
 
         weathered = (str(weather), weather_variable) if weather is not None else None
         plan = Cut(source, options, year, series, seed, weathered)
         mapping_file = Path(label_mapping) if label_mapping is not None else None
-        engine = {"cluster": cluster, "workers": workers, "retries": retries}
+        engine = {"cluster": cluster, "workers": workers, "retries": retries, "grid": grid}
         counts = samples_over_tiles(str(cube), out, plan, split, mapping_file, mapping, **engine)
         print(f"wrote {out}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
         return

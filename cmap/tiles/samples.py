@@ -32,6 +32,7 @@ from cmap.errors import CmapError, ConfigError, DataError, preview
 from cmap.io.atomic import atomic_path, remove
 from cmap.io.lock import OutputLock
 from cmap.tiles.cluster import connect
+from cmap.tiles.grid import grid_tiles
 from cmap.tiles.listing import list_tiles
 
 DONE = "done.json"  # in a finished part: the digest of what it was cut for, and its counts
@@ -47,10 +48,12 @@ class Cut:
     series: str
     seed: int
     weather: tuple[str, str] | None  # path, variable
+    cells: dict = dataclasses.field(default_factory=dict)  # tile -> its grid cell's options
 
 
-def _open(tile: str, cut: Cut) -> CubeDataModule:
-    return CubeDataModule(tile, **(cut.options | ({"year": cut.year} if cut.year else {})))
+def _open(tile: str, cut: Cut, name: str) -> CubeDataModule:
+    options = cut.options | cut.cells.get(name, {}) | ({"year": cut.year} if cut.year else {})
+    return CubeDataModule(tile, **options)
 
 
 def _source(cut: Cut, name: str, index: int, count: int) -> LabelSource:
@@ -68,7 +71,7 @@ def _source(cut: Cut, name: str, index: int, count: int) -> LabelSource:
 def _pick(tile: str, name: str, index: int, count: int, cut: Cut):
     """The tile's cube and its pixels; ids of the tile's own pixels are prefixed by its name
     (a label raster's parcel 3 in two tiles is two parcels)."""
-    data = _open(tile, cut)
+    data = _open(tile, cut, name)
     chosen = _source(cut, name, index, count).pick(data.cube, cut.seed + index)
     if cut.source.local_ids:
         chosen["poi_id"] = np.char.add(f"{name}:", chosen["poi_id"].astype(str))
@@ -214,13 +217,22 @@ def samples_over_tiles(
     cluster: str = "local",
     workers: int | None = None,
     retries: int = 2,
+    grid: str | None = None,
 ) -> dict[str, int]:
     """Cut the samples folder `out` out of every tile `tiles_spec` lists (glob, path or
-    @FILE); returns the number of samples per split."""
+    @FILE), or out of the cells of one STAC catalogue on `grid` (a size or `mgrs`, see
+    `cmap.tiles.grid`); returns the number of samples per split."""
     from distributed import as_completed
 
     tiles = list_tiles([tiles_spec])
+    if grid:
+        if len(tiles) != 1:
+            raise ConfigError(f"--grid tiles one STAC catalogue; {tiles_spec} lists {len(tiles)}")
+        catalogue = next(iter(tiles.values()))
+        cut = dataclasses.replace(cut, cells=grid_tiles(catalogue, grid, cut.options))
+        tiles = dict.fromkeys(cut.cells, catalogue)
     names, paths = list(tiles), [str(p) for p in tiles.values()]
+    sources = [f"{p}#{n}" for n, p in zip(names, paths)] if grid else paths
     if cut.source.label_raster is not None and len(tiles) > 1:
         if "{tile}" not in str(cut.source.label_raster):
             raise ConfigError(
@@ -273,11 +285,11 @@ def samples_over_tiles(
         record = json.loads((parts / name / DONE).read_text())
         for s in SPLITS:
             counts[s] += record["counts"][s]
-    first = _open(paths[0], cut)
+    first = _open(paths[0], cut, names[0])
     with atomic_path(out) as partial:
         _join([parts / name for name in names], partial)
         weather = Weather(*cut.weather) if cut.weather else None
-        meta = (first.bands, first.season, paths, counts, cut.seed, cut.series)
+        meta = (first.bands, first.season, sources, counts, cut.seed, cut.series)
         write_meta(partial, *meta, label_mapping, weather)
     first.cube.close()
     remove(parts)

@@ -10,12 +10,13 @@ import numpy as np
 import pytest
 import rasterio
 import yaml
+from rasterio.transform import from_origin
 
 from cmap.data.demo.tiles import write_tiles
 from cmap.errors import ConfigError, DataError
 from cmap.tiles.grid import grid_tiles, mgrs, regular
 from tests.helpers import DEMO_CUBE, PREDICT, stac_catalogue
-from tests.tiles.test_tiles_samples import mosaic
+from tests.tiles.test_tiles_samples import mosaic, tables, write_points
 
 pystac = pytest.importorskip("pystac")
 
@@ -103,19 +104,46 @@ def test_a_grid_that_meets_no_data_is_one_line(tmp_path):
         grid_tiles(path, "ten", spec)
 
 
-@pytest.mark.slow
-def test_the_cells_of_a_catalogue_are_mapped_as_its_tiles_are(checkpoint, tmp_path, run_cmap):
+def catalogue_of_tiles(tmp_path: Path) -> tuple[Path, dict]:
+    """The 4 demo tiles (12 of their dates: quicker tests) and a STAC catalogue of their
+    mosaic; the catalogue's data options."""
     write_tiles(DEMO_CUBE, tmp_path / "tiles", grid=2)
     keep = {p.name for p in sorted((tmp_path / "tiles" / "T00").glob("*.tif"))[:12]}
     for path in (tmp_path / "tiles").glob("T*/*.tif"):
         if path.name not in keep:
-            path.unlink()  # 12 dates of 68: a quicker test
+            path.unlink()
     mosaic(tmp_path / "tiles", tmp_path / "whole")
     meta = yaml.safe_load((DEMO_CUBE.parent / "meta.yaml").read_text())
     catalogue = stac_catalogue(tmp_path / "whole", tmp_path / "stac", meta["bands"])
-    data = ["--data.init_args.crs", "EPSG:32631", "--data.init_args.resolution", "10"]
-    data += ["--data.init_args.bands", str(meta["bands"]), "--data.init_args.scale", "0.0001"]
-    data += ["--data.init_args.nodata", "0"]
+    options = {"crs": "EPSG:32631", "resolution": 10, "bands": meta["bands"], "scale": 0.0001}
+    return catalogue, options | {"nodata": 0}
+
+
+@pytest.mark.slow
+def test_samples_from_the_cells_of_a_catalogue_are_those_of_its_tiles(tmp_path, run_cmap):
+    catalogue, options = catalogue_of_tiles(tmp_path)
+    (tmp_path / "cube.yaml").write_text(yaml.safe_dump(options))
+    write_points(tmp_path / "points.csv", from_origin(370000, 4830000, 10, 10), 80, 300)
+    points = ["--points", "points.csv", "--tiles", "true", "--workers", "2"]
+    grid = ["--grid", "400", "--data", "cube.yaml"]
+    cells = run_cmap("samples", catalogue, "s_grid", *points, *grid, cwd=tmp_path)
+    assert cells.returncode == 0, cells.stderr[-3000:]
+    assert "E370400_N4829200: train" in cells.stderr
+    tiles = run_cmap("samples", "tiles/T*", "s_tiles", *points, cwd=tmp_path)
+    assert tiles.returncode == 0, tiles.stderr[-3000:]
+    mine, theirs = tables(tmp_path / "s_grid"), tables(tmp_path / "s_tiles")
+    for key, table in theirs.items():
+        assert mine[key].equals(table), key
+    meta = yaml.safe_load((tmp_path / "s_grid" / "meta.yaml").read_text())
+    assert meta["source_cube"][0] == f"{catalogue}#E370000_N4829600"
+
+
+@pytest.mark.slow
+def test_the_cells_of_a_catalogue_are_mapped_as_its_tiles_are(checkpoint, tmp_path, run_cmap):
+    catalogue, options = catalogue_of_tiles(tmp_path)
+    data = []
+    for key, value in options.items():
+        data += [f"--data.init_args.{key}", str(value)]
     args = ["predict", "--config", PREDICT, "--ckpt_path", checkpoint, "--tiles", catalogue]
     args += ["--grid", "400", "--output", tmp_path / "maps", "--workers", "2", *data]
     done = run_cmap(*args, cwd=tmp_path)
